@@ -1,0 +1,229 @@
+//! The network thread: a current-thread tokio runtime that owns every
+//! socket. It wakes only on I/O readiness, timers and the game's batches.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
+use tokio::time::Instant;
+
+use crate::bridge::{Command, EventQueue, NetEvent, Outbound};
+use crate::listener::{self, ListenerCtx};
+use crate::options::ListenOptions;
+use crate::tls;
+use crate::types::{ChannelId, Event, ListenError, ListenErrorKind};
+
+/// Outbound queues of the open channels, by id.
+pub(crate) type ChannelMap = Arc<Mutex<HashMap<ChannelId, mpsc::UnboundedSender<Outbound>>>>;
+
+/// Counts live connection tasks, so shutdown can wait for them.
+#[derive(Debug, Default)]
+pub(crate) struct Tracker {
+    live: AtomicUsize,
+    idle: Notify,
+}
+
+/// Held by a connection task for its whole life.
+#[derive(Debug)]
+pub(crate) struct TrackerGuard(Arc<Tracker>);
+
+impl Tracker {
+    pub(crate) fn guard(self: &Arc<Self>) -> TrackerGuard {
+        self.live.fetch_add(1, Ordering::AcqRel);
+        TrackerGuard(Arc::clone(self))
+    }
+
+    async fn wait_idle(&self) {
+        loop {
+            let idle = self.idle.notified();
+            if self.live.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
+impl Drop for TrackerGuard {
+    fn drop(&mut self) {
+        if self.0.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// Tells the network thread to shut down, with a deadline for the clients.
+#[derive(Debug)]
+pub(crate) struct ShutdownSignal(oneshot::Sender<Duration>);
+
+impl ShutdownSignal {
+    pub(crate) fn signal(self, timeout: Duration) {
+        // The thread may already be gone; then there is nothing to stop.
+        let _ = self.0.send(timeout);
+    }
+}
+
+/// Starts the network thread.
+pub(crate) fn spawn(
+    commands: mpsc::UnboundedReceiver<Vec<Command>>,
+    queue: Arc<EventQueue>,
+) -> std::io::Result<(JoinHandle<()>, ShutdownSignal)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_name("fiasco-ipc")
+        .build()?;
+    let (shutdown_tx, shutdown_rx) = oneshot::channel();
+    let thread = std::thread::Builder::new().name("fiasco-ipc".into()).spawn(move || {
+        let driver = Driver::new(queue);
+        runtime.block_on(driver.run(commands, shutdown_rx));
+        // Anything still running past the deadline is dropped here; its
+        // drop guards report the channel closed.
+        runtime.shutdown_timeout(Duration::from_millis(100));
+    })?;
+    Ok((thread, ShutdownSignal(shutdown_tx)))
+}
+
+struct Listening {
+    user_id: u64,
+    stop: watch::Sender<bool>,
+}
+
+struct Driver {
+    queue: Arc<EventQueue>,
+    listeners: HashMap<u16, Listening>,
+    channels: ChannelMap,
+    tracker: Arc<Tracker>,
+    /// Set to the deadline when the host shuts down.
+    shutdown: watch::Sender<Option<Instant>>,
+}
+
+impl Driver {
+    fn new(queue: Arc<EventQueue>) -> Self {
+        Self {
+            queue,
+            listeners: HashMap::new(),
+            channels: Arc::default(),
+            tracker: Arc::default(),
+            shutdown: watch::Sender::new(None),
+        }
+    }
+
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Vec<Command>>, mut stop: oneshot::Receiver<Duration>) {
+        let timeout = loop {
+            tokio::select! {
+                biased;
+                timeout = &mut stop => break timeout.unwrap_or(Duration::ZERO),
+                batch = commands.recv() => match batch {
+                    Some(batch) => {
+                        for command in batch {
+                            self.handle(command).await;
+                        }
+                    }
+                    None => break Duration::ZERO,
+                },
+            }
+        };
+        // Commands flushed just before the shutdown still count.
+        while let Ok(batch) = commands.try_recv() {
+            for command in batch {
+                self.handle(command).await;
+            }
+        }
+        let deadline = Instant::now() + timeout;
+        for (_, listening) in self.listeners.drain() {
+            let _ = listening.stop.send(true);
+        }
+        let _ = self.shutdown.send(Some(deadline));
+        let _ = tokio::time::timeout_at(deadline + Duration::from_millis(50), self.tracker.wait_idle()).await;
+    }
+
+    async fn handle(&mut self, command: Command) {
+        match command {
+            Command::Listen { user_id, port, options } => {
+                let result = self.listen(user_id, port, *options).await;
+                if let Err(error) = &result {
+                    tracing::warn!(user_id, port, %error, "listen request refused");
+                }
+                self.queue.push(NetEvent::Event(Event::ListenResult {
+                    user_id,
+                    requested_port: port,
+                    result,
+                }));
+            }
+            Command::StopListening { user_id, port } => {
+                let stopped = match self.listeners.remove(&port) {
+                    Some(listening) if listening.user_id == user_id => {
+                        let _ = listening.stop.send(true);
+                        tracing::info!(user_id, port, "stopped listening");
+                        true
+                    }
+                    Some(listening) => {
+                        // Another agent's port: leave it alone.
+                        self.listeners.insert(port, listening);
+                        false
+                    }
+                    None => false,
+                };
+                self.queue
+                    .push(NetEvent::Event(Event::StopListeningResult { user_id, port, stopped }));
+            }
+            Command::Send { channel, kind, data } => {
+                self.route(channel, Outbound::Message(kind, data));
+            }
+            Command::Close { channel, code, reason } => {
+                self.route(channel, Outbound::Close(code, reason));
+            }
+        }
+    }
+
+    fn route(&self, channel: ChannelId, outbound: Outbound) {
+        let channels = self.channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match channels.get(&channel) {
+            // A send error means the connection task just ended; its
+            // ChannelClosed event is on its way to the game.
+            Some(sender) => drop(sender.send(outbound)),
+            None => tracing::debug!(%channel, "request for a closed channel ignored"),
+        }
+    }
+
+    async fn listen(&mut self, user_id: u64, port: u16, options: ListenOptions) -> Result<std::net::SocketAddr, ListenError> {
+        options.validate()?;
+        if port != 0 && self.listeners.contains_key(&port) {
+            return Err(ListenError::new(
+                ListenErrorKind::AlreadyListening,
+                format!("already listening on port {port}"),
+            ));
+        }
+        let tls = match &options.tls {
+            Some(files) => Some(tls::acceptor(files)?),
+            None => None,
+        };
+        let address = options.address(port);
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|error| ListenError::from_io(&error, address))?;
+        let local = listener
+            .local_addr()
+            .map_err(|error| ListenError::from_io(&error, address))?;
+        let (stop, stop_rx) = watch::channel(false);
+        let ctx = Arc::new(ListenerCtx {
+            user_id,
+            local,
+            connections: Arc::new(Semaphore::new(options.limits.max_connections)),
+            options,
+            tls,
+            queue: Arc::clone(&self.queue),
+            channels: Arc::clone(&self.channels),
+            tracker: Arc::clone(&self.tracker),
+            shutdown: self.shutdown.subscribe(),
+        });
+        tokio::spawn(listener::accept_loop(listener, ctx, stop_rx));
+        self.listeners.insert(local.port(), Listening { user_id, stop });
+        tracing::info!(user_id, address = %local, "listening");
+        Ok(local)
+    }
+}

@@ -1,0 +1,44 @@
+//! The Fiasco IPC network core: WebSocket listeners on a network thread,
+//! driven by plain requests and events. It knows nothing of the game
+//! runtime; the `fiasco-ipc` module is thin glue on top of it.
+//!
+//! ```no_run
+//! use fiasco_ipc_core::{Event, IpcHost, ListenOptions};
+//!
+//! let mut host = IpcHost::start()?;
+//! host.listen(7, 0, ListenOptions::default());
+//! host.flush();
+//! // ... once a frame:
+//! while let Some(event) = host.poll_event() {
+//!     if let Event::ListenResult { result: Ok(address), .. } = event {
+//!         println!("listening on ws://{address}");
+//!     }
+//! }
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! Design:
+//! - one named thread (`fiasco-ipc`) runs a current-thread tokio runtime;
+//!   sockets are driven by readiness, timers and the game's batches, so idle
+//!   connections cost no CPU;
+//! - the game thread never blocks: requests are batched and handed over once
+//!   per [`IpcHost::flush`]; events are swapped out of a queue;
+//! - every queue is bounded per channel ([`Limits`]); overflow closes the
+//!   channel with 1008 and reports it, nothing is dropped silently;
+//! - HTTP parsing is hyper's, WebSocket framing tungstenite's, TLS rustls'.
+
+mod bridge;
+mod driver;
+mod host;
+mod http;
+mod listener;
+mod options;
+mod security;
+mod static_files;
+mod tls;
+mod types;
+mod websocket;
+
+pub use host::{IpcHost, DEFAULT_SHUTDOWN_TIMEOUT};
+pub use options::{Limits, ListenOptions, TlsFiles};
+pub use types::{ChannelId, ClosedBy, Event, ListenError, ListenErrorKind, MessageKind};

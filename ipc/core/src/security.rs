@@ -1,0 +1,155 @@
+//! Who may connect: Host, Origin and token checks.
+
+use hyper::header::{self, HeaderValue};
+use hyper::Request;
+use subtle::ConstantTimeEq;
+
+use crate::options::ListenOptions;
+
+/// Whether the Host header names this loopback listener: `127.0.0.1`,
+/// `localhost` or `[::1]`, with the port. Anything else may be a DNS
+/// rebinding attack (a foreign name resolving to 127.0.0.1).
+pub(crate) fn host_allowed(host: Option<&HeaderValue>, port: u16) -> bool {
+    let Some(host) = host.and_then(|value| value.to_str().ok()) else {
+        return false;
+    };
+    let Some((name, host_port)) = host.rsplit_once(':') else {
+        return false;
+    };
+    host_port.parse::<u16>() == Ok(port)
+        && (name == "127.0.0.1" || name.eq_ignore_ascii_case("localhost") || name == "[::1]")
+}
+
+/// The origins a listener allows without configuration: pages it serves.
+fn own_origins(port: u16) -> impl Iterator<Item = String> {
+    ["http", "https"].into_iter().flat_map(move |scheme| {
+        ["127.0.0.1", "localhost", "[::1]"]
+            .into_iter()
+            .map(move |host| format!("{scheme}://{host}:{port}"))
+    })
+}
+
+/// Whether a handshake's Origin may connect. No Origin (a tool, not a
+/// browser) is allowed; `null` never is, unless `*` is configured.
+pub(crate) fn origin_allowed(origin: Option<&str>, options: &ListenOptions, port: u16) -> bool {
+    let Some(origin) = origin else {
+        return true;
+    };
+    if options.allowed_origins.iter().any(|allowed| allowed == "*") {
+        return true;
+    }
+    if origin == "null" {
+        return false;
+    }
+    let origin = origin.trim_end_matches('/');
+    own_origins(port).any(|own| own.eq_ignore_ascii_case(origin))
+        || options
+            .allowed_origins
+            .iter()
+            .any(|allowed| allowed.trim_end_matches('/').eq_ignore_ascii_case(origin))
+}
+
+/// Checks the token (query `token=` or `Authorization: Bearer`), in
+/// constant time. On success returns the path and query without the token.
+pub(crate) fn check_token<B>(request: &Request<B>, token: &str) -> Option<String> {
+    let expected = token.as_bytes();
+    let matches = |given: &[u8]| bool::from(given.ct_eq(expected));
+    let bearer = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    let path = request.uri().path();
+    let mut kept = Vec::new();
+    let mut ok = bearer.is_some_and(|given| matches(given.trim().as_bytes()));
+    for pair in request.uri().query().unwrap_or("").split('&').filter(|pair| !pair.is_empty()) {
+        match pair.split_once('=') {
+            Some(("token", value)) => {
+                let decoded: Vec<u8> = percent_encoding::percent_decode_str(value).collect();
+                ok |= matches(&decoded);
+            }
+            _ => kept.push(pair),
+        }
+    }
+    ok.then(|| {
+        if kept.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{path}?{}", kept.join("&"))
+        }
+    })
+}
+
+/// Whether this is a WebSocket upgrade request (by its headers).
+pub(crate) fn is_websocket_upgrade<B>(request: &Request<B>) -> bool {
+    let has_token = |name: header::HeaderName, token: &str| {
+        request.headers().get_all(name).iter().any(|value| {
+            value
+                .to_str()
+                .is_ok_and(|value| value.split(',').any(|part| part.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    has_token(header::UPGRADE, "websocket") && has_token(header::CONNECTION, "upgrade")
+}
+
+/// The Sec-WebSocket-Key of a valid version 13 GET upgrade, else `None`
+/// (the client gets 400).
+pub(crate) fn websocket_key<B>(request: &Request<B>) -> Option<&HeaderValue> {
+    let version_ok = request
+        .headers()
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_some_and(|version| version.as_bytes() == b"13");
+    (request.method() == hyper::Method::GET && version_ok)
+        .then(|| request.headers().get(header::SEC_WEBSOCKET_KEY))
+        .flatten()
+        .filter(|key| !key.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_must_be_a_loopback_name_with_the_port() {
+        let ok = |host: &str| host_allowed(Some(&HeaderValue::from_str(host).unwrap_or(HeaderValue::from_static(""))), 9001);
+        assert!(ok("127.0.0.1:9001"));
+        assert!(ok("localhost:9001"));
+        assert!(ok("LOCALHOST:9001"));
+        assert!(ok("[::1]:9001"));
+        assert!(!ok("127.0.0.1:9002"));
+        assert!(!ok("127.0.0.1"));
+        assert!(!ok("evil.example:9001"));
+        assert!(!ok("localhost.evil.example:9001"));
+        assert!(!host_allowed(None, 9001));
+    }
+
+    #[test]
+    fn origins_default_to_the_port_itself() {
+        let options = ListenOptions::default();
+        assert!(origin_allowed(None, &options, 9001));
+        assert!(origin_allowed(Some("http://127.0.0.1:9001"), &options, 9001));
+        assert!(origin_allowed(Some("http://localhost:9001"), &options, 9001));
+        assert!(!origin_allowed(Some("http://localhost:9002"), &options, 9001));
+        assert!(!origin_allowed(Some("https://evil.example"), &options, 9001));
+        assert!(!origin_allowed(Some("null"), &options, 9001));
+        let mut options = ListenOptions::default();
+        options.allowed_origins.push("http://localhost:5173".into());
+        assert!(origin_allowed(Some("http://localhost:5173"), &options, 9001));
+    }
+
+    #[test]
+    fn token_from_query_or_bearer_and_removed_from_path() {
+        let request = |uri: &str, bearer: Option<&str>| {
+            let mut builder = Request::builder().uri(uri);
+            if let Some(bearer) = bearer {
+                builder = builder.header("authorization", format!("Bearer {bearer}"));
+            }
+            builder.body(()).unwrap_or_default()
+        };
+        assert_eq!(check_token(&request("/ws?token=s3cret&room=1", None), "s3cret").as_deref(), Some("/ws?room=1"));
+        assert_eq!(check_token(&request("/ws", Some("s3cret")), "s3cret").as_deref(), Some("/ws"));
+        assert_eq!(check_token(&request("/ws?token=wrong", None), "s3cret"), None);
+        assert_eq!(check_token(&request("/ws", None), "s3cret"), None);
+        assert_eq!(check_token(&request("/ws?token=s3cre", None), "s3cret"), None);
+    }
+}

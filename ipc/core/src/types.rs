@@ -1,0 +1,156 @@
+//! The values that cross between the game and the network thread.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+
+/// One WebSocket connection. Unique for the life of the process, never
+/// reused, never 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChannelId(pub u64);
+
+impl fmt::Display for ChannelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// Text (valid UTF-8) or binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// Any bytes.
+    Binary,
+    /// Valid UTF-8.
+    Text,
+}
+
+/// Who ended a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClosedBy {
+    /// The client closed it, or its connection dropped.
+    Remote,
+    /// The game asked for it ([`IpcHost::close`](crate::IpcHost::close)).
+    Agent,
+    /// The host, because a limit was hit.
+    HostLimit,
+    /// The host, because of a protocol or I/O error.
+    HostError,
+    /// The host, because it is shutting down (code 1001).
+    HostShutdown,
+}
+
+/// Why a listen request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ListenErrorKind {
+    /// Another socket already uses the address and port.
+    AddressInUse,
+    /// The OS refused the port.
+    PermissionDenied,
+    /// The address is not one of this machine's.
+    AddressUnavailable,
+    /// The request is invalid (see the message).
+    InvalidRequest,
+    /// This host already listens on the port.
+    AlreadyListening,
+    /// A non-loopback bind address needs a token.
+    TokenRequired,
+    /// The TLS certificate or key could not be used.
+    Tls,
+    /// Anything else.
+    Other,
+}
+
+/// A failed listen request: a kind to act on and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind:?}: {message}")]
+pub struct ListenError {
+    /// What went wrong.
+    pub kind: ListenErrorKind,
+    /// Details.
+    pub message: String,
+}
+
+impl ListenError {
+    pub(crate) fn new(kind: ListenErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn from_io(error: &std::io::Error, address: SocketAddr) -> Self {
+        let kind = match error.kind() {
+            std::io::ErrorKind::AddrInUse => ListenErrorKind::AddressInUse,
+            std::io::ErrorKind::PermissionDenied => ListenErrorKind::PermissionDenied,
+            std::io::ErrorKind::AddrNotAvailable => ListenErrorKind::AddressUnavailable,
+            _ => ListenErrorKind::Other,
+        };
+        Self::new(kind, format!("binding {address}: {error}"))
+    }
+}
+
+/// What the host reports to the game. Per channel, events come in order:
+/// one `ConnectionOpened`, its messages, one `ChannelClosed`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The answer to [`IpcHost::listen`](crate::IpcHost::listen).
+    ListenResult {
+        /// The requester.
+        user_id: u64,
+        /// The port asked for (0 for any).
+        requested_port: u16,
+        /// The address bound, or why not.
+        result: Result<SocketAddr, ListenError>,
+    },
+    /// The answer to [`IpcHost::stop_listening`](crate::IpcHost::stop_listening).
+    StopListeningResult {
+        /// The requester.
+        user_id: u64,
+        /// The port.
+        port: u16,
+        /// Whether the host was listening there and stopped.
+        stopped: bool,
+    },
+    /// A client completed the WebSocket handshake.
+    ConnectionOpened {
+        /// The new channel.
+        channel: ChannelId,
+        /// The listener's `user_id`.
+        user_id: u64,
+        /// The local port.
+        port: u16,
+        /// The client's address.
+        peer: SocketAddr,
+        /// The request path and query (without a `token` parameter).
+        path: String,
+        /// The Origin header, when sent.
+        origin: Option<String>,
+    },
+    /// A message from a client.
+    Message {
+        /// Its channel.
+        channel: ChannelId,
+        /// The listener's `user_id`.
+        user_id: u64,
+        /// Text or binary.
+        kind: MessageKind,
+        /// The bytes (UTF-8 for text).
+        data: Bytes,
+    },
+    /// A channel ended; nothing about it follows.
+    ChannelClosed {
+        /// The channel.
+        channel: ChannelId,
+        /// The listener's `user_id`.
+        user_id: u64,
+        /// Who closed it.
+        closed_by: ClosedBy,
+        /// The close code; 1006 when the connection dropped.
+        code: u16,
+        /// The reason or an explanation.
+        reason: String,
+    },
+}

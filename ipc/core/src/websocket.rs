@@ -1,0 +1,330 @@
+//! One open channel: a WebSocket connection between a client and the game.
+//!
+//! The task reads client messages into the game's queue, writes the game's
+//! messages out, and ends with exactly one `ChannelClosed` event, however it
+//! ends (even when the runtime drops it at shutdown).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
+
+use crate::bridge::{ChannelShared, EventQueue, NetEvent, Outbound};
+use crate::driver::TrackerGuard;
+use crate::listener::ListenerCtx;
+use crate::types::{ChannelId, ClosedBy, Event, MessageKind};
+
+/// Channel ids: unique for the life of the process, never reused.
+static NEXT_CHANNEL: AtomicU64 = AtomicU64::new(1);
+
+/// How long to wait for the client's answer to our close frame.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How many queued messages to write before one flush.
+const WRITE_BATCH: usize = 64;
+/// Read buffer per connection: small, so idle connections stay cheap.
+const READ_BUFFER: usize = 8 * 1024;
+
+/// Reports the channel's end exactly once, even if the task is dropped.
+struct CloseReport {
+    channel: ChannelId,
+    user_id: u64,
+    queue: Arc<EventQueue>,
+    reported: bool,
+}
+
+impl CloseReport {
+    fn report(&mut self, closed_by: ClosedBy, code: u16, reason: impl Into<String>) {
+        if std::mem::replace(&mut self.reported, true) {
+            return;
+        }
+        let reason = reason.into();
+        tracing::debug!(channel = %self.channel, ?closed_by, code, %reason, "channel closed");
+        self.queue.push(NetEvent::Event(Event::ChannelClosed {
+            channel: self.channel,
+            user_id: self.user_id,
+            closed_by,
+            code,
+            reason,
+        }));
+    }
+}
+
+impl Drop for CloseReport {
+    fn drop(&mut self) {
+        self.report(ClosedBy::HostShutdown, 1006, "dropped at shutdown");
+    }
+}
+
+/// How the main loop ended.
+enum End {
+    /// The client sent a close frame (or none, then 1005).
+    Remote(u16, String),
+    /// The connection dropped without a close frame.
+    Dropped(String),
+    /// We close, with this code and reason, as `by`.
+    Close(ClosedBy, u16, String),
+    /// We shut down.
+    Shutdown(Instant),
+}
+
+fn wire_code(code: u16) -> u16 {
+    // Codes that must never be sent on the wire become a normal close.
+    match code {
+        1000..=1003 | 1007..=1014 | 3000..=4999 => code,
+        _ => 1000,
+    }
+}
+
+fn close_frame(code: u16, reason: &str) -> CloseFrame {
+    // A close reason is at most 123 bytes; cut on a character boundary.
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    CloseFrame {
+        code: CloseCode::from(wire_code(code)),
+        reason: Utf8Bytes::from(reason[..end].to_owned()),
+    }
+}
+
+/// The close code and who is to blame for a read error.
+fn classify(error: &WsError) -> Option<(ClosedBy, u16, String)> {
+    match error {
+        WsError::ConnectionClosed | WsError::AlreadyClosed => None,
+        WsError::Io(error) => Some((ClosedBy::Remote, 1006, format!("connection lost: {error}"))),
+        WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => Some((
+            ClosedBy::HostLimit,
+            1009,
+            format!("message of {size} bytes over the limit of {max_size}"),
+        )),
+        WsError::Capacity(error) => Some((ClosedBy::HostLimit, 1009, error.to_string())),
+        WsError::Utf8(_) => Some((ClosedBy::HostError, 1007, "invalid UTF-8 in a text message".to_owned())),
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            Some((ClosedBy::Remote, 1006, "connection reset without a close frame".to_owned()))
+        }
+        WsError::Protocol(error) => Some((ClosedBy::HostError, 1002, format!("protocol error: {error}"))),
+        other => Some((ClosedBy::HostError, 1011, other.to_string())),
+    }
+}
+
+pub(crate) async fn run<IO>(
+    io: IO,
+    peer: SocketAddr,
+    path: String,
+    origin: Option<String>,
+    ctx: Arc<ListenerCtx>,
+    _permit: OwnedSemaphorePermit,
+    _guard: TrackerGuard,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let limits = ctx.options.limits;
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .max_message_size(Some(limits.max_message_size))
+        .max_frame_size(Some(limits.max_frame_size));
+    let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+
+    let channel = ChannelId(NEXT_CHANNEL.fetch_add(1, Ordering::Relaxed));
+    let shared = Arc::new(ChannelShared::new(limits));
+    let (sender, mut outbound) = mpsc::unbounded_channel();
+    ctx.channels
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(channel, sender);
+    let mut report = CloseReport {
+        channel,
+        user_id: ctx.user_id,
+        queue: Arc::clone(&ctx.queue),
+        reported: false,
+    };
+    tracing::debug!(%channel, %peer, %path, "channel opened");
+    ctx.queue.push(NetEvent::Opened(
+        Event::ConnectionOpened {
+            channel,
+            user_id: ctx.user_id,
+            port: ctx.local.port(),
+            peer,
+            path,
+            origin,
+        },
+        Arc::clone(&shared),
+    ));
+
+    let end = pump(&mut ws, &mut outbound, &shared, &ctx, channel).await;
+    ctx.channels
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&channel);
+    match end {
+        End::Remote(code, reason) => {
+            // Let tungstenite send its answer to the client's close frame.
+            drain_until_closed(&mut ws, Instant::now() + CLOSE_TIMEOUT).await;
+            report.report(ClosedBy::Remote, code, reason);
+        }
+        End::Dropped(reason) => report.report(ClosedBy::Remote, 1006, reason),
+        End::Close(by, code, reason) => {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close(Some(close_frame(code, &reason)))).await;
+            drain_until_closed(&mut ws, Instant::now() + CLOSE_TIMEOUT).await;
+            report.report(by, wire_code(code), reason);
+        }
+        End::Shutdown(deadline) => {
+            let reason = "game shutting down";
+            let _ = tokio::time::timeout_at(deadline, ws.close(Some(close_frame(1001, reason)))).await;
+            drain_until_closed(&mut ws, deadline).await;
+            report.report(ClosedBy::HostShutdown, 1001, reason);
+        }
+    }
+}
+
+/// Waits for the host's shutdown; returns its deadline.
+pub(crate) async fn shutdown_deadline(shutdown: &mut tokio::sync::watch::Receiver<Option<Instant>>) -> Instant {
+    let deadline = shutdown.wait_for(Option::is_some).await.ok().and_then(|deadline| *deadline);
+    deadline.unwrap_or_else(Instant::now)
+}
+
+/// Reads (and drops) until the client's close frame or the deadline.
+async fn drain_until_closed<IO: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<IO>, deadline: Instant) {
+    let _ = tokio::time::timeout_at(deadline, async {
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+}
+
+async fn pump<IO: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<IO>,
+    outbound: &mut mpsc::UnboundedReceiver<Outbound>,
+    shared: &ChannelShared,
+    ctx: &ListenerCtx,
+    channel: ChannelId,
+) -> End {
+    let limits = shared.limits;
+    let mut shutdown = ctx.shutdown.clone();
+    let idle = tokio::time::sleep(limits.idle_timeout);
+    tokio::pin!(idle);
+    let mut pinged = false;
+    loop {
+        tokio::select! {
+            biased;
+            deadline = shutdown_deadline(&mut shutdown) => {
+                return End::Shutdown(deadline);
+            }
+            _ = shared.outbound_full.notified() => {
+                return End::Close(ClosedBy::HostLimit, 1008, "client reads too slowly: outbound queue full".to_owned());
+            }
+            command = outbound.recv() => {
+                let Some(command) = command else {
+                    return End::Close(ClosedBy::HostShutdown, 1001, "host stopped".to_owned());
+                };
+                if let Some(end) = write(ws, command, outbound, shared).await {
+                    return end;
+                }
+            }
+            message = ws.next() => {
+                idle.as_mut().reset(Instant::now() + limits.idle_timeout);
+                pinged = false;
+                let message = match message {
+                    None => return End::Dropped("connection closed without a close frame".to_owned()),
+                    Some(Ok(message)) => message,
+                    Some(Err(error)) => return match classify(&error) {
+                        None => End::Dropped("connection closed".to_owned()),
+                        Some((ClosedBy::Remote, _, reason)) => End::Dropped(reason),
+                        Some((by, code, reason)) => End::Close(by, code, reason),
+                    },
+                };
+                let (kind, data) = match message {
+                    Message::Text(text) => (MessageKind::Text, bytes::Bytes::from(text)),
+                    Message::Binary(data) => (MessageKind::Binary, data),
+                    Message::Close(frame) => {
+                        let (code, reason) = frame.map_or((1005, String::new()), |frame| (u16::from(frame.code), frame.reason.to_string()));
+                        return End::Remote(code, reason);
+                    }
+                    // Pings are answered by tungstenite; pongs only prove life.
+                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+                };
+                if shared.inbound.fetch_add(1, Ordering::AcqRel) + 1 > limits.max_inbound_messages {
+                    return End::Close(ClosedBy::HostLimit, 1008, "game is not keeping up: inbound queue full".to_owned());
+                }
+                ctx.queue.push(NetEvent::Event(Event::Message { channel, user_id: ctx.user_id, kind, data }));
+            }
+            () = &mut idle => {
+                if pinged {
+                    return End::Close(ClosedBy::HostLimit, 1001, "idle timeout: no answer to ping".to_owned());
+                }
+                pinged = true;
+                idle.as_mut().reset(Instant::now() + limits.idle_timeout);
+                if ws.send(Message::Ping(bytes::Bytes::new())).await.is_err() {
+                    return End::Dropped("connection lost while pinging".to_owned());
+                }
+            }
+        }
+    }
+}
+
+/// Writes one command and whatever else is queued (up to a batch), then
+/// flushes once. Returns how the channel ends, if it does.
+async fn write<IO: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<IO>,
+    first: Outbound,
+    outbound: &mut mpsc::UnboundedReceiver<Outbound>,
+    shared: &ChannelShared,
+) -> Option<End> {
+    let mut next = Some(first);
+    let mut written = 0;
+    while let Some(command) = next.take() {
+        match command {
+            Outbound::Close(code, reason) => {
+                let code = if code == 0 { 1000 } else { code };
+                return Some(End::Close(ClosedBy::Agent, code, reason));
+            }
+            Outbound::Message(kind, data) => {
+                let len = data.len();
+                let message = match kind {
+                    MessageKind::Binary => Message::Binary(data),
+                    MessageKind::Text => match Utf8Bytes::try_from(data) {
+                        Ok(text) => Message::Text(text),
+                        Err(_) => {
+                            shared.sent(len);
+                            return Some(End::Close(
+                                ClosedBy::HostError,
+                                1011,
+                                "an agent sent invalid UTF-8 as text".to_owned(),
+                            ));
+                        }
+                    },
+                };
+                let fed = tokio::select! {
+                    result = ws.feed(message) => result,
+                    _ = shared.outbound_full.notified() => {
+                        return Some(End::Close(ClosedBy::HostLimit, 1008, "client reads too slowly: outbound queue full".to_owned()));
+                    }
+                };
+                shared.sent(len);
+                if let Err(error) = fed {
+                    return Some(End::Dropped(format!("write failed: {error}")));
+                }
+                written += 1;
+            }
+        }
+        if written < WRITE_BATCH {
+            next = outbound.try_recv().ok();
+        }
+    }
+    let flushed = tokio::select! {
+        result = ws.flush() => result,
+        _ = shared.outbound_full.notified() => {
+            return Some(End::Close(ClosedBy::HostLimit, 1008, "client reads too slowly: outbound queue full".to_owned()));
+        }
+    };
+    flushed.err().map(|error| End::Dropped(format!("write failed: {error}")))
+}

@@ -1,0 +1,48 @@
+//! `ipc.fbs`: the protocol between the IPC Host Module and IPC Agent Modules.
+//!
+//! The bindings in `ipc_generated.rs` are generated from `ipc.fbs` by the
+//! pinned flatc (`cargo run -p fiasco-bindgen`) and checked in, so building
+//! needs no flatc. Read `ipc.fbs` for what every table and field means.
+//!
+//! ```
+//! use fiasco_ipc_schema::{MessageKind, MessageToRemote, MessageToRemoteArgs};
+//!
+//! let mut builder = fiasco::flatbuffers::FlatBufferBuilder::new();
+//! let content = builder.create_vector(b"hello");
+//! let message = MessageToRemote::create(
+//!     &mut builder,
+//!     &MessageToRemoteArgs { channel: 1, content: Some(content), kind: MessageKind::Text },
+//! );
+//! builder.finish_minimal(message);
+//! let read = fiasco::flatbuffers::root::<MessageToRemote>(builder.finished_data()).unwrap();
+//! assert_eq!(read.content().map(|c| c.bytes()), Some(&b"hello"[..]));
+//! ```
+
+#[allow(
+    missing_docs,
+    unused_imports,
+    unsafe_code,
+    clippy::all,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations,
+    unreachable_pub,
+    non_camel_case_types,
+    non_snake_case
+)]
+#[rustfmt::skip]
+mod ipc_generated;
+
+pub use ipc_generated::fiasco::ipc::*;
+
+fiasco::event_kinds! {
+    ListenRequest => "fiasco.ipc.ListenRequest",
+    ListenResult => "fiasco.ipc.ListenResult",
+    StopListeningRequest => "fiasco.ipc.StopListeningRequest",
+    StopListeningResult => "fiasco.ipc.StopListeningResult",
+    ConnectionOpened => "fiasco.ipc.ConnectionOpened",
+    MessageFromRemote => "fiasco.ipc.MessageFromRemote",
+    MessageToRemote => "fiasco.ipc.MessageToRemote",
+    CloseChannel => "fiasco.ipc.CloseChannel",
+    ChannelClosed => "fiasco.ipc.ChannelClosed",
+}
