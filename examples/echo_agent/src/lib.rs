@@ -1,1 +1,85 @@
-//! placeholder
+//! An IPC Agent Module that echoes every message back, with its kind.
+//!
+//! Configuration: `echo_agent.port` (default 9001; 0 for any free port) and
+//! `echo_agent.bind` (default 127.0.0.1). `scripts/echo-game PORT` runs it
+//! with the IPC host in `platform_native`; the Autobahn conformance run and
+//! the benchmarks drive it.
+
+use fiasco::{system, EventReader, EventWriter, InitContext, Module, ModuleError, Stage};
+use fiasco_ipc_schema::{
+    ListenRequest, ListenRequestArgs, ListenResult, ListenStatus, MessageFromRemote, MessageToRemote,
+    MessageToRemoteArgs,
+};
+
+/// The `user_id` this agent listens with.
+pub const USER_ID: u64 = 0xEC40;
+
+/// The module's C ABI table (for static linking).
+pub fn api() -> &'static fiasco::abi::FiascoModuleApi {
+    fiasco::module_api!("echo_agent", module)
+}
+
+/// Builds the module.
+pub fn module() -> Module {
+    Module::new("echo_agent")
+        .with_init(init)
+        .with_system(Stage::Update, echo())
+        .with_system(Stage::Update, report_listening())
+}
+
+fn init(ctx: &mut InitContext<'_>) -> Result<(), ModuleError> {
+    let port: u16 = ctx.config_parse("port", 9001)?;
+    let bind = ctx.config("bind").unwrap_or_else(|| "127.0.0.1".to_owned());
+    ctx.writer::<ListenRequest<'_>>().write_builder(|builder| {
+        let bind_address = Some(builder.create_string(&bind));
+        ListenRequest::create(
+            builder,
+            &ListenRequestArgs {
+                user_id: USER_ID,
+                port,
+                bind_address,
+                ..Default::default()
+            },
+        )
+    });
+    Ok(())
+}
+
+/// Sends every message back on its channel, with its kind.
+#[system]
+fn echo(reader: EventReader<MessageFromRemote<'_>>, writer: EventWriter<MessageToRemote<'_>>) {
+    for event in &reader {
+        if event.user_id() != USER_ID {
+            continue;
+        }
+        let content = event.content().map(|content| content.bytes()).unwrap_or_default();
+        writer.write_builder(|builder| {
+            let content = builder.create_vector(content);
+            MessageToRemote::create(
+                builder,
+                &MessageToRemoteArgs {
+                    channel: event.channel(),
+                    content: Some(content),
+                    kind: event.kind(),
+                },
+            )
+        });
+    }
+}
+
+/// Logs where the echo listens (scripts wait for this line).
+#[system]
+fn report_listening(results: EventReader<ListenResult<'_>>) {
+    for result in results.iter().filter(|result| result.user_id() == USER_ID) {
+        if result.status() == ListenStatus::Ok {
+            tracing::info!(port = result.port(), "echo agent listening on ws://127.0.0.1:{}", result.port());
+        } else {
+            tracing::error!(
+                status = ?result.status(),
+                message = result.message().unwrap_or(""),
+                "echo agent could not listen"
+            );
+        }
+    }
+}
+fiasco::export_module!(crate::api);

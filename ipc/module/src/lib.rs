@@ -1,1 +1,322 @@
-//! placeholder
+//! The IPC Host Module: thin glue between the network core
+//! ([`fiasco_ipc_core`]) and the game's events ([`fiasco_ipc_schema`]).
+//!
+//! Two systems:
+//! - `ipc_receive` ([`Stage::First`]): turns what the network thread reported
+//!   since the last frame into `ConnectionOpened`, `MessageFromRemote`,
+//!   `ChannelClosed`, `ListenResult` and `StopListeningResult` events;
+//! - `ipc_send` ([`Stage::Last`]): takes every agent request written this
+//!   frame (`ListenRequest`, `StopListeningRequest`, `MessageToRemote`,
+//!   `CloseChannel`) and hands them to the network thread in one batch.
+//!
+//! So an agent that answers a message in the frame it arrives costs the
+//! round trip at most one frame.
+//!
+//! Link it statically with [`api`], or load it as `modules/libipc.so` (the
+//! `fiasco-ipc-dylib` crate).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fiasco::flatbuffers::{FlatBufferBuilder, WIPOffset};
+use fiasco::{system, EventReader, EventWriter, InitContext, Module, ModuleError, ResMut, Stage};
+use fiasco_ipc_core::{ChannelId, ClosedBy, Event, IpcHost, ListenErrorKind, ListenOptions, TlsFiles};
+use fiasco_ipc_schema as schema;
+use schema::{
+    ChannelClosed, ChannelClosedArgs, CloseChannel, ConnectionOpened, ConnectionOpenedArgs, ListenRequest, ListenResult,
+    ListenResultArgs, ListenStatus, MessageFromRemote, MessageFromRemoteArgs, MessageToRemote, StopListeningRequest,
+    StopListeningResult, StopListeningResultArgs,
+};
+
+/// The module's name (configuration prefix `ipc.`).
+pub const NAME: &str = "ipc";
+
+/// The module's C ABI table, to link it statically
+/// (`GameBuilder::add_static(fiasco_ipc::api())`).
+pub fn api() -> &'static fiasco::abi::FiascoModuleApi {
+    fiasco::module_api!("ipc", module)
+}
+
+/// Builds the module.
+pub fn module() -> Module {
+    Module::new(NAME)
+        .with_init(init)
+        .with_system(Stage::First, ipc_receive())
+        .with_system(Stage::Last, ipc_send())
+        .with_shutdown(|ctx| {
+            if let Some(mut state) = ctx.take_resource::<IpcState>() {
+                state.host.shutdown(state.shutdown_timeout);
+            }
+        })
+}
+
+/// The module's state: the network core's handle.
+struct IpcState {
+    host: IpcHost,
+    shutdown_timeout: Duration,
+}
+
+fn init(ctx: &mut InitContext<'_>) -> Result<(), ModuleError> {
+    let timeout_ms: u64 = ctx.config_parse("shutdown_timeout_ms", 2000)?;
+    let host = IpcHost::start().map_err(|error| ModuleError::Other(Box::new(error)))?;
+    ctx.insert_resource(IpcState {
+        host,
+        shutdown_timeout: Duration::from_millis(timeout_ms),
+    });
+    Ok(())
+}
+
+fn closed_by(by: ClosedBy) -> schema::ClosedBy {
+    match by {
+        ClosedBy::Remote => schema::ClosedBy::Remote,
+        ClosedBy::Agent => schema::ClosedBy::Agent,
+        ClosedBy::HostLimit => schema::ClosedBy::HostLimit,
+        ClosedBy::HostError => schema::ClosedBy::HostError,
+        ClosedBy::HostShutdown => schema::ClosedBy::HostShutdown,
+    }
+}
+
+fn message_kind(kind: fiasco_ipc_core::MessageKind) -> schema::MessageKind {
+    match kind {
+        fiasco_ipc_core::MessageKind::Binary => schema::MessageKind::Binary,
+        fiasco_ipc_core::MessageKind::Text => schema::MessageKind::Text,
+    }
+}
+
+fn listen_status(kind: ListenErrorKind) -> ListenStatus {
+    match kind {
+        ListenErrorKind::AddressInUse => ListenStatus::AddressInUse,
+        ListenErrorKind::PermissionDenied => ListenStatus::PermissionDenied,
+        ListenErrorKind::AddressUnavailable => ListenStatus::AddressUnavailable,
+        ListenErrorKind::InvalidRequest => ListenStatus::InvalidRequest,
+        ListenErrorKind::AlreadyListening => ListenStatus::AlreadyListening,
+        ListenErrorKind::TokenRequired => ListenStatus::TokenRequired,
+        ListenErrorKind::Tls => ListenStatus::TlsError,
+        _ => ListenStatus::Other,
+    }
+}
+
+fn write_listen_result(
+    writer: &EventWriter<ListenResult<'_>>,
+    user_id: u64,
+    requested_port: u16,
+    port: u16,
+    status: ListenStatus,
+    message: &str,
+) {
+    writer.write_builder(|builder| {
+        let message = (!message.is_empty()).then(|| builder.create_string(message));
+        ListenResult::create(
+            builder,
+            &ListenResultArgs {
+                user_id,
+                requested_port,
+                port,
+                status,
+                message,
+            },
+        )
+    });
+}
+
+/// Network -> events.
+#[system]
+#[allow(clippy::too_many_arguments)]
+fn ipc_receive(
+    mut state: ResMut<'_, IpcState>,
+    opened: EventWriter<ConnectionOpened<'_>>,
+    messages: EventWriter<MessageFromRemote<'_>>,
+    closed: EventWriter<ChannelClosed<'_>>,
+    listen_results: EventWriter<ListenResult<'_>>,
+    stop_results: EventWriter<StopListeningResult<'_>>,
+) {
+    while let Some(event) = state.host.poll_event() {
+        match event {
+            Event::Message {
+                channel,
+                user_id,
+                kind,
+                data,
+            } => {
+                messages.write_builder(|builder| {
+                    let content = builder.create_vector(&data);
+                    MessageFromRemote::create(
+                        builder,
+                        &MessageFromRemoteArgs {
+                            channel: channel.0,
+                            user_id,
+                            kind: message_kind(kind),
+                            content: Some(content),
+                        },
+                    )
+                });
+            }
+            Event::ConnectionOpened {
+                channel,
+                user_id,
+                port,
+                peer,
+                path,
+                origin,
+            } => {
+                opened.write_builder(|builder| {
+                    let peer_address = Some(builder.create_string(&peer.to_string()));
+                    let path = Some(builder.create_string(&path));
+                    let origin = origin.as_deref().map(|origin| builder.create_string(origin));
+                    ConnectionOpened::create(
+                        builder,
+                        &ConnectionOpenedArgs {
+                            channel: channel.0,
+                            user_id,
+                            port,
+                            peer_address,
+                            path,
+                            origin,
+                        },
+                    )
+                });
+            }
+            Event::ChannelClosed {
+                channel,
+                user_id,
+                closed_by: by,
+                code,
+                reason,
+            } => {
+                closed.write_builder(|builder| {
+                    let reason = Some(builder.create_string(&reason));
+                    ChannelClosed::create(
+                        builder,
+                        &ChannelClosedArgs {
+                            channel: channel.0,
+                            user_id,
+                            closed_by: closed_by(by),
+                            code,
+                            reason,
+                        },
+                    )
+                });
+            }
+            Event::ListenResult {
+                user_id,
+                requested_port,
+                result,
+            } => match result {
+                Ok(address) => write_listen_result(&listen_results, user_id, requested_port, address.port(), ListenStatus::Ok, ""),
+                Err(error) => write_listen_result(
+                    &listen_results,
+                    user_id,
+                    requested_port,
+                    0,
+                    listen_status(error.kind),
+                    &error.message,
+                ),
+            },
+            Event::StopListeningResult { user_id, port, stopped } => {
+                stop_results.write_builder(|builder: &mut FlatBufferBuilder<'static>| -> WIPOffset<StopListeningResult<'static>> {
+                    StopListeningResult::create(builder, &StopListeningResultArgs { user_id, port, stopped })
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Reads a `ListenRequest` into options; `Err` is a message for an
+/// InvalidRequest answer.
+fn listen_options(request: &ListenRequest<'_>) -> Result<ListenOptions, String> {
+    let mut options = ListenOptions::default();
+    if let Some(address) = request.bind_address().filter(|address| !address.is_empty()) {
+        options.bind_address = address
+            .parse::<IpAddr>()
+            .map_err(|error| format!("bind_address {address:?}: {error}"))?;
+    }
+    if let Some(origins) = request.allowed_origins() {
+        options.allowed_origins = origins.iter().map(str::to_owned).collect();
+    }
+    options.token = request.token().map(str::to_owned);
+    options.web_root = request.web_root().filter(|root| !root.is_empty()).map(PathBuf::from);
+    match (request.tls_cert_path(), request.tls_key_path()) {
+        (Some(cert), Some(key)) => {
+            options.tls = Some(TlsFiles {
+                cert_path: cert.into(),
+                key_path: key.into(),
+            });
+        }
+        (None, None) => {}
+        _ => return Err("tls_cert_path and tls_key_path go together".to_owned()),
+    }
+    let limits = &mut options.limits;
+    let size = |value: u64| usize::try_from(value).map_err(|_| format!("size {value} too large"));
+    if request.max_message_size() > 0 {
+        limits.max_message_size = size(request.max_message_size())?;
+    }
+    if request.max_frame_size() > 0 {
+        limits.max_frame_size = size(request.max_frame_size())?;
+    }
+    if request.max_connections() > 0 {
+        limits.max_connections = request.max_connections() as usize;
+    }
+    if request.handshake_timeout_ms() > 0 {
+        limits.handshake_timeout = Duration::from_millis(request.handshake_timeout_ms().into());
+    }
+    if request.idle_timeout_ms() > 0 {
+        limits.idle_timeout = Duration::from_millis(request.idle_timeout_ms().into());
+    }
+    if request.max_outbound_messages() > 0 {
+        limits.max_outbound_messages = request.max_outbound_messages() as usize;
+    }
+    if request.max_outbound_bytes() > 0 {
+        limits.max_outbound_bytes = size(request.max_outbound_bytes())?;
+    }
+    if request.max_inbound_messages() > 0 {
+        limits.max_inbound_messages = request.max_inbound_messages() as usize;
+    }
+    Ok(options)
+}
+
+/// Agent requests -> network, one batch a frame.
+#[system]
+fn ipc_send(
+    mut state: ResMut<'_, IpcState>,
+    listen: EventReader<ListenRequest<'_>>,
+    stop: EventReader<StopListeningRequest<'_>>,
+    send: EventReader<MessageToRemote<'_>>,
+    close: EventReader<CloseChannel<'_>>,
+    listen_results: EventWriter<ListenResult<'_>>,
+) {
+    let host = &mut state.host;
+    for request in &listen {
+        match listen_options(&request) {
+            Ok(options) => host.listen(request.user_id(), request.port(), options),
+            Err(message) => {
+                tracing::warn!(user_id = request.user_id(), port = request.port(), %message, "invalid listen request");
+                write_listen_result(
+                    &listen_results,
+                    request.user_id(),
+                    request.port(),
+                    0,
+                    ListenStatus::InvalidRequest,
+                    &message,
+                );
+            }
+        }
+    }
+    for request in &stop {
+        host.stop_listening(request.user_id(), request.port());
+    }
+    for message in &send {
+        let kind = match message.kind() {
+            schema::MessageKind::Text => fiasco_ipc_core::MessageKind::Text,
+            _ => fiasco_ipc_core::MessageKind::Binary,
+        };
+        let content = message.content().map(|content| content.bytes().to_vec()).unwrap_or_default();
+        host.send(ChannelId(message.channel()), kind, content);
+    }
+    for request in &close {
+        let reason = request.reason().unwrap_or("");
+        host.close(ChannelId(request.channel()), request.code(), reason);
+    }
+    host.flush();
+}

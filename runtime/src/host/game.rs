@@ -307,9 +307,15 @@ impl Game {
     /// Runs frames at the configured rate until `stop` is asked, sleeping
     /// between frames. With 0 fps, frames run back to back.
     pub fn run(&mut self, stop: &StopHandle) {
+        self.run_limited(stop, None);
+    }
+
+    /// As [`Game::run`], but also stops after `max_frames` frames.
+    pub fn run_limited(&mut self, stop: &StopHandle, max_frames: Option<u64>) {
+        let last = max_frames.map(|frames| self.frame() + frames);
         let period = (self.fps > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(self.fps)));
         let mut next = Instant::now();
-        while !stop.is_stopped() {
+        while !stop.is_stopped() && last.is_none_or(|last| self.frame() < last) {
             self.run_frame();
             if let Some(period) = period {
                 next += period;
