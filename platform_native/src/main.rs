@@ -56,7 +56,11 @@ fn main() -> ExitCode {
         tracing::error!("cannot find the modules folder; pass --modules DIR");
         return ExitCode::from(2);
     };
-    let builder = match GameBuilder::new().config(config).fps(args.fps).add_folder(&folder) {
+    let builder = match GameBuilder::new()
+        .config(config)
+        .fps(args.fps)
+        .add_folder(&folder)
+    {
         Ok(builder) => builder,
         Err(error) => {
             tracing::error!(%error, "cannot read the modules folder");

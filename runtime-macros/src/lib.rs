@@ -22,9 +22,12 @@ use syn::{parse_macro_input, spanned::Spanned, FnArg, ItemFn};
 #[proc_macro_attribute]
 pub fn system(attr: TokenStream, item: TokenStream) -> TokenStream {
     if !attr.is_empty() {
-        return syn::Error::new(proc_macro2::TokenStream::from(attr).span(), "#[system] takes no arguments")
-            .to_compile_error()
-            .into();
+        return syn::Error::new(
+            proc_macro2::TokenStream::from(attr).span(),
+            "#[system] takes no arguments",
+        )
+        .to_compile_error()
+        .into();
     }
     let function = parse_macro_input!(item as ItemFn);
     match expand(function) {
@@ -34,15 +37,34 @@ pub fn system(attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 fn expand(function: ItemFn) -> syn::Result<proc_macro2::TokenStream> {
-    let ItemFn { attrs, vis, sig, block } = function;
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = function;
     if let Some(receiver) = sig.receiver() {
-        return Err(syn::Error::new(receiver.span(), "a system cannot take self"));
+        return Err(syn::Error::new(
+            receiver.span(),
+            "a system cannot take self",
+        ));
     }
-    if !sig.generics.params.iter().all(|param| matches!(param, syn::GenericParam::Lifetime(_))) {
-        return Err(syn::Error::new(sig.generics.span(), "a system cannot be generic over types"));
+    if !sig
+        .generics
+        .params
+        .iter()
+        .all(|param| matches!(param, syn::GenericParam::Lifetime(_)))
+    {
+        return Err(syn::Error::new(
+            sig.generics.span(),
+            "a system cannot be generic over types",
+        ));
     }
     if sig.asyncness.is_some() {
-        return Err(syn::Error::new(sig.span(), "a system cannot be async: it runs within a frame"));
+        return Err(syn::Error::new(
+            sig.span(),
+            "a system cannot be async: it runs within a frame",
+        ));
     }
     let name = &sig.ident;
     let name_text = name.to_string();
@@ -50,10 +72,14 @@ fn expand(function: ItemFn) -> syn::Result<proc_macro2::TokenStream> {
     let inputs = &sig.inputs;
     let generics = &sig.generics;
     let output = &sig.output;
-    let fetches = sig.inputs.iter().enumerate().map(|(index, input)| match input {
-        FnArg::Typed(_) => quote! { ::fiasco::SystemParam::fetch(__ctx, #index) },
-        FnArg::Receiver(_) => quote! {},
-    });
+    let fetches = sig
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(index, input)| match input {
+            FnArg::Typed(_) => quote! { ::fiasco::SystemParam::fetch(__ctx, #index) },
+            FnArg::Receiver(_) => quote! {},
+        });
     Ok(quote! {
         #(#attrs)*
         #[must_use = "a system does nothing until added to a module"]

@@ -113,7 +113,8 @@ pub struct FiascoHostApi {
     /// `--set module.key=value`, or the environment `FIASCO_MODULE_KEY`).
     /// Returns 1 and fills `out` (valid until the call returns) when set,
     /// 0 otherwise.
-    pub config_get: unsafe extern "C" fn(ctx: *mut c_void, key: FiascoStr, out: *mut FiascoStr) -> i32,
+    pub config_get:
+        unsafe extern "C" fn(ctx: *mut c_void, key: FiascoStr, out: *mut FiascoStr) -> i32,
     /// The name of the module with index `index` (as in
     /// [`FiascoEventView::source`]); an empty string for an unknown index.
     pub module_name: unsafe extern "C" fn(ctx: *mut c_void, index: u32) -> FiascoStr,
@@ -143,7 +144,8 @@ pub struct FiascoModuleApi {
     ) -> i32,
     /// Runs system `index` once. Returns [`STATUS_OK`], or [`STATUS_PANIC`]
     /// after a panic (the host then disables the module).
-    pub run_system: unsafe extern "C" fn(state: *mut c_void, index: u32, host: *const FiascoHostApi) -> i32,
+    pub run_system:
+        unsafe extern "C" fn(state: *mut c_void, index: u32, host: *const FiascoHostApi) -> i32,
     /// Runs the module's shutdown and frees its state. Called once.
     pub shutdown: unsafe extern "C" fn(state: *mut c_void, host: *const FiascoHostApi),
 }

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Once;
 
 use crate::abi::{
-    FiascoHostApi, FiascoStr, LOG_ERROR, LOG_RAW, STATUS_ERROR, STATUS_INVALID,
-    STATUS_OK, STATUS_PANIC,
+    FiascoHostApi, FiascoStr, LOG_ERROR, LOG_RAW, STATUS_ERROR, STATUS_INVALID, STATUS_OK,
+    STATUS_PANIC,
 };
 use crate::host_ref::HostRef;
 use crate::module::{Instance, Module};
@@ -81,7 +81,11 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// `host` must be a valid host table for the duration of the call and
 /// `state` valid for writes.
 #[doc(hidden)]
-pub unsafe fn init_module(host: *const FiascoHostApi, state: *mut *mut c_void, build: fn() -> Module) -> i32 {
+pub unsafe fn init_module(
+    host: *const FiascoHostApi,
+    state: *mut *mut c_void,
+    build: fn() -> Module,
+) -> i32 {
     // SAFETY: guaranteed by the caller.
     let Some(host_ref) = (unsafe { HostRef::from_ptr(host) }) else {
         return STATUS_INVALID;
@@ -102,7 +106,10 @@ pub unsafe fn init_module(host: *const FiascoHostApi, state: *mut *mut c_void, b
             STATUS_ERROR
         }
         Err(payload) => {
-            host_ref.log(LOG_ERROR, &format!("init panicked: {}", panic_message(&*payload)));
+            host_ref.log(
+                LOG_ERROR,
+                &format!("init panicked: {}", panic_message(&*payload)),
+            );
             STATUS_PANIC
         }
     }
@@ -122,7 +129,9 @@ unsafe fn instance<'a>(state: *mut c_void) -> Option<&'a mut Instance> {
 #[doc(hidden)]
 pub unsafe extern "C" fn system_count(state: *mut c_void) -> u32 {
     // SAFETY: the host passes the state it got from init.
-    unsafe { instance(state) }.map_or(0, |instance| u32::try_from(instance.systems.len()).unwrap_or(u32::MAX))
+    unsafe { instance(state) }.map_or(0, |instance| {
+        u32::try_from(instance.systems.len()).unwrap_or(u32::MAX)
+    })
 }
 
 /// ABI: describes one system.
@@ -130,7 +139,12 @@ pub unsafe extern "C" fn system_count(state: *mut c_void) -> u32 {
 /// # Safety
 /// See [`crate::abi::FiascoModuleApi::system_info`].
 #[doc(hidden)]
-pub unsafe extern "C" fn system_info(state: *mut c_void, index: u32, name: *mut FiascoStr, stage: *mut u32) -> i32 {
+pub unsafe extern "C" fn system_info(
+    state: *mut c_void,
+    index: u32,
+    name: *mut FiascoStr,
+    stage: *mut u32,
+) -> i32 {
     // SAFETY: the host passes the state it got from init.
     let Some(instance) = (unsafe { instance(state) }) else {
         return STATUS_INVALID;
@@ -155,7 +169,11 @@ pub unsafe extern "C" fn system_info(state: *mut c_void, index: u32, name: *mut 
 /// # Safety
 /// See [`crate::abi::FiascoModuleApi::run_system`].
 #[doc(hidden)]
-pub unsafe extern "C" fn run_system(state: *mut c_void, index: u32, host: *const FiascoHostApi) -> i32 {
+pub unsafe extern "C" fn run_system(
+    state: *mut c_void,
+    index: u32,
+    host: *const FiascoHostApi,
+) -> i32 {
     // SAFETY: the host passes the state it got from init.
     let Some(instance) = (unsafe { instance(state) }) else {
         return STATUS_INVALID;
@@ -178,7 +196,12 @@ pub unsafe extern "C" fn run_system(state: *mut c_void, index: u32, host: *const
         Err(payload) => {
             host.log(
                 LOG_ERROR,
-                &format!("system {}::{} panicked: {}", name, system.name(), panic_message(&*payload)),
+                &format!(
+                    "system {}::{} panicked: {}",
+                    name,
+                    system.name(),
+                    panic_message(&*payload)
+                ),
             );
             STATUS_PANIC
         }
@@ -203,7 +226,10 @@ pub unsafe extern "C" fn shutdown(state: *mut c_void, host: *const FiascoHostApi
         if let Some(host) = unsafe { HostRef::from_ptr(host) } {
             host.log(
                 LOG_ERROR,
-                &format!("module {name} panicked in shutdown: {}", panic_message(&*payload)),
+                &format!(
+                    "module {name} panicked in shutdown: {}",
+                    panic_message(&*payload)
+                ),
             );
         }
     }

@@ -60,7 +60,9 @@ impl<'h> HostRef<'h> {
     pub(crate) fn write_event(self, kind: u32, data: &[u8]) -> bool {
         // SAFETY: the host table is valid for 'h; `data` outlives the call
         // (the host copies it).
-        unsafe { (self.api.write_event)(self.api.ctx, kind, FiascoStr::from_bytes(data)) == STATUS_OK }
+        unsafe {
+            (self.api.write_event)(self.api.ctx, kind, FiascoStr::from_bytes(data)) == STATUS_OK
+        }
     }
 
     pub(crate) fn log(self, level: i32, line: &str) {
@@ -71,7 +73,13 @@ impl<'h> HostRef<'h> {
     pub(crate) fn config(self, key: &str) -> Option<String> {
         let mut out = FiascoStr::empty();
         // SAFETY: the host table is valid for 'h; `key` and `out` outlive the call.
-        let found = unsafe { (self.api.config_get)(self.api.ctx, FiascoStr::from_bytes(key.as_bytes()), &mut out) };
+        let found = unsafe {
+            (self.api.config_get)(
+                self.api.ctx,
+                FiascoStr::from_bytes(key.as_bytes()),
+                &mut out,
+            )
+        };
         // SAFETY: the host keeps `out` valid until the call returns; we copy it.
         (found == 1).then(|| String::from_utf8_lossy(unsafe { out.as_bytes() }).into_owned())
     }

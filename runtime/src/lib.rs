@@ -55,15 +55,18 @@ mod module;
 mod resources;
 mod system;
 
-pub use event::{Event, EventKind};
 #[doc(hidden)]
 pub use event::same_name;
+pub use event::{Event, EventKind};
 pub use fiasco_macros::system;
 pub use host::config::{Config, ConfigSyntaxError};
 pub use host::game::{Game, GameBuilder, ModuleReport, StopHandle};
 pub use host::loader::LoadError;
 pub use module::{InitContext, Module, ModuleError, ShutdownContext};
-pub use system::{EventReader, EventWriter, EventsWritten, Frame, Res, ResMut, Stage, System, SystemContext, SystemParam};
+pub use system::{
+    EventReader, EventWriter, EventsWritten, Frame, Res, ResMut, Stage, System, SystemContext,
+    SystemParam,
+};
 
 /// Re-exported so modules use the very FlatBuffers version the runtime does.
 pub use flatbuffers;

@@ -80,7 +80,10 @@ impl Module {
     }
 
     /// Sets the shutdown function, run once when the game ends.
-    pub fn with_shutdown(mut self, shutdown: impl FnOnce(&mut ShutdownContext<'_>) + 'static) -> Self {
+    pub fn with_shutdown(
+        mut self,
+        shutdown: impl FnOnce(&mut ShutdownContext<'_>) + 'static,
+    ) -> Self {
         self.shutdown = Some(Box::new(shutdown));
         self
     }
@@ -107,7 +110,9 @@ pub struct InitContext<'h> {
 
 impl std::fmt::Debug for InitContext<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InitContext").field("module", &self.module).finish_non_exhaustive()
+        f.debug_struct("InitContext")
+            .field("module", &self.module)
+            .finish_non_exhaustive()
     }
 }
 
@@ -127,10 +132,13 @@ impl InitContext<'_> {
     {
         match self.config(key) {
             None => Ok(default),
-            Some(text) => text.trim().parse().map_err(|error: T::Err| ModuleError::Config {
-                key: key.to_owned(),
-                message: format!("{text:?}: {error}"),
-            }),
+            Some(text) => text
+                .trim()
+                .parse()
+                .map_err(|error: T::Err| ModuleError::Config {
+                    key: key.to_owned(),
+                    message: format!("{text:?}: {error}"),
+                }),
         }
     }
 

@@ -12,7 +12,8 @@ pub(crate) struct Resources {
 
 impl Resources {
     pub(crate) fn insert<T: 'static>(&mut self, value: T) {
-        self.values.insert(TypeId::of::<T>(), RefCell::new(Box::new(value)));
+        self.values
+            .insert(TypeId::of::<T>(), RefCell::new(Box::new(value)));
     }
 
     pub(crate) fn get<T: 'static>(&self) -> Option<Ref<'_, T>> {

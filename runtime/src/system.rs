@@ -53,7 +53,9 @@ pub struct System {
 
 impl std::fmt::Debug for System {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("System").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("System")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -115,7 +117,11 @@ impl WriteSink {
         self.host.set(None);
     }
 
-    fn write<U>(&self, kind: &'static str, build: impl FnOnce(&mut FlatBufferBuilder<'static>) -> WIPOffset<U>) -> bool {
+    fn write<U>(
+        &self,
+        kind: &'static str,
+        build: impl FnOnce(&mut FlatBufferBuilder<'static>) -> WIPOffset<U>,
+    ) -> bool {
         let Some(ptr) = self.host.get() else {
             tracing::error!(kind, "event written outside of its system's run; dropped");
             return false;
@@ -131,7 +137,10 @@ impl WriteSink {
         let mut builder = match self.builder.try_borrow_mut() {
             Ok(builder) => builder,
             Err(_) => {
-                tracing::error!(kind, "write_builder called from inside another write_builder; dropped");
+                tracing::error!(
+                    kind,
+                    "write_builder called from inside another write_builder; dropped"
+                );
                 return false;
             }
         };

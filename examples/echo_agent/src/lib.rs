@@ -7,8 +7,8 @@
 
 use fiasco::{system, EventReader, EventWriter, InitContext, Module, ModuleError, Stage};
 use fiasco_ipc_schema::{
-    ListenRequest, ListenRequestArgs, ListenResult, ListenStatus, MessageFromRemote, MessageToRemote,
-    MessageToRemoteArgs,
+    ListenRequest, ListenRequestArgs, ListenResult, ListenStatus, MessageFromRemote,
+    MessageToRemote, MessageToRemoteArgs,
 };
 
 /// The `user_id` this agent listens with.
@@ -52,7 +52,10 @@ fn echo(reader: EventReader<MessageFromRemote<'_>>, writer: EventWriter<MessageT
         if event.user_id() != USER_ID {
             continue;
         }
-        let content = event.content().map(|content| content.bytes()).unwrap_or_default();
+        let content = event
+            .content()
+            .map(|content| content.bytes())
+            .unwrap_or_default();
         writer.write_builder(|builder| {
             let content = builder.create_vector(content);
             MessageToRemote::create(
@@ -72,7 +75,11 @@ fn echo(reader: EventReader<MessageFromRemote<'_>>, writer: EventWriter<MessageT
 fn report_listening(results: EventReader<ListenResult<'_>>) {
     for result in results.iter().filter(|result| result.user_id() == USER_ID) {
         if result.status() == ListenStatus::Ok {
-            tracing::info!(port = result.port(), "echo agent listening on ws://127.0.0.1:{}", result.port());
+            tracing::info!(
+                port = result.port(),
+                "echo agent listening on ws://127.0.0.1:{}",
+                result.port()
+            );
         } else {
             tracing::error!(
                 status = ?result.status(),

@@ -94,14 +94,20 @@ impl EventQueue {
     pub(crate) fn push(&self, event: NetEvent) {
         // A poisoned lock means a panic while pushing a value, which leaves
         // the vector itself intact: keep going.
-        let mut events = self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut events = self
+            .events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         events.push(event);
     }
 
     /// Moves every queued event into `out` (which must be empty), leaving
     /// `out`'s old allocation in the queue for reuse.
     pub(crate) fn swap(&self, out: &mut Vec<NetEvent>) {
-        let mut events = self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut events = self
+            .events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         std::mem::swap(&mut *events, out);
     }
 }

@@ -77,13 +77,15 @@ pub(crate) fn spawn(
         .thread_name("fiasco-ipc")
         .build()?;
     let (shutdown_tx, shutdown_rx) = oneshot::channel();
-    let thread = std::thread::Builder::new().name("fiasco-ipc".into()).spawn(move || {
-        let driver = Driver::new(queue);
-        runtime.block_on(driver.run(commands, shutdown_rx));
-        // Anything still running past the deadline is dropped here; its
-        // drop guards report the channel closed.
-        runtime.shutdown_timeout(Duration::from_millis(100));
-    })?;
+    let thread = std::thread::Builder::new()
+        .name("fiasco-ipc".into())
+        .spawn(move || {
+            let driver = Driver::new(queue);
+            runtime.block_on(driver.run(commands, shutdown_rx));
+            // Anything still running past the deadline is dropped here; its
+            // drop guards report the channel closed.
+            runtime.shutdown_timeout(Duration::from_millis(100));
+        })?;
     Ok((thread, ShutdownSignal(shutdown_tx)))
 }
 
@@ -112,7 +114,11 @@ impl Driver {
         }
     }
 
-    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Vec<Command>>, mut stop: oneshot::Receiver<Duration>) {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Vec<Command>>,
+        mut stop: oneshot::Receiver<Duration>,
+    ) {
         let timeout = loop {
             tokio::select! {
                 biased;
@@ -138,12 +144,20 @@ impl Driver {
             let _ = listening.stop.send(true);
         }
         let _ = self.shutdown.send(Some(deadline));
-        let _ = tokio::time::timeout_at(deadline + Duration::from_millis(50), self.tracker.wait_idle()).await;
+        let _ = tokio::time::timeout_at(
+            deadline + Duration::from_millis(50),
+            self.tracker.wait_idle(),
+        )
+        .await;
     }
 
     async fn handle(&mut self, command: Command) {
         match command {
-            Command::Listen { user_id, port, options } => {
+            Command::Listen {
+                user_id,
+                port,
+                options,
+            } => {
                 let result = self.listen(user_id, port, *options).await;
                 if let Err(error) = &result {
                     tracing::warn!(user_id, port, %error, "listen request refused");
@@ -168,20 +182,34 @@ impl Driver {
                     }
                     None => false,
                 };
-                self.queue
-                    .push(NetEvent::Event(Event::StopListeningResult { user_id, port, stopped }));
+                self.queue.push(NetEvent::Event(Event::StopListeningResult {
+                    user_id,
+                    port,
+                    stopped,
+                }));
             }
-            Command::Send { channel, kind, data } => {
+            Command::Send {
+                channel,
+                kind,
+                data,
+            } => {
                 self.route(channel, Outbound::Message(kind, data));
             }
-            Command::Close { channel, code, reason } => {
+            Command::Close {
+                channel,
+                code,
+                reason,
+            } => {
                 self.route(channel, Outbound::Close(code, reason));
             }
         }
     }
 
     fn route(&self, channel: ChannelId, outbound: Outbound) {
-        let channels = self.channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let channels = self
+            .channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match channels.get(&channel) {
             // A send error means the connection task just ended; its
             // ChannelClosed event is on its way to the game.
@@ -190,7 +218,12 @@ impl Driver {
         }
     }
 
-    async fn listen(&mut self, user_id: u64, port: u16, options: ListenOptions) -> Result<std::net::SocketAddr, ListenError> {
+    async fn listen(
+        &mut self,
+        user_id: u64,
+        port: u16,
+        options: ListenOptions,
+    ) -> Result<std::net::SocketAddr, ListenError> {
         options.validate()?;
         if port != 0 && self.listeners.contains_key(&port) {
             return Err(ListenError::new(
@@ -222,7 +255,8 @@ impl Driver {
             shutdown: self.shutdown.subscribe(),
         });
         tokio::spawn(listener::accept_loop(listener, ctx, stop_rx));
-        self.listeners.insert(local.port(), Listening { user_id, stop });
+        self.listeners
+            .insert(local.port(), Listening { user_id, stop });
         tracing::info!(user_id, address = %local, "listening");
         Ok(local)
     }

@@ -112,7 +112,10 @@ impl IpcHost {
         };
         let limits = &shared.limits;
         let messages = shared.outbound_messages.fetch_add(1, Ordering::AcqRel) + 1;
-        let bytes = shared.outbound_bytes.fetch_add(data.len(), Ordering::AcqRel) + data.len();
+        let bytes = shared
+            .outbound_bytes
+            .fetch_add(data.len(), Ordering::AcqRel)
+            + data.len();
         if messages > limits.max_outbound_messages || bytes > limits.max_outbound_bytes {
             shared.sent(data.len());
             tracing::warn!(%channel, messages, bytes, "client reads too slowly: closing its channel (1008)");
@@ -120,7 +123,11 @@ impl IpcHost {
             self.channels.remove(&channel);
             return false;
         }
-        self.pending.push(Command::Send { channel, kind, data });
+        self.pending.push(Command::Send {
+            channel,
+            kind,
+            data,
+        });
         true
     }
 

@@ -86,7 +86,10 @@ async fn serve_http<IO>(
         }
         _ = crate::websocket::shutdown_deadline(&mut shutdown) => return,
     }
-    let accepted = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+    let accepted = slot
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
     let Some(accepted) = accepted else {
         return;
     };
@@ -101,28 +104,52 @@ async fn serve_http<IO>(
             return;
         }
     };
-    crate::websocket::run(TokioIo::new(upgraded), peer, accepted.path, accepted.origin, ctx, permit, guard).await;
+    crate::websocket::run(
+        TokioIo::new(upgraded),
+        peer,
+        accepted.path,
+        accepted.origin,
+        ctx,
+        permit,
+        guard,
+    )
+    .await;
 }
 
 fn status(code: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
     *response.status_mut() = code;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 
-async fn respond(request: Request<Incoming>, peer: SocketAddr, ctx: &ListenerCtx, slot: &Slot) -> Response<Full<Bytes>> {
+async fn respond(
+    request: Request<Incoming>,
+    peer: SocketAddr,
+    ctx: &ListenerCtx,
+    slot: &Slot,
+) -> Response<Full<Bytes>> {
     let port = ctx.local.port();
-    if ctx.options.bind_address.is_loopback() && !security::host_allowed(request.headers().get(header::HOST), port) {
+    if ctx.options.bind_address.is_loopback()
+        && !security::host_allowed(request.headers().get(header::HOST), port)
+    {
         tracing::warn!(%peer, port, host = ?request.headers().get(header::HOST), "refused: Host is not a loopback name (DNS rebinding?): 403");
         return status(StatusCode::FORBIDDEN, "forbidden: Host\n");
     }
     if !security::is_websocket_upgrade(&request) {
         return match *request.method() {
             Method::GET | Method::HEAD => match &ctx.options.web_root {
-                Some(root) => static_files::serve(root, request.uri().path(), request.method() == Method::HEAD).await,
+                Some(root) => {
+                    static_files::serve(
+                        root,
+                        request.uri().path(),
+                        request.method() == Method::HEAD,
+                    )
+                    .await
+                }
                 None => status(StatusCode::UPGRADE_REQUIRED, "this port speaks WebSocket\n"),
             },
             _ => status(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
@@ -154,7 +181,9 @@ async fn respond(request: Request<Incoming>, peer: SocketAddr, ctx: &ListenerCtx
     };
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
     let mut request = request;
-    *slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Accepted {
+    *slot
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Accepted {
         upgrade: hyper::upgrade::on(&mut request),
         path,
         origin,

@@ -26,7 +26,11 @@ pub(crate) struct ListenerCtx {
     pub(crate) shutdown: watch::Receiver<Option<Instant>>,
 }
 
-pub(crate) async fn accept_loop(listener: TcpListener, ctx: Arc<ListenerCtx>, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    ctx: Arc<ListenerCtx>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = stop.changed() => break,
@@ -61,7 +65,8 @@ fn accept(stream: TcpStream, peer: SocketAddr, ctx: &Arc<ListenerCtx>) {
                 let _guard = guard;
                 let mut stream = stream;
                 let response = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-                let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(response)).await;
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(1), stream.write_all(response)).await;
             });
         }
     }

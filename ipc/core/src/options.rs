@@ -105,7 +105,8 @@ const MAX_CONNECTIONS_CAP: usize = 100_000;
 impl ListenOptions {
     /// Checks the options before binding.
     pub fn validate(&self) -> Result<(), ListenError> {
-        let invalid = |message: &str| Err(ListenError::new(ListenErrorKind::InvalidRequest, message));
+        let invalid =
+            |message: &str| Err(ListenError::new(ListenErrorKind::InvalidRequest, message));
         let limits = &self.limits;
         if limits.max_message_size == 0 || limits.max_message_size > MAX_MESSAGE_CAP {
             return invalid("max_message_size must be between 1 byte and 1 GiB");
@@ -119,7 +120,10 @@ impl ListenOptions {
         if limits.handshake_timeout.is_zero() || limits.idle_timeout.is_zero() {
             return invalid("timeouts must be positive");
         }
-        if limits.max_outbound_messages == 0 || limits.max_outbound_bytes == 0 || limits.max_inbound_messages == 0 {
+        if limits.max_outbound_messages == 0
+            || limits.max_outbound_bytes == 0
+            || limits.max_inbound_messages == 0
+        {
             return invalid("queue limits must be positive");
         }
         if self.token.as_deref() == Some("") {
@@ -128,7 +132,10 @@ impl ListenOptions {
         if !self.bind_address.is_loopback() && self.token.is_none() {
             return Err(ListenError::new(
                 ListenErrorKind::TokenRequired,
-                format!("binding {} (beyond loopback) requires a token", self.bind_address),
+                format!(
+                    "binding {} (beyond loopback) requires a token",
+                    self.bind_address
+                ),
             ));
         }
         if let Some(root) = &self.web_root {

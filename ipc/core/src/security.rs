@@ -62,7 +62,13 @@ pub(crate) fn check_token<B>(request: &Request<B>, token: &str) -> Option<String
     let path = request.uri().path();
     let mut kept = Vec::new();
     let mut ok = bearer.is_some_and(|given| matches(given.trim().as_bytes()));
-    for pair in request.uri().query().unwrap_or("").split('&').filter(|pair| !pair.is_empty()) {
+    for pair in request
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+    {
         match pair.split_once('=') {
             Some(("token", value)) => {
                 let decoded: Vec<u8> = percent_encoding::percent_decode_str(value).collect();
@@ -84,9 +90,11 @@ pub(crate) fn check_token<B>(request: &Request<B>, token: &str) -> Option<String
 pub(crate) fn is_websocket_upgrade<B>(request: &Request<B>) -> bool {
     let has_token = |name: header::HeaderName, token: &str| {
         request.headers().get_all(name).iter().any(|value| {
-            value
-                .to_str()
-                .is_ok_and(|value| value.split(',').any(|part| part.trim().eq_ignore_ascii_case(token)))
+            value.to_str().is_ok_and(|value| {
+                value
+                    .split(',')
+                    .any(|part| part.trim().eq_ignore_ascii_case(token))
+            })
         })
     };
     has_token(header::UPGRADE, "websocket") && has_token(header::CONNECTION, "upgrade")
@@ -111,7 +119,12 @@ mod tests {
 
     #[test]
     fn host_must_be_a_loopback_name_with_the_port() {
-        let ok = |host: &str| host_allowed(Some(&HeaderValue::from_str(host).unwrap_or(HeaderValue::from_static(""))), 9001);
+        let ok = |host: &str| {
+            host_allowed(
+                Some(&HeaderValue::from_str(host).unwrap_or(HeaderValue::from_static(""))),
+                9001,
+            )
+        };
         assert!(ok("127.0.0.1:9001"));
         assert!(ok("localhost:9001"));
         assert!(ok("LOCALHOST:9001"));
@@ -127,14 +140,34 @@ mod tests {
     fn origins_default_to_the_port_itself() {
         let options = ListenOptions::default();
         assert!(origin_allowed(None, &options, 9001));
-        assert!(origin_allowed(Some("http://127.0.0.1:9001"), &options, 9001));
-        assert!(origin_allowed(Some("http://localhost:9001"), &options, 9001));
-        assert!(!origin_allowed(Some("http://localhost:9002"), &options, 9001));
-        assert!(!origin_allowed(Some("https://evil.example"), &options, 9001));
+        assert!(origin_allowed(
+            Some("http://127.0.0.1:9001"),
+            &options,
+            9001
+        ));
+        assert!(origin_allowed(
+            Some("http://localhost:9001"),
+            &options,
+            9001
+        ));
+        assert!(!origin_allowed(
+            Some("http://localhost:9002"),
+            &options,
+            9001
+        ));
+        assert!(!origin_allowed(
+            Some("https://evil.example"),
+            &options,
+            9001
+        ));
         assert!(!origin_allowed(Some("null"), &options, 9001));
         let mut options = ListenOptions::default();
         options.allowed_origins.push("http://localhost:5173".into());
-        assert!(origin_allowed(Some("http://localhost:5173"), &options, 9001));
+        assert!(origin_allowed(
+            Some("http://localhost:5173"),
+            &options,
+            9001
+        ));
     }
 
     #[test]
@@ -146,10 +179,22 @@ mod tests {
             }
             builder.body(()).unwrap_or_default()
         };
-        assert_eq!(check_token(&request("/ws?token=s3cret&room=1", None), "s3cret").as_deref(), Some("/ws?room=1"));
-        assert_eq!(check_token(&request("/ws", Some("s3cret")), "s3cret").as_deref(), Some("/ws"));
-        assert_eq!(check_token(&request("/ws?token=wrong", None), "s3cret"), None);
+        assert_eq!(
+            check_token(&request("/ws?token=s3cret&room=1", None), "s3cret").as_deref(),
+            Some("/ws?room=1")
+        );
+        assert_eq!(
+            check_token(&request("/ws", Some("s3cret")), "s3cret").as_deref(),
+            Some("/ws")
+        );
+        assert_eq!(
+            check_token(&request("/ws?token=wrong", None), "s3cret"),
+            None
+        );
         assert_eq!(check_token(&request("/ws", None), "s3cret"), None);
-        assert_eq!(check_token(&request("/ws?token=s3cre", None), "s3cret"), None);
+        assert_eq!(
+            check_token(&request("/ws?token=s3cre", None), "s3cret"),
+            None
+        );
     }
 }

@@ -14,7 +14,9 @@ const MAX_FILE_SIZE: u64 = 64 << 20;
 /// nothing there. No path can leave `root`: `..` segments, encoded or not,
 /// backslashes and NUL are refused, and symbolic links must resolve inside.
 pub(crate) async fn resolve(root: &Path, request_path: &str) -> Option<PathBuf> {
-    let decoded = percent_encoding::percent_decode_str(request_path).decode_utf8().ok()?;
+    let decoded = percent_encoding::percent_decode_str(request_path)
+        .decode_utf8()
+        .ok()?;
     let mut path = root.to_path_buf();
     for segment in decoded.split('/') {
         match segment {
@@ -27,7 +29,9 @@ pub(crate) async fn resolve(root: &Path, request_path: &str) -> Option<PathBuf> 
     let root = tokio::fs::canonicalize(root).await.ok()?;
     let mut path = tokio::fs::canonicalize(&path).await.ok()?;
     if tokio::fs::metadata(&path).await.ok()?.is_dir() {
-        path = tokio::fs::canonicalize(path.join("index.html")).await.ok()?;
+        path = tokio::fs::canonicalize(path.join("index.html"))
+            .await
+            .ok()?;
     }
     path.starts_with(&root).then_some(path)
 }
@@ -66,12 +70,22 @@ pub(crate) async fn serve(root: &Path, request_path: &str, head: bool) -> Respon
         Err(_) => return not_found(),
     };
     let length = body.len();
-    let mut response = Response::new(Full::new(if head { Bytes::new() } else { Bytes::from(body) }));
+    let mut response = Response::new(Full::new(if head {
+        Bytes::new()
+    } else {
+        Bytes::from(body)
+    }));
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(&path)));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(&path)),
+    );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }
 
@@ -87,7 +101,9 @@ mod tests {
         std::fs::write(root.join("index.html"), "hi").ok();
         std::fs::write(root.join("sub/a.js"), "js").ok();
         std::fs::write(base.join("secret.txt"), "secret").ok();
-        assert!(resolve(&root, "/").await.is_some_and(|p| p.ends_with("index.html")));
+        assert!(resolve(&root, "/")
+            .await
+            .is_some_and(|p| p.ends_with("index.html")));
         assert!(resolve(&root, "/sub/a.js").await.is_some());
         assert!(resolve(&root, "/sub/%61.js").await.is_some());
         assert_eq!(resolve(&root, "/../secret.txt").await, None);

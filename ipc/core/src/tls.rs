@@ -16,9 +16,19 @@ pub(crate) fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ListenError> {
         ListenError::new(ListenErrorKind::Tls, format!("{what}: {error}"))
     };
     let certs = CertificateDer::pem_file_iter(&files.cert_path)
-        .map_err(|error| tls_error(&format!("certificate {}", files.cert_path.display()), &error))?
+        .map_err(|error| {
+            tls_error(
+                &format!("certificate {}", files.cert_path.display()),
+                &error,
+            )
+        })?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| tls_error(&format!("certificate {}", files.cert_path.display()), &error))?;
+        .map_err(|error| {
+            tls_error(
+                &format!("certificate {}", files.cert_path.display()),
+                &error,
+            )
+        })?;
     if certs.is_empty() {
         return Err(tls_error(
             &format!("certificate {}", files.cert_path.display()),

@@ -108,11 +108,21 @@ fn classify(error: &WsError) -> Option<(ClosedBy, u16, String)> {
             format!("message of {size} bytes over the limit of {max_size}"),
         )),
         WsError::Capacity(error) => Some((ClosedBy::HostLimit, 1009, error.to_string())),
-        WsError::Utf8(_) => Some((ClosedBy::HostError, 1007, "invalid UTF-8 in a text message".to_owned())),
-        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
-            Some((ClosedBy::Remote, 1006, "connection reset without a close frame".to_owned()))
-        }
-        WsError::Protocol(error) => Some((ClosedBy::HostError, 1002, format!("protocol error: {error}"))),
+        WsError::Utf8(_) => Some((
+            ClosedBy::HostError,
+            1007,
+            "invalid UTF-8 in a text message".to_owned(),
+        )),
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => Some((
+            ClosedBy::Remote,
+            1006,
+            "connection reset without a close frame".to_owned(),
+        )),
+        WsError::Protocol(error) => Some((
+            ClosedBy::HostError,
+            1002,
+            format!("protocol error: {error}"),
+        )),
         other => Some((ClosedBy::HostError, 1011, other.to_string())),
     }
 }
@@ -174,13 +184,15 @@ pub(crate) async fn run<IO>(
         }
         End::Dropped(reason) => report.report(ClosedBy::Remote, 1006, reason),
         End::Close(by, code, reason) => {
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close(Some(close_frame(code, &reason)))).await;
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close(Some(close_frame(code, &reason))))
+                .await;
             drain_until_closed(&mut ws, Instant::now() + CLOSE_TIMEOUT).await;
             report.report(by, wire_code(code), reason);
         }
         End::Shutdown(deadline) => {
             let reason = "game shutting down";
-            let _ = tokio::time::timeout_at(deadline, ws.close(Some(close_frame(1001, reason)))).await;
+            let _ =
+                tokio::time::timeout_at(deadline, ws.close(Some(close_frame(1001, reason)))).await;
             drain_until_closed(&mut ws, deadline).await;
             report.report(ClosedBy::HostShutdown, 1001, reason);
         }
@@ -188,13 +200,22 @@ pub(crate) async fn run<IO>(
 }
 
 /// Waits for the host's shutdown; returns its deadline.
-pub(crate) async fn shutdown_deadline(shutdown: &mut tokio::sync::watch::Receiver<Option<Instant>>) -> Instant {
-    let deadline = shutdown.wait_for(Option::is_some).await.ok().and_then(|deadline| *deadline);
+pub(crate) async fn shutdown_deadline(
+    shutdown: &mut tokio::sync::watch::Receiver<Option<Instant>>,
+) -> Instant {
+    let deadline = shutdown
+        .wait_for(Option::is_some)
+        .await
+        .ok()
+        .and_then(|deadline| *deadline);
     deadline.unwrap_or_else(Instant::now)
 }
 
 /// Reads (and drops) until the client's close frame or the deadline.
-async fn drain_until_closed<IO: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<IO>, deadline: Instant) {
+async fn drain_until_closed<IO: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<IO>,
+    deadline: Instant,
+) {
     let _ = tokio::time::timeout_at(deadline, async {
         while let Some(Ok(_)) = ws.next().await {}
     })
@@ -326,5 +347,7 @@ async fn write<IO: AsyncRead + AsyncWrite + Unpin>(
             return Some(End::Close(ClosedBy::HostLimit, 1008, "client reads too slowly: outbound queue full".to_owned()));
         }
     };
-    flushed.err().map(|error| End::Dropped(format!("write failed: {error}")))
+    flushed
+        .err()
+        .map(|error| End::Dropped(format!("write failed: {error}")))
 }

@@ -29,8 +29,17 @@ fn a_client_close_reaches_the_agents_with_its_code_and_reason() {
         }
     }
     match game.closed(channel) {
-        Event::ChannelClosed { closed_by, code, reason, user_id, .. } => {
-            assert_eq!((closed_by, code, reason.as_str(), user_id), (ClosedBy::Remote, 4000, "bye from the tool", 5));
+        Event::ChannelClosed {
+            closed_by,
+            code,
+            reason,
+            user_id,
+            ..
+        } => {
+            assert_eq!(
+                (closed_by, code, reason.as_str(), user_id),
+                (ClosedBy::Remote, 4000, "bye from the tool", 5)
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -44,8 +53,11 @@ fn an_agent_close_reaches_the_client_with_its_code_and_reason() {
     let channel = game.opened(0);
     game.request(move |host| host.close(channel, 4001, "level reloaded"));
     assert_eq!(read_close(&mut client), (4001, "level reloaded".to_owned()));
+    client.flush().ok(); // sends tungstenite's answer to the close frame
     match game.closed(channel) {
-        Event::ChannelClosed { closed_by, code, .. } => assert_eq!((closed_by, code), (ClosedBy::Agent, 4001)),
+        Event::ChannelClosed {
+            closed_by, code, ..
+        } => assert_eq!((closed_by, code), (ClosedBy::Agent, 4001)),
         other => panic!("{other:?}"),
     }
 }
@@ -58,7 +70,9 @@ fn an_abrupt_disconnect_is_reported_as_1006() {
     let channel = game.opened(0);
     drop(client); // TCP close without a close frame
     match game.closed(channel) {
-        Event::ChannelClosed { closed_by, code, .. } => assert_eq!((closed_by, code), (ClosedBy::Remote, 1006)),
+        Event::ChannelClosed {
+            closed_by, code, ..
+        } => assert_eq!((closed_by, code), (ClosedBy::Remote, 1006)),
         other => panic!("{other:?}"),
     }
     // The host carries on.
@@ -76,12 +90,16 @@ fn channel_ids_are_never_reused() {
         client.close(None).ok();
         while client.read().is_ok() {}
     }
+    game.opened(19);
     let channels = game.channels();
     assert_eq!(channels.len(), 20);
     let mut sorted = channels.clone();
     sorted.dedup();
     assert_eq!(sorted.len(), 20);
-    assert!(channels.windows(2).all(|pair| pair[0] < pair[1]), "ids only grow: {channels:?}");
+    assert!(
+        channels.windows(2).all(|pair| pair[0] < pair[1]),
+        "ids only grow: {channels:?}"
+    );
 }
 
 #[test]
@@ -98,7 +116,9 @@ fn every_channel_gets_exactly_one_closed_event() {
     }
     std::thread::sleep(std::time::Duration::from_millis(100));
     for channel in game.channels() {
-        let count = game.count(|event| matches!(event, Event::ChannelClosed { channel: c, .. } if *c == channel));
+        let count = game.count(
+            |event| matches!(event, Event::ChannelClosed { channel: c, .. } if *c == channel),
+        );
         assert_eq!(count, 1, "channel {channel}");
     }
 }

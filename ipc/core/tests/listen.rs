@@ -23,7 +23,9 @@ fn a_port_in_use_is_reported_as_such() {
     let game = Game::start(Mode::Echo);
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let error = game.listen_result(1, port, ListenOptions::default()).unwrap_err();
+    let error = game
+        .listen_result(1, port, ListenOptions::default())
+        .unwrap_err();
     assert_eq!(error.kind, ListenErrorKind::AddressInUse, "{error}");
 }
 
@@ -31,7 +33,9 @@ fn a_port_in_use_is_reported_as_such() {
 fn listening_twice_on_a_port_is_refused() {
     let game = Game::start(Mode::Echo);
     let address = game.listen(1, 0, ListenOptions::default());
-    let error = game.listen_result(2, address.port(), ListenOptions::default()).unwrap_err();
+    let error = game
+        .listen_result(2, address.port(), ListenOptions::default())
+        .unwrap_err();
     assert_eq!(error.kind, ListenErrorKind::AlreadyListening);
 }
 
@@ -40,14 +44,23 @@ fn invalid_requests_and_unavailable_addresses_are_reported() {
     let game = Game::start(Mode::Echo);
     let mut options = ListenOptions::default();
     options.limits.max_connections = 0;
-    assert_eq!(game.listen_result(1, 0, options).unwrap_err().kind, ListenErrorKind::InvalidRequest);
+    assert_eq!(
+        game.listen_result(1, 0, options).unwrap_err().kind,
+        ListenErrorKind::InvalidRequest
+    );
     let mut options = ListenOptions::default();
     options.bind_address = "0.0.0.0".parse().unwrap();
-    assert_eq!(game.listen_result(1, 0, options).unwrap_err().kind, ListenErrorKind::TokenRequired);
+    assert_eq!(
+        game.listen_result(1, 0, options).unwrap_err().kind,
+        ListenErrorKind::TokenRequired
+    );
     let mut options = ListenOptions::default();
     options.bind_address = "192.0.2.1".parse().unwrap(); // TEST-NET-1: not ours
     options.token = Some("secret".into());
-    assert_eq!(game.listen_result(1, 0, options).unwrap_err().kind, ListenErrorKind::AddressUnavailable);
+    assert_eq!(
+        game.listen_result(1, 0, options).unwrap_err().kind,
+        ListenErrorKind::AddressUnavailable
+    );
 }
 
 #[test]
@@ -59,10 +72,31 @@ fn stop_listening_refuses_new_clients_and_keeps_open_channels() {
     let port = address.port();
     // Another agent cannot stop it.
     game.request(move |host| host.stop_listening(2, port));
-    game.wait_for("refused stop", |event| matches!(event, Event::StopListeningResult { user_id: 2, stopped: false, .. }));
+    game.wait_for("refused stop", |event| {
+        matches!(
+            event,
+            Event::StopListeningResult {
+                user_id: 2,
+                stopped: false,
+                ..
+            }
+        )
+    });
     game.request(move |host| host.stop_listening(1, port));
-    game.wait_for("stop", |event| matches!(event, Event::StopListeningResult { user_id: 1, stopped: true, .. }));
-    assert!(tungstenite::connect(format!("ws://{address}/")).is_err(), "no new connections");
+    game.wait_for("stop", |event| {
+        matches!(
+            event,
+            Event::StopListeningResult {
+                user_id: 1,
+                stopped: true,
+                ..
+            }
+        )
+    });
+    assert!(
+        tungstenite::connect(format!("ws://{address}/")).is_err(),
+        "no new connections"
+    );
     client.send(Message::text("still here")).unwrap();
     assert_eq!(client.read().unwrap(), Message::text("still here"));
     // The port can be listened on again.

@@ -14,16 +14,26 @@ fn text_and_binary_echo_with_their_kind() {
     let address = game.listen(1, 0, ListenOptions::default());
     let mut client = connect(address, "/");
     client.send(Message::text("héllo")).unwrap();
-    client.send(Message::binary(vec![0u8, 159, 146, 150])).unwrap();
+    client
+        .send(Message::binary(vec![0u8, 159, 146, 150]))
+        .unwrap();
     assert_eq!(client.read().unwrap(), Message::text("héllo"));
-    assert_eq!(client.read().unwrap(), Message::binary(vec![0u8, 159, 146, 150]));
+    assert_eq!(
+        client.read().unwrap(),
+        Message::binary(vec![0u8, 159, 146, 150])
+    );
     let kinds: Vec<_> = game
         .events
         .lock()
         .unwrap()
         .iter()
         .filter_map(|event| match event {
-            Event::Message { kind, data, user_id, .. } => {
+            Event::Message {
+                kind,
+                data,
+                user_id,
+                ..
+            } => {
                 assert_eq!(*user_id, 1);
                 Some((*kind, data.to_vec()))
             }
@@ -32,7 +42,10 @@ fn text_and_binary_echo_with_their_kind() {
         .collect();
     assert_eq!(
         kinds,
-        vec![(MessageKind::Text, "héllo".as_bytes().to_vec()), (MessageKind::Binary, vec![0, 159, 146, 150])]
+        vec![
+            (MessageKind::Text, "héllo".as_bytes().to_vec()),
+            (MessageKind::Binary, vec![0, 159, 146, 150])
+        ]
     );
 }
 
@@ -45,7 +58,9 @@ fn messages_arrive_in_order_exactly_once_both_ways() {
     let writer = {
         // Write everything first, then read: exercises the queues both ways.
         for i in 0..COUNT {
-            client.write(Message::binary(i.to_le_bytes().to_vec())).unwrap();
+            client
+                .write(Message::binary(i.to_le_bytes().to_vec()))
+                .unwrap();
         }
         client.flush().unwrap();
         client
@@ -53,10 +68,17 @@ fn messages_arrive_in_order_exactly_once_both_ways() {
     let mut client = writer;
     for i in 0..COUNT {
         let message = client.read().unwrap();
-        assert_eq!(message.into_data().as_ref(), i.to_le_bytes(), "message {i} out of order or missing");
+        assert_eq!(
+            message.into_data().as_ref(),
+            i.to_le_bytes(),
+            "message {i} out of order or missing"
+        );
     }
     let received = game.count(|event| matches!(event, Event::Message { .. }));
-    assert_eq!(received, COUNT as usize, "the game saw every message exactly once");
+    assert_eq!(
+        received, COUNT as usize,
+        "the game saw every message exactly once"
+    );
 }
 
 #[test]
@@ -65,7 +87,10 @@ fn several_clients_and_several_agents_are_kept_apart() {
     let first = game.listen(10, 0, ListenOptions::default());
     let second = game.listen(20, 0, ListenOptions::default());
     assert_ne!(first.port(), second.port());
-    let mut clients: Vec<_> = (0..3).map(|_| connect(first, "/a")).chain((0..2).map(|_| connect(second, "/b"))).collect();
+    let mut clients: Vec<_> = (0..3)
+        .map(|_| connect(first, "/a"))
+        .chain((0..2).map(|_| connect(second, "/b")))
+        .collect();
     for (i, client) in clients.iter_mut().enumerate() {
         client.send(Message::text(format!("client {i}"))).unwrap();
     }
@@ -78,12 +103,29 @@ fn several_clients_and_several_agents_are_kept_apart() {
         .unwrap()
         .iter()
         .filter_map(|event| match event {
-            Event::ConnectionOpened { user_id, port, path, .. } => Some((*user_id, *port, path.clone())),
+            Event::ConnectionOpened {
+                user_id,
+                port,
+                path,
+                ..
+            } => Some((*user_id, *port, path.clone())),
             _ => None,
         })
         .collect();
-    assert_eq!(opened.iter().filter(|(user, port, path)| *user == 10 && *port == first.port() && path == "/a").count(), 3);
-    assert_eq!(opened.iter().filter(|(user, port, path)| *user == 20 && *port == second.port() && path == "/b").count(), 2);
+    assert_eq!(
+        opened
+            .iter()
+            .filter(|(user, port, path)| *user == 10 && *port == first.port() && path == "/a")
+            .count(),
+        3
+    );
+    assert_eq!(
+        opened
+            .iter()
+            .filter(|(user, port, path)| *user == 20 && *port == second.port() && path == "/b")
+            .count(),
+        2
+    );
     let channels = game.channels();
     let mut unique = channels.clone();
     unique.sort();
@@ -103,7 +145,9 @@ fn agent_messages_reach_only_their_channel() {
     game.send(channel_a, MessageKind::Text, b"only for a");
     assert_eq!(a.read().unwrap(), Message::text("only for a"));
     if let tungstenite::stream::MaybeTlsStream::Plain(stream) = b.get_ref() {
-        stream.set_read_timeout(Some(std::time::Duration::from_millis(300))).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_millis(300)))
+            .unwrap();
     }
     assert!(b.read().is_err(), "client b must not get a's message");
 }

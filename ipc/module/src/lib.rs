@@ -21,12 +21,15 @@ use std::time::Duration;
 
 use fiasco::flatbuffers::{FlatBufferBuilder, WIPOffset};
 use fiasco::{system, EventReader, EventWriter, InitContext, Module, ModuleError, ResMut, Stage};
-use fiasco_ipc_core::{ChannelId, ClosedBy, Event, IpcHost, ListenErrorKind, ListenOptions, TlsFiles};
+use fiasco_ipc_core::{
+    ChannelId, ClosedBy, Event, IpcHost, ListenErrorKind, ListenOptions, TlsFiles,
+};
 use fiasco_ipc_schema as schema;
 use schema::{
-    ChannelClosed, ChannelClosedArgs, CloseChannel, ConnectionOpened, ConnectionOpenedArgs, ListenRequest, ListenResult,
-    ListenResultArgs, ListenStatus, MessageFromRemote, MessageFromRemoteArgs, MessageToRemote, StopListeningRequest,
-    StopListeningResult, StopListeningResultArgs,
+    ChannelClosed, ChannelClosedArgs, CloseChannel, ConnectionOpened, ConnectionOpenedArgs,
+    ListenRequest, ListenResult, ListenResultArgs, ListenStatus, MessageFromRemote,
+    MessageFromRemoteArgs, MessageToRemote, StopListeningRequest, StopListeningResult,
+    StopListeningResultArgs,
 };
 
 /// The module's name (configuration prefix `ipc.`).
@@ -163,7 +166,9 @@ fn ipc_receive(
                 opened.write_builder(|builder| {
                     let peer_address = Some(builder.create_string(&peer.to_string()));
                     let path = Some(builder.create_string(&path));
-                    let origin = origin.as_deref().map(|origin| builder.create_string(origin));
+                    let origin = origin
+                        .as_deref()
+                        .map(|origin| builder.create_string(origin));
                     ConnectionOpened::create(
                         builder,
                         &ConnectionOpenedArgs {
@@ -203,7 +208,14 @@ fn ipc_receive(
                 requested_port,
                 result,
             } => match result {
-                Ok(address) => write_listen_result(&listen_results, user_id, requested_port, address.port(), ListenStatus::Ok, ""),
+                Ok(address) => write_listen_result(
+                    &listen_results,
+                    user_id,
+                    requested_port,
+                    address.port(),
+                    ListenStatus::Ok,
+                    "",
+                ),
                 Err(error) => write_listen_result(
                     &listen_results,
                     user_id,
@@ -213,7 +225,11 @@ fn ipc_receive(
                     &error.message,
                 ),
             },
-            Event::StopListeningResult { user_id, port, stopped } => {
+            Event::StopListeningResult {
+                user_id,
+                port,
+                stopped,
+            } => {
                 stop_results.write_builder(|builder: &mut FlatBufferBuilder<'static>| -> WIPOffset<StopListeningResult<'static>> {
                     StopListeningResult::create(builder, &StopListeningResultArgs { user_id, port, stopped })
                 });
@@ -236,7 +252,10 @@ fn listen_options(request: &ListenRequest<'_>) -> Result<ListenOptions, String> 
         options.allowed_origins = origins.iter().map(str::to_owned).collect();
     }
     options.token = request.token().map(str::to_owned);
-    options.web_root = request.web_root().filter(|root| !root.is_empty()).map(PathBuf::from);
+    options.web_root = request
+        .web_root()
+        .filter(|root| !root.is_empty())
+        .map(PathBuf::from);
     match (request.tls_cert_path(), request.tls_key_path()) {
         (Some(cert), Some(key)) => {
             options.tls = Some(TlsFiles {
@@ -311,7 +330,10 @@ fn ipc_send(
             schema::MessageKind::Text => fiasco_ipc_core::MessageKind::Text,
             _ => fiasco_ipc_core::MessageKind::Binary,
         };
-        let content = message.content().map(|content| content.bytes().to_vec()).unwrap_or_default();
+        let content = message
+            .content()
+            .map(|content| content.bytes().to_vec())
+            .unwrap_or_default();
         host.send(ChannelId(message.channel()), kind, content);
     }
     for request in &close {

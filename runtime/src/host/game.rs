@@ -43,7 +43,9 @@ pub struct GameBuilder {
 
 impl std::fmt::Debug for GameBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GameBuilder").field("fps", &self.fps).finish_non_exhaustive()
+        f.debug_struct("GameBuilder")
+            .field("fps", &self.fps)
+            .finish_non_exhaustive()
     }
 }
 
@@ -220,7 +222,10 @@ impl Game {
         // which `library` keeps loaded).
         let name = String::from_utf8_lossy(unsafe { api.name.as_bytes() }).into_owned();
         let index = self.modules.len();
-        self.state.module_names.borrow_mut().push(name.clone().into());
+        self.state
+            .module_names
+            .borrow_mut()
+            .push(name.clone().into());
         self.state.current.set(index as u32);
         let mut state: *mut c_void = std::ptr::null_mut();
         // SAFETY: the host table is valid; `state` is a writable local.
@@ -237,17 +242,22 @@ impl Game {
                 let status = unsafe { (api.system_info)(state, system, &mut raw_name, &mut stage) };
                 let stage = Stage::from_abi(stage).filter(|_| status == STATUS_OK);
                 // SAFETY: system names are static data of the module.
-                let system_name = String::from_utf8_lossy(unsafe { raw_name.as_bytes() }).into_owned();
+                let system_name =
+                    String::from_utf8_lossy(unsafe { raw_name.as_bytes() }).into_owned();
                 match stage {
                     Some(stage) => self.schedule.push((stage, index, system)),
-                    None => tracing::error!(module = %name, system = %system_name, "system with an unknown stage left out"),
+                    None => {
+                        tracing::error!(module = %name, system = %system_name, "system with an unknown stage left out")
+                    }
                 }
                 systems.push(system_name);
             }
             tracing::info!(module = %name, systems = count, "module started");
         } else {
             tracing::error!(module = %name, status, "module init failed; module disabled");
-            self.reports.push(ModuleReport::InitFailed { module: name.clone() });
+            self.reports.push(ModuleReport::InitFailed {
+                module: name.clone(),
+            });
         }
         self.modules.push(RunningModule {
             name,
@@ -282,7 +292,11 @@ impl Game {
             let status = unsafe { (module.api.run_system)(module.state, system, &*self.api) };
             if status != STATUS_OK {
                 module.enabled = false;
-                let system_name = module.systems.get(system as usize).cloned().unwrap_or_default();
+                let system_name = module
+                    .systems
+                    .get(system as usize)
+                    .cloned()
+                    .unwrap_or_default();
                 tracing::error!(
                     module = %module.name,
                     system = %system_name,
@@ -338,12 +352,17 @@ impl Game {
 
     /// The names of the modules that were started, in load order.
     pub fn module_names(&self) -> Vec<String> {
-        self.modules.iter().map(|module| module.name.clone()).collect()
+        self.modules
+            .iter()
+            .map(|module| module.name.clone())
+            .collect()
     }
 
     /// Whether the module `name` is running (started and not disabled).
     pub fn is_enabled(&self, name: &str) -> bool {
-        self.modules.iter().any(|module| module.name == name && module.enabled)
+        self.modules
+            .iter()
+            .any(|module| module.name == name && module.enabled)
     }
 
     /// Every problem reported so far.

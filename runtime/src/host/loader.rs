@@ -73,7 +73,8 @@ pub(crate) fn load(path: &Path) -> Result<LoadedLibrary, LoadError> {
     let version = {
         // SAFETY: the symbol, if present, has the documented signature.
         let symbol: Symbol<'_, unsafe extern "C" fn() -> u32> =
-            unsafe { library.get(ABI_VERSION_SYMBOL) }.map_err(|_| not_a_module(ABI_VERSION_SYMBOL))?;
+            unsafe { library.get(ABI_VERSION_SYMBOL) }
+                .map_err(|_| not_a_module(ABI_VERSION_SYMBOL))?;
         // SAFETY: calling the documented, argument-less version function.
         unsafe { symbol() }
     };
@@ -118,7 +119,12 @@ pub(crate) fn library_files(folder: &Path) -> Result<Vec<PathBuf>, LoadError> {
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|entry| entry.path())
-        .filter(|path| path.is_file() && path.extension().is_some_and(|ext| ext == std::env::consts::DLL_EXTENSION))
+        .filter(|path| {
+            path.is_file()
+                && path
+                    .extension()
+                    .is_some_and(|ext| ext == std::env::consts::DLL_EXTENSION)
+        })
         .collect();
     files.sort();
     Ok(files)

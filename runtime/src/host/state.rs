@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::ffi::c_void;
 use std::io::Write;
 
-use crate::abi::{FiascoEventView, FiascoHostApi, FiascoStr, ABI_VERSION, STATUS_INVALID, STATUS_OK};
+use crate::abi::{
+    FiascoEventView, FiascoHostApi, FiascoStr, ABI_VERSION, STATUS_INVALID, STATUS_OK,
+};
 use crate::host::bus::Bus;
 use crate::host::config::Config;
 
@@ -87,7 +89,12 @@ unsafe extern "C" fn intern_kind(ctx: *mut c_void, name: FiascoStr) -> u32 {
     state.intern(&String::from_utf8_lossy(name))
 }
 
-unsafe extern "C" fn next_event(ctx: *mut c_void, kind: u32, cursor: *mut u64, out: *mut FiascoEventView) -> i32 {
+unsafe extern "C" fn next_event(
+    ctx: *mut c_void,
+    kind: u32,
+    cursor: *mut u64,
+    out: *mut FiascoEventView,
+) -> i32 {
     // SAFETY: modules pass back the ctx they were given.
     let state = unsafe { state(ctx) };
     // SAFETY: the pointers are checked for null; modules pass writable locals.
@@ -177,7 +184,9 @@ unsafe extern "C" fn module_name(ctx: *mut c_void, index: u32) -> FiascoStr {
     // Names are boxed and never removed, so the bytes outlive the borrow.
     names
         .get(index as usize)
-        .map_or_else(FiascoStr::empty, |name| FiascoStr::from_bytes(name.as_bytes()))
+        .map_or_else(FiascoStr::empty, |name| {
+            FiascoStr::from_bytes(name.as_bytes())
+        })
 }
 
 unsafe extern "C" fn frame(ctx: *mut c_void) -> u64 {

@@ -61,7 +61,8 @@ fn generate(root: &Path, binding: &Binding, out_dir: &Path) -> Result<String, St
         .and_then(|stem| stem.to_str())
         .ok_or("schema without a file name")?;
     let generated = out_dir.join(format!("{stem}_generated.rs"));
-    std::fs::read_to_string(&generated).map_err(|error| format!("reading {}: {error}", generated.display()))
+    std::fs::read_to_string(&generated)
+        .map_err(|error| format!("reading {}: {error}", generated.display()))
 }
 
 fn main() -> ExitCode {
@@ -86,7 +87,10 @@ fn main() -> ExitCode {
         if current == fresh {
             println!("fresh: {}", binding.output);
         } else if check {
-            eprintln!("STALE: {} does not match {} (run `cargo run -p fiasco-bindgen`)", binding.output, binding.schema);
+            eprintln!(
+                "STALE: {} does not match {} (run `cargo run -p fiasco-bindgen`)",
+                binding.output, binding.schema
+            );
             stale.push(binding.output);
         } else if let Err(error) = std::fs::write(&path, fresh) {
             eprintln!("error: writing {}: {error}", path.display());

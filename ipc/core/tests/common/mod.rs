@@ -1,6 +1,12 @@
 //! Shared helpers: a game loop on its own thread that records every event
 //! and echoes messages, and blocking WebSocket clients.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, unreachable_pub, missing_docs)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    unreachable_pub,
+    missing_docs
+)]
 
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,7 +50,13 @@ impl Game {
                     }
                     while let Some(event) = host.poll_event() {
                         if mode == Mode::Echo {
-                            if let Event::Message { channel, kind, data, .. } = &event {
+                            if let Event::Message {
+                                channel,
+                                kind,
+                                data,
+                                ..
+                            } = &event
+                            {
                                 host.send(*channel, *kind, data.clone());
                             }
                         }
@@ -76,10 +88,20 @@ impl Game {
     pub fn wait_for(&self, what: &str, predicate: impl Fn(&Event) -> bool) -> Event {
         let deadline = Instant::now() + WAIT;
         loop {
-            if let Some(event) = self.events.lock().unwrap().iter().find(|event| predicate(event)) {
+            if let Some(event) = self
+                .events
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|event| predicate(event))
+            {
                 return event.clone();
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; events: {:#?}", self.events.lock().unwrap());
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; events: {:#?}",
+                self.events.lock().unwrap()
+            );
             std::thread::sleep(Duration::from_millis(2));
         }
     }
@@ -98,7 +120,9 @@ impl Game {
         port: u16,
         options: ListenOptions,
     ) -> Result<SocketAddr, fiasco_ipc_core::ListenError> {
-        let before = self.count(|event| matches!(event, Event::ListenResult { user_id: u, .. } if *u == user_id));
+        let before = self.count(
+            |event| matches!(event, Event::ListenResult { user_id: u, .. } if *u == user_id),
+        );
         self.request(move |host| host.listen(user_id, port, options));
         let deadline = Instant::now() + WAIT;
         loop {
@@ -108,7 +132,9 @@ impl Game {
                 .unwrap()
                 .iter()
                 .filter_map(|event| match event {
-                    Event::ListenResult { user_id: u, result, .. } if *u == user_id => Some(result.clone()),
+                    Event::ListenResult {
+                        user_id: u, result, ..
+                    } if *u == user_id => Some(result.clone()),
                     _ => None,
                 })
                 .collect();
@@ -121,7 +147,12 @@ impl Game {
     }
 
     pub fn count(&self, predicate: impl Fn(&Event) -> bool) -> usize {
-        self.events.lock().unwrap().iter().filter(|event| predicate(event)).count()
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|event| predicate(event))
+            .count()
     }
 
     pub fn opened(&self, nth: usize) -> ChannelId {
@@ -149,7 +180,10 @@ impl Game {
     }
 
     pub fn closed(&self, channel: ChannelId) -> Event {
-        self.wait_for("ChannelClosed", |event| matches!(event, Event::ChannelClosed { channel: c, .. } if *c == channel))
+        self.wait_for(
+            "ChannelClosed",
+            |event| matches!(event, Event::ChannelClosed { channel: c, .. } if *c == channel),
+        )
     }
 
     pub fn send(&self, channel: ChannelId, kind: MessageKind, data: &'static [u8]) {
@@ -189,9 +223,15 @@ pub fn set_timeout(client: &Client) {
 }
 
 /// Connects with extra request headers; returns the HTTP status on refusal.
-pub fn connect_with(address: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Result<Client, u16> {
+pub fn connect_with(
+    address: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<Client, u16> {
     use tungstenite::client::IntoClientRequest;
-    let mut request = format!("ws://{address}{path}").into_client_request().unwrap();
+    let mut request = format!("ws://{address}{path}")
+        .into_client_request()
+        .unwrap();
     for (name, value) in headers {
         request.headers_mut().insert(
             tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
@@ -212,7 +252,9 @@ pub fn connect_with(address: SocketAddr, path: &str, headers: &[(&str, &str)]) -
 pub fn read_close(client: &mut Client) -> (u16, String) {
     loop {
         match client.read() {
-            Ok(tungstenite::Message::Close(Some(frame))) => return (u16::from(frame.code), frame.reason.to_string()),
+            Ok(tungstenite::Message::Close(Some(frame))) => {
+                return (u16::from(frame.code), frame.reason.to_string())
+            }
             Ok(tungstenite::Message::Close(None)) => return (1005, String::new()),
             Ok(_) => continue,
             Err(error) => panic!("expected a close frame, got {error}"),

@@ -1,0 +1,33 @@
+//! Events of the runtime's tests, generated from `test_events.fbs`.
+
+#[allow(
+    missing_docs,
+    unused_imports,
+    unsafe_code,
+    clippy::all,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations,
+    unreachable_pub
+)]
+#[rustfmt::skip]
+mod test_events_generated;
+
+pub use test_events_generated::fiasco::test::*;
+
+fiasco::event_kinds! {
+    Request => "fiasco.test.Request",
+    Reply => "fiasco.test.Reply",
+}
+
+/// Appends a line to the file named by the module's `out` configuration.
+pub fn record(path: &str, line: &str) {
+    use std::io::Write;
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(file, "{line}");
+    }
+}

@@ -1,0 +1,110 @@
+/*
+ * fiasco_module.h: the C ABI between the Fiasco game process
+ * (platform_native) and its modules. Version 1.
+ *
+ * A module is a dynamic library in the modules/ folder that exports:
+ *
+ *   uint32_t fiasco_module_abi_version(void);          // returns FIASCO_ABI_VERSION
+ *   const FiascoModuleApi *fiasco_module_entry(void);  // the module's table
+ *
+ * The loader calls fiasco_module_abi_version first and skips (and reports)
+ * a module of another version. Events are FlatBuffers tables, named by their
+ * fully qualified table name ("fiasco.ipc.MessageToRemote"). Readers must
+ * verify event bytes before use: the host does not know every schema.
+ *
+ * Lifetimes: the FiascoHostApi pointer stays valid from init to the end of
+ * shutdown. Event data seen through next_event stays valid until the end of
+ * the frame after the one it was written in. Strings returned by the host
+ * are valid until the call that returned them returns, unless stated.
+ *
+ * Threading: every call happens on the game thread. Never let a C++
+ * exception or a Rust panic cross these functions.
+ *
+ * This header mirrors runtime/src/abi.rs exactly.
+ */
+#ifndef FIASCO_MODULE_H
+#define FIASCO_MODULE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FIASCO_ABI_VERSION 1u
+
+#define FIASCO_STATUS_OK 0
+#define FIASCO_STATUS_ERROR 1   /* failed; the module logged why */
+#define FIASCO_STATUS_PANIC 2   /* a system panicked: the host disables the module */
+#define FIASCO_STATUS_INVALID 3 /* bad argument (null pointer, unknown id) */
+
+#define FIASCO_LOG_RAW 0   /* an already formatted line, written as is */
+#define FIASCO_LOG_ERROR 1
+#define FIASCO_LOG_WARN 2
+#define FIASCO_LOG_INFO 3
+#define FIASCO_LOG_DEBUG 4
+#define FIASCO_LOG_TRACE 5
+
+#define FIASCO_STAGE_FIRST 0u  /* before every UPDATE system */
+#define FIASCO_STAGE_UPDATE 1u /* game and agent logic */
+#define FIASCO_STAGE_LAST 2u   /* after every UPDATE system */
+
+/* A borrowed byte string (not NUL-terminated). */
+typedef struct FiascoStr {
+    const uint8_t *ptr;
+    size_t len;
+} FiascoStr;
+
+/* One event as the host shows it. */
+typedef struct FiascoEventView {
+    uint32_t kind;   /* kind id, see intern_kind */
+    uint32_t source; /* index of the writing module, see module_name */
+    FiascoStr data;  /* FlatBuffers bytes, unverified */
+} FiascoEventView;
+
+/* What the host offers a module; pass ctx back as the first argument. */
+typedef struct FiascoHostApi {
+    uint32_t abi_version;
+    void *ctx;
+    /* Interns an event kind name; ids are stable for the process. */
+    uint32_t (*intern_kind)(void *ctx, FiascoStr name);
+    /* Next event of kind at or after *cursor: fills *out, advances *cursor
+     * past it and returns 1; or sets *cursor to the end and returns 0.
+     * Start a reader's cursor at 0 to see everything the bus still holds. */
+    int32_t (*next_event)(void *ctx, uint32_t kind, uint64_t *cursor, FiascoEventView *out);
+    /* The sequence number the next written event will get. */
+    uint64_t (*bus_end)(void *ctx);
+    /* Copies an event onto the bus. FIASCO_STATUS_OK or _INVALID. */
+    int32_t (*write_event)(void *ctx, uint32_t kind, FiascoStr data);
+    /* Logs one line at a FIASCO_LOG_* level. */
+    void (*log)(void *ctx, int32_t level, FiascoStr line);
+    /* The calling module's configuration value for key (--set module.key=v
+     * or FIASCO_MODULE_KEY): 1 and *out when set, else 0. */
+    int32_t (*config_get)(void *ctx, FiascoStr key, FiascoStr *out);
+    /* The name of module index (as in FiascoEventView.source). */
+    FiascoStr (*module_name)(void *ctx, uint32_t index);
+    /* The current frame number, 0 during init. */
+    uint64_t (*frame)(void *ctx);
+} FiascoHostApi;
+
+/* What a module offers the host. */
+typedef struct FiascoModuleApi {
+    uint32_t abi_version; /* FIASCO_ABI_VERSION */
+    FiascoStr name;       /* static; used for configuration and logs */
+    /* Creates the module state: FIASCO_STATUS_OK and *state, or an error. */
+    int32_t (*init)(const FiascoHostApi *host, void **state);
+    uint32_t (*system_count)(void *state);
+    /* Name (static) and stage (FIASCO_STAGE_*) of system index. */
+    int32_t (*system_info)(void *state, uint32_t index, FiascoStr *name, uint32_t *stage);
+    /* Runs system index once; FIASCO_STATUS_PANIC disables the module. */
+    int32_t (*run_system)(void *state, uint32_t index, const FiascoHostApi *host);
+    /* Runs shutdown and frees the state. Called once. */
+    void (*shutdown)(void *state, const FiascoHostApi *host);
+} FiascoModuleApi;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FIASCO_MODULE_H */
