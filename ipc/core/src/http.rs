@@ -31,7 +31,19 @@ pub(crate) struct Accepted {
     pub(crate) origin: Option<String>,
 }
 
-type Slot = Arc<Mutex<Option<Accepted>>>;
+/// How long a refused connection lingers for its response to be written.
+const REFUSED_LINGER: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// What the request handler decided about the connection.
+#[derive(Default)]
+struct Decision {
+    accepted: Mutex<Option<Accepted>>,
+    /// Set when a handshake was refused: the connection ends after the
+    /// response (hyper keeps upgrade requests' connections open otherwise).
+    refused: tokio::sync::Notify,
+}
+
+type Slot = Arc<Decision>;
 
 pub(crate) async fn serve(
     stream: TcpStream,
@@ -77,16 +89,23 @@ async fn serve_http<IO>(
         .header_read_timeout(remaining)
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
+    tokio::pin!(connection);
     let mut shutdown = ctx.shutdown.clone();
-    tokio::select! {
-        result = connection => {
-            if let Err(error) = result {
-                tracing::debug!(%peer, %error, "HTTP connection ended with an error");
-            }
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = slot.refused.notified() => {
+            // hyper keeps an upgrade request's connection open after a
+            // refusal; give the response a moment to go out, then drop it.
+            connection.as_mut().graceful_shutdown();
+            tokio::time::timeout(REFUSED_LINGER, connection.as_mut()).await.unwrap_or(Ok(()))
         }
         _ = crate::websocket::shutdown_deadline(&mut shutdown) => return,
+    };
+    if let Err(error) = result {
+        tracing::debug!(%peer, %error, "HTTP connection ended with an error");
     }
     let accepted = slot
+        .accepted
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .take();
@@ -127,6 +146,19 @@ fn status(code: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
 }
 
 async fn respond(
+    request: Request<Incoming>,
+    peer: SocketAddr,
+    ctx: &ListenerCtx,
+    slot: &Slot,
+) -> Response<Full<Bytes>> {
+    let response = decide(request, peer, ctx, slot).await;
+    if response.status().is_client_error() {
+        slot.refused.notify_one();
+    }
+    response
+}
+
+async fn decide(
     request: Request<Incoming>,
     peer: SocketAddr,
     ctx: &ListenerCtx,
@@ -182,6 +214,7 @@ async fn respond(
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
     let mut request = request;
     *slot
+        .accepted
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Accepted {
         upgrade: hyper::upgrade::on(&mut request),

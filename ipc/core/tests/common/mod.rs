@@ -27,10 +27,13 @@ pub enum Mode {
     Record,
 }
 
+/// Requests for the game thread to run before its next frame.
+type Requests = Arc<Mutex<Vec<Box<dyn FnOnce(&mut IpcHost) + Send>>>>;
+
 /// A game loop (1 ms frames) around an `IpcHost`, on its own thread.
 pub struct Game {
     pub events: Arc<Mutex<Vec<Event>>>,
-    requests: Arc<Mutex<Vec<Box<dyn FnOnce(&mut IpcHost) + Send>>>>,
+    requests: Requests,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -38,7 +41,7 @@ pub struct Game {
 impl Game {
     pub fn start(mode: Mode) -> Self {
         let events = Arc::new(Mutex::new(Vec::new()));
-        let requests: Arc<Mutex<Vec<Box<dyn FnOnce(&mut IpcHost) + Send>>>> = Arc::default();
+        let requests: Requests = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (events, requests, stop) = (events.clone(), requests.clone(), stop.clone());
