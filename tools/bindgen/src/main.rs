@@ -16,6 +16,17 @@ struct Binding {
     flags: &'static [&'static str],
 }
 
+/// A schema whose TypeScript bindings are checked in (a folder of files).
+struct TsBinding {
+    schema: &'static str,
+    output_dir: &'static str,
+}
+
+const TS_BINDINGS: &[TsBinding] = &[TsBinding {
+    schema: "examples/ipc_agent/demo.fbs",
+    output_dir: "examples/ipc_agent/web/generated",
+}];
+
 const BINDINGS: &[Binding] = &[
     Binding {
         schema: "ipc/schema/ipc.fbs",
@@ -65,6 +76,80 @@ fn generate(root: &Path, binding: &Binding, out_dir: &Path) -> Result<String, St
         .map_err(|error| format!("reading {}: {error}", generated.display()))
 }
 
+/// Every file below `dir`, relative to it, with its contents.
+fn read_tree(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&current) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let (Ok(relative), Ok(text)) =
+                (path.strip_prefix(dir), std::fs::read_to_string(&path))
+            {
+                files.push((relative.to_path_buf(), text));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Generates TypeScript for `binding` into a scratch folder; returns its tree.
+fn generate_ts(
+    root: &Path,
+    binding: &TsBinding,
+    out_dir: &Path,
+) -> Result<Vec<(PathBuf, String)>, String> {
+    let status = Command::new(flatc::flatc())
+        .args(["--ts", "--gen-all", "-o"])
+        .arg(out_dir)
+        .arg(root.join(binding.schema))
+        .status()
+        .map_err(|error| format!("running flatc: {error}"))?;
+    if !status.success() {
+        return Err(format!("flatc --ts failed on {}", binding.schema));
+    }
+    Ok(read_tree(out_dir))
+}
+
+fn check_or_write_ts(
+    root: &Path,
+    scratch: &Path,
+    check: bool,
+    stale: &mut Vec<&'static str>,
+) -> Result<(), String> {
+    for binding in TS_BINDINGS {
+        let _ = std::fs::remove_dir_all(scratch);
+        let fresh = generate_ts(root, binding, scratch)?;
+        let target = root.join(binding.output_dir);
+        if read_tree(&target) == fresh {
+            println!("fresh: {}/", binding.output_dir);
+        } else if check {
+            eprintln!(
+                "STALE: {}/ does not match {} (run `cargo run -p fiasco-bindgen`)",
+                binding.output_dir, binding.schema
+            );
+            stale.push(binding.output_dir);
+        } else {
+            let _ = std::fs::remove_dir_all(&target);
+            for (relative, text) in fresh {
+                let path = target.join(relative);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(|error| error.to_string())?;
+                }
+                std::fs::write(&path, text).map_err(|error| error.to_string())?;
+            }
+            println!("wrote: {}/", binding.output_dir);
+        }
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let check = std::env::args().any(|arg| arg == "--check");
     let root = workspace_root();
@@ -98,6 +183,10 @@ fn main() -> ExitCode {
         } else {
             println!("wrote: {}", binding.output);
         }
+    }
+    if let Err(error) = check_or_write_ts(&root, &scratch, check, &mut stale) {
+        eprintln!("error: {error}");
+        return ExitCode::FAILURE;
     }
     let _ = std::fs::remove_dir_all(&scratch);
     if stale.is_empty() {

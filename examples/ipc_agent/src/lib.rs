@@ -1,0 +1,291 @@
+//! The example IPC Agent Module: a box moves in the game; a web page served
+//! by the game itself shows it live (the game streams `BoxState` every
+//! frame) and sends commands (pause, resume, speed, colour) that the game
+//! applies and answers (`CommandAck`).
+//!
+//! The page and this agent share one definition of their messages,
+//! `demo.fbs`: flatc generates this module's Rust (`demo_generated.rs`) and
+//! the page's TypeScript (bundled as `web_root/demo_protocol.js`).
+//!
+//! Configuration: `ipc_agent.port` (default 9001), `ipc_agent.web_root`
+//! (the folder to serve; default `examples/ipc_agent/web_root`).
+
+use std::collections::BTreeSet;
+
+use fiasco::{
+    system, EventReader, EventWriter, Frame, InitContext, Module, ModuleError, ResMut, Stage,
+};
+use fiasco_ipc_schema::{
+    ChannelClosed, ConnectionOpened, ListenRequest, ListenRequestArgs, ListenResult, ListenStatus,
+    MessageFromRemote, MessageKind, MessageToRemote, MessageToRemoteArgs,
+};
+
+#[allow(
+    missing_docs,
+    unused_imports,
+    unsafe_code,
+    clippy::all,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations,
+    unreachable_pub
+)]
+#[rustfmt::skip]
+mod demo_generated;
+
+use demo_generated::demo::{
+    Action, BoxState, BoxStateArgs, CommandAck, CommandAckArgs, CommandMessage, GameMessage,
+    GameMessageArgs,
+};
+
+/// The `user_id` this agent listens with (events on its port carry it).
+pub const USER_ID: u64 = 0xB0C5;
+
+/// The world the box moves in, in pixels.
+const WORLD: (f32, f32) = (640.0, 360.0);
+
+/// The simulated box and who watches it.
+#[derive(Debug)]
+struct Scene {
+    x: f32,
+    y: f32,
+    dx: f32,
+    dy: f32,
+    size: f32,
+    speed: f32,
+    color: u32,
+    paused: bool,
+    /// Channels of connected pages, in opening order.
+    viewers: BTreeSet<u64>,
+}
+
+impl Default for Scene {
+    fn default() -> Self {
+        Self {
+            x: 40.0,
+            y: 60.0,
+            dx: 1.0,
+            dy: 0.6,
+            size: 48.0,
+            speed: 3.0,
+            color: 0x3b82f6,
+            paused: false,
+            viewers: BTreeSet::new(),
+        }
+    }
+}
+
+impl Scene {
+    fn step(&mut self) {
+        if self.paused {
+            return;
+        }
+        self.x += self.dx * self.speed;
+        self.y += self.dy * self.speed;
+        if self.x < 0.0 || self.x + self.size > WORLD.0 {
+            self.dx = -self.dx;
+            self.x = self.x.clamp(0.0, WORLD.0 - self.size);
+        }
+        if self.y < 0.0 || self.y + self.size > WORLD.1 {
+            self.dy = -self.dy;
+            self.y = self.y.clamp(0.0, WORLD.1 - self.size);
+        }
+    }
+
+    /// Applies a command; returns whether it was valid and what happened.
+    fn apply(&mut self, command: &CommandMessage<'_>) -> (bool, String) {
+        match command.action() {
+            Action::Pause => {
+                self.paused = true;
+                (true, "paused".to_owned())
+            }
+            Action::Resume => {
+                self.paused = false;
+                (true, "resumed".to_owned())
+            }
+            Action::SetSpeed if (0.0..=50.0).contains(&command.speed()) => {
+                self.speed = command.speed();
+                (true, format!("speed set to {}", self.speed))
+            }
+            Action::SetSpeed => (
+                false,
+                format!("speed {} out of range 0..=50", command.speed()),
+            ),
+            Action::SetColor => {
+                self.color = command.color() & 0xff_ffff;
+                (true, format!("colour set to #{:06x}", self.color))
+            }
+            other => (false, format!("unknown action {}", other.0)),
+        }
+    }
+}
+
+/// The module's C ABI table (for static linking).
+pub fn api() -> &'static fiasco::abi::FiascoModuleApi {
+    fiasco::module_api!("ipc_agent", module)
+}
+
+/// Builds the module.
+pub fn module() -> Module {
+    Module::new("ipc_agent")
+        .with_init(init)
+        .with_system(Stage::Update, track_viewers())
+        .with_system(Stage::Update, handle_commands())
+        .with_system(Stage::Update, stream_state())
+}
+
+fn init(ctx: &mut InitContext<'_>) -> Result<(), ModuleError> {
+    let port: u16 = ctx.config_parse("port", 9001)?;
+    let web_root = ctx
+        .config("web_root")
+        .unwrap_or_else(|| "examples/ipc_agent/web_root".to_owned());
+    if !std::path::Path::new(&web_root).join("index.html").is_file() {
+        return Err(ModuleError::Config {
+            key: "web_root".to_owned(),
+            message: format!("{web_root} has no index.html"),
+        });
+    }
+    ctx.insert_resource(Scene::default());
+    ctx.writer::<ListenRequest<'_>>().write_builder(|builder| {
+        let web_root = Some(builder.create_string(&web_root));
+        ListenRequest::create(
+            builder,
+            &ListenRequestArgs {
+                user_id: USER_ID,
+                port,
+                web_root,
+                ..Default::default()
+            },
+        )
+    });
+    Ok(())
+}
+
+/// Keeps the set of connected pages, and says where to point the browser.
+#[system]
+fn track_viewers(
+    mut scene: ResMut<'_, Scene>,
+    results: EventReader<ListenResult<'_>>,
+    opened: EventReader<ConnectionOpened<'_>>,
+    closed: EventReader<ChannelClosed<'_>>,
+) {
+    for result in results.iter().filter(|result| result.user_id() == USER_ID) {
+        if result.status() == ListenStatus::Ok {
+            tracing::info!("demo ready: open http://127.0.0.1:{}/", result.port());
+        } else {
+            tracing::error!(status = ?result.status(), message = result.message().unwrap_or(""), "demo cannot listen");
+        }
+    }
+    for event in opened.iter().filter(|event| event.user_id() == USER_ID) {
+        tracing::info!(
+            channel = event.channel(),
+            peer = event.peer_address().unwrap_or(""),
+            "page connected"
+        );
+        scene.viewers.insert(event.channel());
+    }
+    for event in closed.iter().filter(|event| event.user_id() == USER_ID) {
+        tracing::info!(
+            channel = event.channel(),
+            code = event.code(),
+            "page disconnected"
+        );
+        scene.viewers.remove(&event.channel());
+    }
+}
+
+fn send(writer: &EventWriter<MessageToRemote<'_>>, channel: u64, bytes: &[u8]) {
+    writer.write_builder(|builder| {
+        let content = builder.create_vector(bytes);
+        MessageToRemote::create(
+            builder,
+            &MessageToRemoteArgs {
+                channel,
+                content: Some(content),
+                kind: MessageKind::Binary,
+            },
+        )
+    });
+}
+
+/// Applies the pages' commands and answers each in the same frame.
+#[system]
+fn handle_commands(
+    mut scene: ResMut<'_, Scene>,
+    reader: EventReader<MessageFromRemote<'_>>,
+    writer: EventWriter<MessageToRemote<'_>>,
+) {
+    let mut builder = flatbuffers::FlatBufferBuilder::new();
+    for event in reader.iter().filter(|event| event.user_id() == USER_ID) {
+        let content = event
+            .content()
+            .map(|content| content.bytes())
+            .unwrap_or_default();
+        // The page's bytes are untrusted: verify before reading.
+        let (id, ok, text) = match flatbuffers::root::<CommandMessage>(content) {
+            Ok(command) => {
+                let (ok, text) = scene.apply(&command);
+                (command.id(), ok, text)
+            }
+            Err(error) => (0, false, format!("not a CommandMessage: {error}")),
+        };
+        builder.reset();
+        let text = builder.create_string(&text);
+        let ack = CommandAck::create(
+            &mut builder,
+            &CommandAckArgs {
+                id,
+                ok,
+                text: Some(text),
+            },
+        );
+        let message = GameMessage::create(
+            &mut builder,
+            &GameMessageArgs {
+                state: None,
+                ack: Some(ack),
+            },
+        );
+        builder.finish_minimal(message);
+        send(&writer, event.channel(), builder.finished_data());
+    }
+}
+
+/// Moves the box and streams its state to every page, every frame.
+#[system]
+fn stream_state(
+    frame: Frame,
+    mut scene: ResMut<'_, Scene>,
+    writer: EventWriter<MessageToRemote<'_>>,
+) {
+    scene.step();
+    if scene.viewers.is_empty() {
+        return;
+    }
+    let mut builder = flatbuffers::FlatBufferBuilder::new();
+    let state = BoxState::create(
+        &mut builder,
+        &BoxStateArgs {
+            frame: frame.0,
+            x: scene.x,
+            y: scene.y,
+            size_: scene.size,
+            color: scene.color,
+            paused: scene.paused,
+            speed: scene.speed,
+        },
+    );
+    let message = GameMessage::create(
+        &mut builder,
+        &GameMessageArgs {
+            state: Some(state),
+            ack: None,
+        },
+    );
+    builder.finish_minimal(message);
+    for &channel in &scene.viewers {
+        send(&writer, channel, builder.finished_data());
+    }
+}
+
+fiasco::export_module!(crate::api);
