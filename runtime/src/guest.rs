@@ -1,5 +1,5 @@
-//! The module side of the C ABI: trampolines that the [`module_api!`] and
-//! [`export_module!`] macros point the ABI table at.
+//! The module side of the C ABI: trampolines that the [`module_api!`](crate::module_api) and
+//! [`export_module!`](crate::export_module) macros point the ABI table at.
 //!
 //! Every trampoline catches panics: a panic never unwinds into the host.
 #![allow(unsafe_code)]

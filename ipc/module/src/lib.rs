@@ -15,6 +15,11 @@
 //! Link it statically with [`api`], or load it as `modules/libipc.so` (the
 //! `fiasco-ipc-dylib` crate).
 
+/// The README's code blocks, compiled as doc tests so they stay true.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
