@@ -60,7 +60,7 @@ pub use event::same_name;
 pub use event::{Event, EventKind};
 pub use fiasco_macros::system;
 pub use host::config::{Config, ConfigSyntaxError};
-pub use host::game::{Game, GameBuilder, ModuleReport, StopHandle};
+pub use host::game::{Game, GameBuilder, ModuleReport, StopHandle, SystemTiming};
 pub use host::loader::LoadError;
 pub use module::{InitContext, Module, ModuleError, ShutdownContext};
 pub use system::{

@@ -1,7 +1,8 @@
 //! An IPC Agent Module that echoes every message back, with its kind.
 //!
-//! Configuration: `echo_agent.port` (default 9001; 0 for any free port) and
-//! `echo_agent.bind` (default 127.0.0.1). `scripts/echo-game PORT` runs it
+//! Configuration: `echo_agent.port` (default 9001; 0 for any free port),
+//! `echo_agent.bind` (default 127.0.0.1) and `echo_agent.max_connections`
+//! (default: the host's, 1024). `scripts/echo-game PORT` runs it
 //! with the IPC host in `platform_native`; the Autobahn conformance run and
 //! the benchmarks drive it.
 
@@ -30,6 +31,7 @@ pub fn module() -> Module {
 fn init(ctx: &mut InitContext<'_>) -> Result<(), ModuleError> {
     let port: u16 = ctx.config_parse("port", 9001)?;
     let bind = ctx.config("bind").unwrap_or_else(|| "127.0.0.1".to_owned());
+    let max_connections: u32 = ctx.config_parse("max_connections", 0)?;
     ctx.writer::<ListenRequest<'_>>().write_builder(|builder| {
         let bind_address = Some(builder.create_string(&bind));
         ListenRequest::create(
@@ -38,6 +40,7 @@ fn init(ctx: &mut InitContext<'_>) -> Result<(), ModuleError> {
                 user_id: USER_ID,
                 port,
                 bind_address,
+                max_connections,
                 ..Default::default()
             },
         )

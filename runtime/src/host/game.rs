@@ -148,12 +148,29 @@ pub enum ModuleReport {
     },
 }
 
+/// Time spent in one system, for profiling the game thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemTiming {
+    /// The module.
+    pub module: String,
+    /// The system.
+    pub system: String,
+    /// How many times it ran.
+    pub runs: u64,
+    /// Total time in it.
+    pub total: Duration,
+    /// Time of its last run.
+    pub last: Duration,
+}
+
 struct RunningModule {
     name: String,
     api: &'static FiascoModuleApi,
     state: *mut c_void,
     enabled: bool,
     systems: Vec<String>,
+    /// (runs, total, last) per system.
+    timings: Vec<(u64, Duration, Duration)>,
     /// Dropped after the module shuts down.
     library: Option<LoadedLibrary>,
 }
@@ -264,6 +281,7 @@ impl Game {
             api,
             state,
             enabled,
+            timings: vec![(0, Duration::ZERO, Duration::ZERO); systems.len()],
             systems,
             library,
         });
@@ -289,7 +307,12 @@ impl Game {
             self.state.current.set(module_index as u32);
             // SAFETY: the module is enabled, so its state is live; the host
             // table is valid.
+            let started = Instant::now();
             let status = unsafe { (module.api.run_system)(module.state, system, &*self.api) };
+            let took = started.elapsed();
+            if let Some(timing) = module.timings.get_mut(system as usize) {
+                *timing = (timing.0 + 1, timing.1 + took, took);
+            }
             if status != STATUS_OK {
                 module.enabled = false;
                 let system_name = module
@@ -363,6 +386,24 @@ impl Game {
         self.modules
             .iter()
             .any(|module| module.name == name && module.enabled)
+    }
+
+    /// Time spent in each system so far, in run order.
+    pub fn timings(&self) -> Vec<SystemTiming> {
+        self.schedule
+            .iter()
+            .filter_map(|&(_, module_index, system)| {
+                let module = self.modules.get(module_index)?;
+                let (runs, total, last) = *module.timings.get(system as usize)?;
+                Some(SystemTiming {
+                    module: module.name.clone(),
+                    system: module.systems.get(system as usize)?.clone(),
+                    runs,
+                    total,
+                    last,
+                })
+            })
+            .collect()
     }
 
     /// Every problem reported so far.
