@@ -33,6 +33,13 @@ struct Args {
     /// Largest idle connection count for the memory figure.
     #[arg(long, default_value_t = 10_000)]
     max_idle: usize,
+    /// Only drive an already running server at this address with one
+    /// scenario (`bulk`, `rate` or `latency`), for profiling.
+    #[arg(long, value_name = "ADDRESS")]
+    drive: Option<SocketAddr>,
+    /// The scenario for `--drive`.
+    #[arg(long, default_value = "bulk")]
+    scenario: String,
 }
 
 /// A server process under test, killed on drop.
@@ -387,6 +394,23 @@ async fn main() -> Result<(), String> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
         .init();
+    if let Some(address) = args.drive {
+        match args.scenario.as_str() {
+            "bulk" => println!(
+                "{:.1} MB/s",
+                throughput(address, 4, 1, 1 << 20, args.seconds).await? * 1.048576
+            ),
+            "rate" => println!(
+                "{:.0} msg/s",
+                throughput(address, 10, 16, 64, args.seconds).await?
+            ),
+            _ => {
+                let (p50, p99) = latency(address, 5000).await?;
+                println!("p50 {:.1} µs, p99 {:.1} µs", us(p50), us(p99));
+            }
+        }
+        return Ok(());
+    }
     println!(
         "machine: {} cores; {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),

@@ -354,15 +354,20 @@ impl Game {
         let mut next = Instant::now();
         while !stop.is_stopped() && last.is_none_or(|last| self.frame() < last) {
             self.run_frame();
-            if let Some(period) = period {
-                next += period;
-                let now = Instant::now();
-                if next > now {
-                    std::thread::sleep(next - now);
-                } else if now - next > period * 4 {
-                    // Far behind (a debugger pause, a long frame): do not try
-                    // to catch up with a burst of frames.
-                    next = now;
+            match period {
+                // Unthrottled: frames back to back, but let other threads
+                // (the network thread, other processes) run between them.
+                None => std::thread::yield_now(),
+                Some(period) => {
+                    next += period;
+                    let now = Instant::now();
+                    if next > now {
+                        std::thread::sleep(next - now);
+                    } else if now - next > period * 4 {
+                        // Far behind (a debugger pause, a long frame): do not try
+                        // to catch up with a burst of frames.
+                        next = now;
+                    }
                 }
             }
         }
