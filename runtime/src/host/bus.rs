@@ -6,8 +6,17 @@ use std::collections::VecDeque;
 struct Record {
     kind: u32,
     source: u32,
-    data: Box<[u8]>,
+    data: Vec<u8>,
 }
+
+/// Large event buffers are kept for reuse: a stream of big messages then
+/// costs no allocation (and no page faults) per event. Small ones are cheap
+/// to allocate and not pooled.
+const POOL_MIN_SIZE: usize = 16 * 1024;
+/// At most this many buffers...
+const POOL_MAX_BUFFERS: usize = 64;
+/// ...and this many bytes are kept.
+const POOL_MAX_BYTES: usize = 64 << 20;
 
 /// Events, numbered by a sequence that never goes back.
 ///
@@ -21,6 +30,9 @@ pub(crate) struct Bus {
     records: VecDeque<Record>,
     /// Sequence number of the first event of the current frame.
     frame_start: u64,
+    /// Spare large buffers (see `POOL_MIN_SIZE`).
+    pool: Vec<Vec<u8>>,
+    pool_bytes: usize,
 }
 
 impl Bus {
@@ -33,19 +45,48 @@ impl Bus {
         self.records.len()
     }
 
-    pub(crate) fn push(&mut self, kind: u32, source: u32, data: &[u8]) {
-        self.records.push_back(Record {
-            kind,
-            source,
-            data: data.into(),
-        });
+    pub(crate) fn push(&mut self, kind: u32, source: u32, bytes: &[u8]) {
+        let mut data = if bytes.len() >= POOL_MIN_SIZE {
+            self.take_spare(bytes.len())
+        } else {
+            Vec::new()
+        };
+        data.extend_from_slice(bytes);
+        self.records.push_back(Record { kind, source, data });
+    }
+
+    fn take_spare(&mut self, len: usize) -> Vec<u8> {
+        match self.pool.iter().position(|buffer| buffer.capacity() >= len) {
+            Some(index) => {
+                let buffer = self.pool.swap_remove(index);
+                self.pool_bytes -= buffer.capacity();
+                buffer
+            }
+            None => Vec::with_capacity(len),
+        }
+    }
+
+    fn recycle(&mut self, mut buffer: Vec<u8>) {
+        let capacity = buffer.capacity();
+        if capacity >= POOL_MIN_SIZE
+            && self.pool.len() < POOL_MAX_BUFFERS
+            && self.pool_bytes + capacity <= POOL_MAX_BYTES
+        {
+            buffer.clear();
+            self.pool_bytes += capacity;
+            self.pool.push(buffer);
+        }
     }
 
     /// Starts a frame: drops what the frame before the last one wrote.
     pub(crate) fn begin_frame(&mut self) {
         let keep_from = self.frame_start;
         let drop = (keep_from.saturating_sub(self.base) as usize).min(self.records.len());
-        self.records.drain(..drop);
+        for _ in 0..drop {
+            if let Some(record) = self.records.pop_front() {
+                self.recycle(record.data);
+            }
+        }
         self.base += drop as u64;
         self.frame_start = self.end();
     }
@@ -100,5 +141,31 @@ mod tests {
         bus.begin_frame();
         assert_eq!(bus.len(), 0);
         assert_eq!(bus.end(), 3);
+    }
+
+    #[test]
+    fn large_buffers_are_reused_within_the_pool_limits() {
+        let mut bus = Bus::default();
+        let big = vec![1u8; POOL_MIN_SIZE];
+        for _ in 0..3 {
+            bus.begin_frame();
+            bus.push(1, 0, &big);
+            bus.push(1, 0, &[1]);
+        }
+        // Frame 3 reused frame 1's big buffer.
+        assert_eq!(bus.pool.len(), 0);
+        bus.begin_frame();
+        bus.begin_frame();
+        assert_eq!(
+            bus.pool.len(),
+            2,
+            "big buffers return to the pool, small ones do not"
+        );
+        assert!(bus.pool_bytes <= POOL_MAX_BYTES);
+        let mut cursor = 0;
+        bus.push(1, 0, &big);
+        let (_, _, len) = bus.next(1, &mut cursor).unwrap_or((0, std::ptr::null(), 0));
+        assert_eq!(len, POOL_MIN_SIZE);
+        assert_eq!(bus.pool.len(), 1, "a spare buffer was taken");
     }
 }
