@@ -63,6 +63,12 @@ typedef struct FiascoEventView {
     FiascoStr data;  /* FlatBuffers bytes, unverified */
 } FiascoEventView;
 
+/* Wakes the game between frames; callable from any thread. */
+typedef struct FiascoWaker {
+    const void *data;
+    void (*wake)(const void *data);
+} FiascoWaker;
+
 /* What the host offers a module; pass ctx back as the first argument. */
 typedef struct FiascoHostApi {
     uint32_t abi_version;
@@ -86,6 +92,10 @@ typedef struct FiascoHostApi {
     FiascoStr (*module_name)(void *ctx, uint32_t index);
     /* The current frame number, 0 during init. */
     uint64_t (*frame)(void *ctx);
+    /* The game's waker: a module's own threads call it when they have
+     * something for the next frame, so an idle unthrottled game need not
+     * spin. Valid until the module's shutdown returns. */
+    FiascoWaker (*waker)(void *ctx);
 } FiascoHostApi;
 
 /* What a module offers the host. */

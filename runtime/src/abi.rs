@@ -120,7 +120,29 @@ pub struct FiascoHostApi {
     pub module_name: unsafe extern "C" fn(ctx: *mut c_void, index: u32) -> FiascoStr,
     /// The current frame number (0 during `init`).
     pub frame: unsafe extern "C" fn(ctx: *mut c_void) -> u64,
+    /// The game's waker: a module's own threads call it when they have
+    /// something for the next frame, so an idle unthrottled game (`--fps 0`)
+    /// need not spin. Valid until the module's `shutdown` returns; `wake`
+    /// may be called from any thread, and is cheap (no system call) while
+    /// the game is running frames.
+    pub waker: unsafe extern "C" fn(ctx: *mut c_void) -> FiascoWaker,
 }
+
+/// A thread-safe handle that wakes the game between frames.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct FiascoWaker {
+    /// Opaque; pass it to `wake`.
+    pub data: *const c_void,
+    /// Wakes the game. Callable from any thread.
+    pub wake: unsafe extern "C" fn(data: *const c_void),
+}
+
+// SAFETY: the host guarantees `wake` may be called from any thread with
+// `data`, for as long as the handle is valid.
+unsafe impl Send for FiascoWaker {}
+// SAFETY: as above.
+unsafe impl Sync for FiascoWaker {}
 
 /// What a module offers the host: returned by `fiasco_module_entry`.
 #[repr(C)]

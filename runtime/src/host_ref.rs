@@ -91,6 +91,11 @@ impl<'h> HostRef<'h> {
         String::from_utf8_lossy(unsafe { name.as_bytes() }).into_owned()
     }
 
+    pub(crate) fn waker(self) -> crate::abi::FiascoWaker {
+        // SAFETY: the host table is valid for 'h.
+        unsafe { (self.api.waker)(self.api.ctx) }
+    }
+
     pub(crate) fn frame(self) -> u64 {
         // SAFETY: the host table is valid for 'h.
         unsafe { (self.api.frame)(self.api.ctx) }

@@ -62,7 +62,7 @@ pub use fiasco_macros::system;
 pub use host::config::{Config, ConfigSyntaxError};
 pub use host::game::{Game, GameBuilder, ModuleReport, StopHandle, SystemTiming};
 pub use host::loader::LoadError;
-pub use module::{InitContext, Module, ModuleError, ShutdownContext};
+pub use module::{InitContext, Module, ModuleError, ShutdownContext, Waker};
 pub use system::{
     EventReader, EventWriter, EventsWritten, Frame, Res, ResMut, Stage, System, SystemContext,
     SystemParam,

@@ -156,6 +156,30 @@ impl InitContext<'_> {
     pub fn module_name(&self) -> &'static str {
         self.module
     }
+
+    /// A handle the module's own threads use to wake an idle game when they
+    /// have something for the next frame. Valid until the module's shutdown
+    /// returns: join those threads in shutdown.
+    pub fn waker(&self) -> Waker {
+        Waker(self.host.waker())
+    }
+}
+
+/// Wakes the game between frames, from any thread (see
+/// [`InitContext::waker`]). Cheap while the game runs frames.
+#[derive(Debug, Clone, Copy)]
+pub struct Waker(crate::abi::FiascoWaker);
+
+impl Waker {
+    /// Wakes the game if it waits between frames.
+    pub fn wake(&self) {
+        #[allow(unsafe_code)]
+        // SAFETY: the host keeps the waker valid until the module's shutdown
+        // returns, and `wake` may be called from any thread.
+        unsafe {
+            (self.0.wake)(self.0.data)
+        };
+    }
 }
 
 /// What a module's shutdown can do: take back its resources.

@@ -84,21 +84,39 @@ pub(crate) enum NetEvent {
     Opened(Event, Arc<ChannelShared>),
 }
 
+/// Called after each push, so a waiting game can run a frame.
+pub(crate) type WakeFn = Box<dyn Fn() + Send + Sync>;
+
 /// Network -> game events.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct EventQueue {
     events: Mutex<Vec<NetEvent>>,
+    waker: std::sync::OnceLock<WakeFn>,
+}
+
+impl std::fmt::Debug for EventQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventQueue").finish_non_exhaustive()
+    }
 }
 
 impl EventQueue {
     pub(crate) fn push(&self, event: NetEvent) {
         // A poisoned lock means a panic while pushing a value, which leaves
         // the vector itself intact: keep going.
-        let mut events = self
-            .events
+        self.events
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        events.push(event);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(event);
+        if let Some(wake) = self.waker.get() {
+            wake();
+        }
+    }
+
+    /// Sets the function called after each push (once; later calls are
+    /// ignored and return false).
+    pub(crate) fn set_waker(&self, wake: WakeFn) -> bool {
+        self.waker.set(wake).is_ok()
     }
 
     /// Moves every queued event into `out` (which must be empty), leaving

@@ -185,6 +185,14 @@ impl IpcHost {
         self.received.pop_front()
     }
 
+    /// Sets a function the network thread calls whenever it queues an event
+    /// for the game, e.g. to wake a game loop that waits between frames.
+    /// It must be cheap and must not block. Set once; returns false (and
+    /// keeps the first) when one is already set.
+    pub fn set_waker(&self, wake: impl Fn() + Send + Sync + 'static) -> bool {
+        self.queue.set_waker(Box::new(wake))
+    }
+
     /// Number of open channels the game knows of.
     pub fn channel_count(&self) -> usize {
         self.channels.len()

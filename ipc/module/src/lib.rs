@@ -68,6 +68,10 @@ struct IpcState {
 fn init(ctx: &mut InitContext<'_>) -> Result<(), ModuleError> {
     let timeout_ms: u64 = ctx.config_parse("shutdown_timeout_ms", 2000)?;
     let host = IpcHost::start().map_err(|error| ModuleError::Other(Box::new(error)))?;
+    // An idle unthrottled game sleeps between frames; network events wake it.
+    // The network thread is joined in shutdown, before the waker expires.
+    let waker = ctx.waker();
+    host.set_waker(move || waker.wake());
     ctx.insert_resource(IpcState {
         host,
         shutdown_timeout: Duration::from_millis(timeout_ms),

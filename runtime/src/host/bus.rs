@@ -36,6 +36,11 @@ pub(crate) struct Bus {
 }
 
 impl Bus {
+    /// Whether any event was written since the current frame started.
+    pub(crate) fn written_this_frame(&self) -> bool {
+        self.end() > self.frame_start
+    }
+
     pub(crate) fn end(&self) -> u64 {
         self.base + self.records.len() as u64
     }

@@ -13,6 +13,13 @@ use crate::host::loader::{self, LoadError, LoadedLibrary};
 use crate::host::state::HostState;
 use crate::system::Stage;
 
+/// The longest an idle unthrottled game waits between frames.
+const IDLE_WAIT: Duration = Duration::from_millis(1);
+/// How long an unthrottled game keeps running frames after the last one
+/// that produced events, before it waits: a waiting game takes a thread
+/// wake-up (tens of microseconds) to react; a spinning one reacts at once.
+const SPIN_WINDOW: Duration = Duration::from_millis(2);
+
 /// Where a module comes from.
 enum Source {
     Static(&'static FiascoModuleApi),
@@ -95,7 +102,11 @@ impl GameBuilder {
         self
     }
 
-    /// Frames per second for [`Game::run`]; 0 runs frames back to back.
+    /// Frames per second for [`Game::run`]. 0 is unthrottled: frames run
+    /// back to back while they produce events and for 2 ms after; then
+    /// each idle frame is followed by a wait of at most 1 ms, cut short when
+    /// a module's thread wakes the game
+    /// ([`InitContext::waker`](crate::InitContext::waker)).
     pub fn fps(mut self, fps: u32) -> Self {
         self.fps = fps;
         self
@@ -352,12 +363,25 @@ impl Game {
         let last = max_frames.map(|frames| self.frame() + frames);
         let period = (self.fps > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(self.fps)));
         let mut next = Instant::now();
+        let mut last_busy = next;
         while !stop.is_stopped() && last.is_none_or(|last| self.frame() < last) {
             self.run_frame();
             match period {
-                // Unthrottled: frames back to back, but let other threads
-                // (the network thread, other processes) run between them.
-                None => std::thread::yield_now(),
+                // Unthrottled: frames back to back while they produce events
+                // and for SPIN_WINDOW after (yielding, so other threads get
+                // the CPU); then an idle game waits for a module's waker, or
+                // at most IDLE_WAIT.
+                None => {
+                    let now = Instant::now();
+                    if self.state.bus.borrow().written_this_frame() {
+                        last_busy = now;
+                    }
+                    if now - last_busy < SPIN_WINDOW {
+                        std::thread::yield_now();
+                    } else {
+                        self.state.wake.sleep(IDLE_WAIT);
+                    }
+                }
                 Some(period) => {
                     next += period;
                     let now = Instant::now();

@@ -5,3 +5,4 @@ pub(crate) mod config;
 pub(crate) mod game;
 pub(crate) mod loader;
 pub(crate) mod state;
+pub(crate) mod wake;

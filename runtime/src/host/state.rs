@@ -7,10 +7,11 @@ use std::ffi::c_void;
 use std::io::Write;
 
 use crate::abi::{
-    FiascoEventView, FiascoHostApi, FiascoStr, ABI_VERSION, STATUS_INVALID, STATUS_OK,
+    FiascoEventView, FiascoHostApi, FiascoStr, FiascoWaker, ABI_VERSION, STATUS_INVALID, STATUS_OK,
 };
 use crate::host::bus::Bus;
 use crate::host::config::Config;
+use crate::host::wake::Wake;
 
 /// Everything the host functions reach through `ctx`.
 pub(crate) struct HostState {
@@ -24,6 +25,8 @@ pub(crate) struct HostState {
     pub(crate) frame: Cell<u64>,
     /// Scratch for `config_get`: the value lives here until the next call.
     config_scratch: RefCell<String>,
+    /// Wakes an idle unthrottled game; shared with modules' threads.
+    pub(crate) wake: Wake,
 }
 
 impl HostState {
@@ -36,6 +39,7 @@ impl HostState {
             current: Cell::new(0),
             frame: Cell::new(0),
             config_scratch: RefCell::new(String::new()),
+            wake: Wake::default(),
         }
     }
 
@@ -53,6 +57,7 @@ impl HostState {
             config_get,
             module_name,
             frame,
+            waker,
         }
     }
 
@@ -192,4 +197,9 @@ unsafe extern "C" fn module_name(ctx: *mut c_void, index: u32) -> FiascoStr {
 unsafe extern "C" fn frame(ctx: *mut c_void) -> u64 {
     // SAFETY: modules pass back the ctx they were given.
     unsafe { state(ctx) }.frame.get()
+}
+
+unsafe extern "C" fn waker(ctx: *mut c_void) -> FiascoWaker {
+    // SAFETY: modules pass back the ctx they were given.
+    unsafe { state(ctx) }.wake.handle()
 }
