@@ -104,6 +104,8 @@ impl System {
 pub(crate) struct WriteSink {
     host: Cell<Option<*const crate::abi::FiascoHostApi>>,
     builder: RefCell<FlatBufferBuilder<'static>>,
+    /// Kind ids already interned, by kind name.
+    kinds: RefCell<Vec<(&'static str, u32)>>,
 }
 
 impl WriteSink {
@@ -115,6 +117,17 @@ impl WriteSink {
 
     pub(crate) fn detach(&self) {
         self.host.set(None);
+    }
+
+    /// The host's id for `kind`, interned once per sink (ids are stable).
+    fn kind_id(&self, host: HostRef<'_>, kind: &'static str) -> u32 {
+        let mut kinds = self.kinds.borrow_mut();
+        if let Some(&(_, id)) = kinds.iter().find(|(name, _)| *name == kind) {
+            return id;
+        }
+        let id = host.intern_kind(kind);
+        kinds.push((kind, id));
+        id
     }
 
     fn write<U>(
@@ -147,7 +160,7 @@ impl WriteSink {
         builder.reset();
         let root = build(&mut builder);
         builder.finish_minimal(root);
-        let id = host.intern_kind(kind);
+        let id = self.kind_id(host, kind);
         host.write_event(id, builder.finished_data())
     }
 }

@@ -412,6 +412,12 @@ async fn main() -> Result<(), String> {
                 "{:.0} msg/s",
                 throughput(address, 10, 16, 64, args.seconds).await?
             ),
+            "game-thread" => {
+                let (idle, busy, per_frame) = tokio::task::spawn_blocking(game_thread_cost)
+                    .await
+                    .map_err(|error| error.to_string())??;
+                println!("idle {idle:.2} µs/frame; {busy:.1} µs for {per_frame} messages");
+            }
             _ => {
                 let (p50, p99) = latency(address, 5000).await?;
                 println!("p50 {:.1} µs, p99 {:.1} µs", us(p50), us(p99));

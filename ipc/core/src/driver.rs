@@ -18,7 +18,7 @@ use crate::tls;
 use crate::types::{ChannelId, Event, ListenError, ListenErrorKind};
 
 /// Outbound queues of the open channels, by id.
-pub(crate) type ChannelMap = Arc<Mutex<HashMap<ChannelId, mpsc::UnboundedSender<Outbound>>>>;
+pub(crate) type ChannelMap = Arc<Mutex<crate::types::ChannelMap<mpsc::UnboundedSender<Outbound>>>>;
 
 /// Counts live connection tasks, so shutdown can wait for them.
 #[derive(Debug, Default)]

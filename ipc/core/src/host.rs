@@ -1,6 +1,6 @@
 //! The game's handle on the network thread.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use crate::bridge::{ChannelShared, Command, EventQueue, NetEvent};
 use crate::driver;
 use crate::options::ListenOptions;
-use crate::types::{ChannelId, Event, MessageKind};
+use crate::types::{ChannelId, ChannelMap, Event, MessageKind};
 
 /// How long [`IpcHost`]'s drop waits for clients to answer the 1001 close.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
@@ -48,7 +48,7 @@ pub struct IpcHost {
     queue: Arc<EventQueue>,
     received: VecDeque<Event>,
     scratch: Vec<NetEvent>,
-    channels: HashMap<ChannelId, Arc<ChannelShared>>,
+    channels: ChannelMap<Arc<ChannelShared>>,
     shutdown: Option<driver::ShutdownSignal>,
     thread: Option<JoinHandle<()>>,
 }
@@ -74,7 +74,7 @@ impl IpcHost {
             queue,
             received: VecDeque::new(),
             scratch: Vec::new(),
-            channels: HashMap::new(),
+            channels: ChannelMap::default(),
             shutdown: Some(shutdown),
             thread: Some(thread),
         })

@@ -16,6 +16,32 @@ impl fmt::Display for ChannelId {
     }
 }
 
+/// Hashes channel ids for the per-message maps. Ids are ours (sequential,
+/// never chosen by a peer), so the identity, spread by a multiply, is a
+/// good hash and far cheaper than SipHash.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct ChannelHasher(u64);
+
+impl std::hash::Hasher for ChannelHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 << 8 | u64::from(byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A map keyed by channel id.
+pub(crate) type ChannelMap<V> =
+    std::collections::HashMap<ChannelId, V, std::hash::BuildHasherDefault<ChannelHasher>>;
+
 /// Text (valid UTF-8) or binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MessageKind {

@@ -93,16 +93,8 @@ fn a_client_flooding_a_game_that_does_not_read_is_closed_with_1008() {
     let mut host = fiasco_ipc_core::IpcHost::start().unwrap();
     let mut options = ListenOptions::default();
     options.limits.max_inbound_messages = 100;
-    host.listen(1, 0, options);
-    host.flush();
+    let address = common::listen_directly(&mut host, options);
     let deadline = Instant::now() + common::WAIT;
-    let address = loop {
-        if let Some(Event::ListenResult { result, .. }) = host.poll_event() {
-            break result.unwrap();
-        }
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(2));
-    };
     let mut client = connect(address, "/");
     for i in 0..200u32 {
         if client

@@ -63,8 +63,12 @@ impl HostState {
 
     fn intern(&self, name: &str) -> u32 {
         let mut kinds = self.kinds.borrow_mut();
+        if let Some(&id) = kinds.get(name) {
+            return id;
+        }
         let next = u32::try_from(kinds.len()).unwrap_or(u32::MAX);
-        *kinds.entry(name.into()).or_insert(next)
+        kinds.insert(name.into(), next);
+        next
     }
 
     fn is_kind(&self, kind: u32) -> bool {
@@ -91,7 +95,10 @@ unsafe fn state<'a>(ctx: *mut c_void) -> &'a HostState {
 unsafe extern "C" fn intern_kind(ctx: *mut c_void, name: FiascoStr) -> u32 {
     // SAFETY: modules pass back the ctx they were given and a valid string.
     let (state, name) = unsafe { (state(ctx), name.as_bytes()) };
-    state.intern(&String::from_utf8_lossy(name))
+    match std::str::from_utf8(name) {
+        Ok(name) => state.intern(name),
+        Err(_) => state.intern(&String::from_utf8_lossy(name)),
+    }
 }
 
 unsafe extern "C" fn next_event(

@@ -264,3 +264,18 @@ pub fn read_close(client: &mut Client) -> (u16, String) {
         }
     }
 }
+
+/// Listens with a host the test drives itself (no game loop); returns the
+/// bound address.
+pub fn listen_directly(host: &mut IpcHost, options: ListenOptions) -> SocketAddr {
+    host.listen(1, 0, options);
+    host.flush();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(Event::ListenResult { result, .. }) = host.poll_event() {
+            return result.unwrap();
+        }
+        assert!(Instant::now() < deadline, "no ListenResult");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
