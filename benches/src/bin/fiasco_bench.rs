@@ -332,6 +332,7 @@ fn game_thread_cost() -> Result<(f64, f64, usize), String> {
     config.set("echo_agent", "port", port.to_string());
     let mut game = GameBuilder::new()
         .config(config)
+        .profile(true)
         .add_static(fiasco_ipc::api())
         .add_static(echo_agent::api())
         .build();

@@ -46,6 +46,7 @@ pub struct GameBuilder {
     sources: Vec<Source>,
     config: Config,
     fps: u32,
+    profile: bool,
 }
 
 impl std::fmt::Debug for GameBuilder {
@@ -70,6 +71,7 @@ impl GameBuilder {
             sources: Vec::new(),
             config: Config::from_env(),
             fps: 60,
+            profile: false,
         }
     }
 
@@ -102,13 +104,21 @@ impl GameBuilder {
         self
     }
 
-    /// Frames per second for [`Game::run`]. 0 is unthrottled: frames run
-    /// back to back while they produce events and for 2 ms after; then
-    /// each idle frame is followed by a wait of at most 1 ms, cut short when
-    /// a module's thread wakes the game
-    /// ([`InitContext::waker`](crate::InitContext::waker)).
+    /// Frames per second for [`Game::run`]. 0 is unthrottled: a frame that
+    /// wrote events is followed at once by the next; after a frame that
+    /// wrote none, the game waits until a module's thread wakes it
+    /// ([`InitContext::waker`](crate::InitContext::waker)), spinning for the
+    /// first 2 ms after the last busy frame (to react at once) and then
+    /// sleeping at most 1 ms at a time (so an idle game costs no CPU).
     pub fn fps(mut self, fps: u32) -> Self {
         self.fps = fps;
+        self
+    }
+
+    /// Measures the time of every system run (two clock reads per system
+    /// per frame), for [`Game::timings`]. Off by default.
+    pub fn profile(mut self, profile: bool) -> Self {
+        self.profile = profile;
         self
     }
 
@@ -123,6 +133,7 @@ impl GameBuilder {
             schedule: Vec::new(),
             reports: Vec::new(),
             fps: self.fps,
+            profile: self.profile,
             api,
             state,
         };
@@ -195,6 +206,7 @@ pub struct Game {
     schedule: Vec<(Stage, usize, u32)>,
     reports: Vec<ModuleReport>,
     fps: u32,
+    profile: bool,
     /// Points into `state`; declared first so it is dropped first.
     api: Box<FiascoHostApi>,
     state: Box<HostState>,
@@ -318,11 +330,13 @@ impl Game {
             self.state.current.set(module_index as u32);
             // SAFETY: the module is enabled, so its state is live; the host
             // table is valid.
-            let started = Instant::now();
+            let started = self.profile.then(Instant::now);
             let status = unsafe { (module.api.run_system)(module.state, system, &*self.api) };
-            let took = started.elapsed();
-            if let Some(timing) = module.timings.get_mut(system as usize) {
-                *timing = (timing.0 + 1, timing.1 + took, took);
+            if let Some(started) = started {
+                let took = started.elapsed();
+                if let Some(timing) = module.timings.get_mut(system as usize) {
+                    *timing = (timing.0 + 1, timing.1 + took, took);
+                }
             }
             if status != STATUS_OK {
                 module.enabled = false;
@@ -367,19 +381,18 @@ impl Game {
         while !stop.is_stopped() && last.is_none_or(|last| self.frame() < last) {
             self.run_frame();
             match period {
-                // Unthrottled: frames back to back while they produce events
-                // and for SPIN_WINDOW after (yielding, so other threads get
-                // the CPU); then an idle game waits for a module's waker, or
-                // at most IDLE_WAIT.
+                // Unthrottled: a frame that wrote events is followed at once
+                // by another (its events may be for systems earlier in the
+                // order). After an idle frame the game waits for a module's
+                // waker: for SPIN_WINDOW after the last busy frame by
+                // spinning on it (reacting at once, yielding the CPU to
+                // other threads), then by sleeping at most IDLE_WAIT.
                 None => {
-                    let now = Instant::now();
                     if self.state.bus.borrow().written_this_frame() {
-                        last_busy = now;
-                    }
-                    if now - last_busy < SPIN_WINDOW {
+                        last_busy = Instant::now();
                         std::thread::yield_now();
                     } else {
-                        self.state.wake.sleep(IDLE_WAIT);
+                        self.wait_unthrottled(last_busy, stop);
                     }
                 }
                 Some(period) => {
@@ -394,6 +407,25 @@ impl Game {
                     }
                 }
             }
+        }
+    }
+
+    /// Between idle unthrottled frames: spin on the waker for what is left of
+    /// the spin window, then sleep on it.
+    fn wait_unthrottled(&self, last_busy: Instant, stop: &StopHandle) {
+        let wake = &self.state.wake;
+        let mut spins = 0u32;
+        loop {
+            if wake.take_notified() || stop.is_stopped() {
+                return;
+            }
+            // Read the clock only now and then: spinning must stay cheap.
+            if spins % 64 == 0 && last_busy.elapsed() >= SPIN_WINDOW {
+                wake.sleep(IDLE_WAIT);
+                return;
+            }
+            spins = spins.wrapping_add(1);
+            std::thread::yield_now();
         }
     }
 
@@ -417,7 +449,8 @@ impl Game {
             .any(|module| module.name == name && module.enabled)
     }
 
-    /// Time spent in each system so far, in run order.
+    /// Time spent in each system so far, in run order (all zero unless the
+    /// game was built with [`GameBuilder::profile`]).
     pub fn timings(&self) -> Vec<SystemTiming> {
         self.schedule
             .iter()
