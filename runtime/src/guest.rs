@@ -23,6 +23,29 @@ use crate::module::{Instance, Module};
 static HOST: AtomicPtr<FiascoHostApi> = AtomicPtr::new(std::ptr::null_mut());
 static LOG_BRIDGE: Once = Once::new();
 
+thread_local! {
+    /// Depth of host calls (init, run_system, shutdown) running on this
+    /// thread. The host's functions may be used only inside them: on the
+    /// game thread, while the host table is valid.
+    static IN_HOST_CALL: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks a host call on this thread for its lifetime.
+struct HostCall;
+
+impl HostCall {
+    fn enter() -> Self {
+        IN_HOST_CALL.with(|depth| depth.set(depth.get() + 1));
+        HostCall
+    }
+}
+
+impl Drop for HostCall {
+    fn drop(&mut self) {
+        IN_HOST_CALL.with(|depth| depth.set(depth.get().saturating_sub(1)));
+    }
+}
+
 /// Sends this library's `tracing` output to the host's log, when the library
 /// has no subscriber of its own (a dynamic module has its own copy of the
 /// `tracing` globals; a statically linked one shares the game's).
@@ -44,14 +67,33 @@ fn install_log_bridge(host: *const FiascoHostApi) {
     });
 }
 
+/// Stops the log bridge from using `host`, whose table is about to become
+/// invalid (its module shut down or failed to start). Later lines go to
+/// stderr until another module of this library starts.
+fn forget_host(host: *const FiascoHostApi) {
+    let _ = HOST.compare_exchange(
+        host.cast_mut(),
+        std::ptr::null_mut(),
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    );
+}
+
 /// Writes formatted log lines to the host.
 struct HostLogWriter;
 
 impl Write for HostLogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let ptr = HOST.load(Ordering::Acquire);
-        // SAFETY: HOST is set from a host table that the host keeps valid for
-        // as long as modules run.
+        // Outside a host call (another thread of the module, or the game's
+        // own code between calls) the host may not be used: write directly.
+        let in_call = IN_HOST_CALL.with(std::cell::Cell::get) > 0;
+        let ptr = if in_call {
+            HOST.load(Ordering::Acquire)
+        } else {
+            std::ptr::null_mut()
+        };
+        // SAFETY: inside a host call on this thread, HOST (when set) is the
+        // table of a live host: it is cleared before its module's state goes.
         match unsafe { HostRef::from_ptr(ptr) } {
             Some(host) => host.log(LOG_RAW, &String::from_utf8_lossy(buf)),
             None => std::io::stderr().write_all(buf)?,
@@ -93,6 +135,7 @@ pub unsafe fn init_module(
     if state.is_null() {
         return STATUS_INVALID;
     }
+    let _call = HostCall::enter();
     install_log_bridge(host);
     let result = catch_unwind(AssertUnwindSafe(|| Instance::start(build(), host_ref)));
     match result {
@@ -191,6 +234,7 @@ pub unsafe extern "C" fn run_system(
     let Some((_, system)) = systems.get_mut(index as usize) else {
         return STATUS_INVALID;
     };
+    let _call = HostCall::enter();
     match catch_unwind(AssertUnwindSafe(|| system.run(host, resources, name))) {
         Ok(()) => STATUS_OK,
         Err(payload) => {
@@ -221,7 +265,10 @@ pub unsafe extern "C" fn shutdown(state: *mut c_void, host: *const FiascoHostApi
     // shutdown once.
     let instance = unsafe { Box::from_raw(state.cast::<Instance>()) };
     let name = instance.name;
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| instance.stop())) {
+    let _call = HostCall::enter();
+    let result = catch_unwind(AssertUnwindSafe(|| instance.stop()));
+    forget_host(host);
+    if let Err(payload) = result {
         // SAFETY: the host table is valid for the duration of this call.
         if let Some(host) = unsafe { HostRef::from_ptr(host) } {
             host.log(
