@@ -370,7 +370,7 @@ fn game_thread_cost() -> Result<(f64, f64, usize), String> {
     // Frames with 1,000 messages each.
     const BURST: usize = 1000;
     const REPEATS: u32 = 20;
-    let mut busy = Duration::ZERO;
+    let mut bursts = Vec::new();
     let mut echoed = 0;
     for _ in 0..REPEATS {
         for i in 0..BURST {
@@ -381,7 +381,7 @@ fn game_thread_cost() -> Result<(f64, f64, usize), String> {
         client.flush().map_err(|error| error.to_string())?;
         std::thread::sleep(Duration::from_millis(40)); // all land in the inbound queue
         game.run_frame();
-        busy += ipc_time(&game);
+        bursts.push(us(ipc_time(&game)));
         for _ in 0..BURST {
             match client.read() {
                 Ok(_) => echoed += 1,
@@ -392,7 +392,7 @@ fn game_thread_cost() -> Result<(f64, f64, usize), String> {
     game.shutdown();
     Ok((
         us(idle) / f64::from(IDLE_FRAMES),
-        us(busy) / f64::from(REPEATS),
+        median(bursts),
         echoed / REPEATS as usize,
     ))
 }
@@ -433,6 +433,27 @@ async fn main() -> Result<(), String> {
     );
     let mut rows = Vec::new();
 
+    // Game-thread cost of the IPC host's systems, first: before any load
+    // leaves work (closing sockets) behind.
+    let (idle_us, busy_us, per_frame) = tokio::task::spawn_blocking(game_thread_cost)
+        .await
+        .map_err(|error| error.to_string())??;
+    rows.push(Row {
+        what: "IPC systems' game-thread time per frame, 0 messages".into(),
+        ours: idle_us,
+        plain: None,
+        unit: "µs",
+        target: "-".into(),
+        met: true,
+    });
+    rows.push(Row {
+        what: format!("IPC systems' game-thread time per frame, {per_frame} messages"),
+        ours: busy_us,
+        plain: None,
+        unit: "µs",
+        target: "≤ 1 µs per message".into(),
+        met: busy_us / per_frame.max(1) as f64 <= 1.0,
+    });
     // Unthrottled game vs plain server: latency, messages/s, MB/s.
     {
         let ours = start_game(&args, "echo-game --fps 0", 0)?;
@@ -557,26 +578,6 @@ async fn main() -> Result<(), String> {
         }
     }
 
-    // Game-thread cost of the IPC host's systems.
-    let (idle_us, busy_us, per_frame) = tokio::task::spawn_blocking(game_thread_cost)
-        .await
-        .map_err(|error| error.to_string())??;
-    rows.push(Row {
-        what: "IPC systems' game-thread time per frame, 0 messages".into(),
-        ours: idle_us,
-        plain: None,
-        unit: "µs",
-        target: "-".into(),
-        met: true,
-    });
-    rows.push(Row {
-        what: format!("IPC systems' game-thread time per frame, {per_frame} messages"),
-        ours: busy_us,
-        plain: None,
-        unit: "µs",
-        target: "≤ 1 µs per message".into(),
-        met: busy_us / per_frame.max(1) as f64 <= 1.0,
-    });
     println!();
     print(&rows);
     Ok(())
