@@ -34,13 +34,6 @@ impl Wake {
         }
     }
 
-    /// Consumes a pending wake, if any, without sleeping.
-    pub(crate) fn take_notified(&self) -> bool {
-        self.state
-            .compare_exchange(NOTIFIED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-    }
-
     /// Sleeps until woken or `timeout`; returns at once if a wake came
     /// since the last call.
     pub(crate) fn sleep(&self, timeout: Duration) {
@@ -86,10 +79,6 @@ mod tests {
     #[test]
     fn a_wake_before_sleep_is_not_lost_and_a_wake_ends_sleep() {
         let wake = Arc::new(Wake::default());
-        assert!(!wake.take_notified());
-        wake.wake();
-        assert!(wake.take_notified(), "a pending wake is taken once");
-        assert!(!wake.take_notified());
         wake.wake();
         let started = Instant::now();
         wake.sleep(Duration::from_secs(5));
