@@ -54,3 +54,30 @@ pub const fn same_name(a: &str, b: &str) -> bool {
     }
     true
 }
+
+/// Declares a checked-in flatc output file as a private module, with the
+/// lints that generated code does not meet turned off for it alone.
+///
+/// ```ignore
+/// fiasco::generated_module!(ipc_generated); // ipc_generated.rs beside this file
+/// pub use ipc_generated::fiasco::ipc::*;
+/// ```
+#[macro_export]
+macro_rules! generated_module {
+    ($name:ident) => {
+        #[allow(
+                    missing_docs,
+                    unused_imports,
+                    unsafe_code,
+                    clippy::all,
+                    clippy::unwrap_used,
+                    clippy::expect_used,
+                    missing_debug_implementations,
+                    unreachable_pub,
+                    non_camel_case_types,
+                    non_snake_case
+                )]
+                #[rustfmt::skip]
+        mod $name;
+    };
+}

@@ -20,18 +20,7 @@ use fiasco_ipc_schema::{
     MessageFromRemote, MessageKind, MessageToRemote, MessageToRemoteArgs,
 };
 
-#[allow(
-    missing_docs,
-    unused_imports,
-    unsafe_code,
-    clippy::all,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    missing_debug_implementations,
-    unreachable_pub
-)]
-#[rustfmt::skip]
-mod demo_generated;
+fiasco::generated_module!(demo_generated);
 
 use demo_generated::demo::{
     Action, BoxState, BoxStateArgs, CommandAck, CommandAckArgs, CommandMessage, GameMessage,

@@ -18,20 +18,7 @@
 //! assert_eq!(read.content().map(|c| c.bytes()), Some(&b"hello"[..]));
 //! ```
 
-#[allow(
-    missing_docs,
-    unused_imports,
-    unsafe_code,
-    clippy::all,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    missing_debug_implementations,
-    unreachable_pub,
-    non_camel_case_types,
-    non_snake_case
-)]
-#[rustfmt::skip]
-mod ipc_generated;
+fiasco::generated_module!(ipc_generated);
 
 pub use ipc_generated::fiasco::ipc::*;
 

@@ -1,17 +1,6 @@
 //! Events of the runtime's tests, generated from `test_events.fbs`.
 
-#[allow(
-    missing_docs,
-    unused_imports,
-    unsafe_code,
-    clippy::all,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    missing_debug_implementations,
-    unreachable_pub
-)]
-#[rustfmt::skip]
-mod test_events_generated;
+fiasco::generated_module!(test_events_generated);
 
 pub use test_events_generated::fiasco::test::*;
 
