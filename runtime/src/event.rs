@@ -63,21 +63,15 @@ pub const fn same_name(a: &str, b: &str) -> bool {
 /// pub use ipc_generated::fiasco::ipc::*;
 /// ```
 #[macro_export]
+#[rustfmt::skip]
 macro_rules! generated_module {
     ($name:ident) => {
         #[allow(
-                    missing_docs,
-                    unused_imports,
-                    unsafe_code,
-                    clippy::all,
-                    clippy::unwrap_used,
-                    clippy::expect_used,
-                    missing_debug_implementations,
-                    unreachable_pub,
-                    non_camel_case_types,
-                    non_snake_case
-                )]
-                #[rustfmt::skip]
+            missing_docs, unused_imports, unsafe_code, clippy::all, clippy::unwrap_used,
+            clippy::expect_used, missing_debug_implementations, unreachable_pub,
+            non_camel_case_types, non_snake_case
+        )]
+        #[rustfmt::skip]
         mod $name;
     };
 }
