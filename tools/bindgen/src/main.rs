@@ -12,8 +12,6 @@ use std::process::{Command, ExitCode};
 struct Binding {
     schema: &'static str,
     output: &'static str,
-    /// Extra flatc flags for this schema.
-    flags: &'static [&'static str],
 }
 
 /// A schema whose TypeScript bindings are checked in (a folder of files).
@@ -31,22 +29,18 @@ const BINDINGS: &[Binding] = &[
     Binding {
         schema: "ipc/schema/ipc.fbs",
         output: "ipc/schema/src/ipc_generated.rs",
-        flags: &[],
     },
     Binding {
         schema: "runtime/tests/support/doc_schema.fbs",
         output: "runtime/tests/support/doc_schema.rs",
-        flags: &[],
     },
     Binding {
         schema: "platform_native/tests/modules/test_events.fbs",
         output: "platform_native/tests/modules/test_events/src/test_events_generated.rs",
-        flags: &[],
     },
     Binding {
         schema: "examples/ipc_agent/demo.fbs",
         output: "examples/ipc_agent/src/demo_generated.rs",
-        flags: &[],
     },
 ];
 
@@ -54,19 +48,25 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn generate(root: &Path, binding: &Binding, out_dir: &Path) -> Result<String, String> {
+/// Runs the pinned flatc on `schema` for `language` (`--rust`, `--ts`),
+/// writing into `out_dir`.
+fn run_flatc(root: &Path, schema: &str, language: &str, out_dir: &Path) -> Result<(), String> {
     let status = Command::new(flatc::flatc())
-        .arg("--rust")
-        .arg("--gen-all")
-        .args(binding.flags)
-        .arg("-o")
+        .args([language, "--gen-all", "-o"])
         .arg(out_dir)
-        .arg(root.join(binding.schema))
+        .arg(root.join(schema))
         .status()
         .map_err(|error| format!("running flatc: {error}"))?;
-    if !status.success() {
-        return Err(format!("flatc failed on {}: {status}", binding.schema));
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("flatc {language} failed on {schema}: {status}"))
     }
+}
+
+/// Generates the Rust bindings of `binding` into `out_dir`; returns them.
+fn generate(root: &Path, binding: &Binding, out_dir: &Path) -> Result<String, String> {
+    run_flatc(root, binding.schema, "--rust", out_dir)?;
     let stem = Path::new(binding.schema)
         .file_stem()
         .and_then(|stem| stem.to_str())
@@ -105,15 +105,7 @@ fn generate_ts(
     binding: &TsBinding,
     out_dir: &Path,
 ) -> Result<Vec<(PathBuf, String)>, String> {
-    let status = Command::new(flatc::flatc())
-        .args(["--ts", "--gen-all", "-o"])
-        .arg(out_dir)
-        .arg(root.join(binding.schema))
-        .status()
-        .map_err(|error| format!("running flatc: {error}"))?;
-    if !status.success() {
-        return Err(format!("flatc --ts failed on {}", binding.schema));
-    }
+    run_flatc(root, binding.schema, "--ts", out_dir)?;
     Ok(read_tree(out_dir))
 }
 
