@@ -14,6 +14,7 @@ fn bad_files_are_reported_by_name_and_the_rest_load() {
     )
     .unwrap();
     common::add_c_module(&dir, "abi_mismatch");
+    common::add_c_module(&dir, "abi_v1");
     let output = common::run(&dir, 10, &[common::out_setting(&dir)]);
     let stderr = common::stderr(&output);
     assert!(output.status.success(), "{stderr}");
@@ -22,8 +23,12 @@ fn bad_files_are_reported_by_name_and_the_rest_load() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("libabi_mismatch.so: module ABI version 999, this game speaks 1"),
+        stderr.contains("libabi_mismatch.so: module ABI version 999, this game speaks 2"),
         "{stderr}"
+    );
+    assert!(
+        stderr.contains("libabi_v1.so: module ABI version 1, this game speaks 2"),
+        "a version 1 module is refused by name: {stderr}"
     );
     assert_eq!(common::replies(&dir).len(), 10, "the good modules ran");
 }

@@ -1,6 +1,7 @@
 /*
  * fiasco_module.h: the C ABI between the Fiasco game process
- * (platform_native) and its modules. Version 1.
+ * (platform_native) and its modules. Version 2 (version 1 modules are
+ * refused by name: rebuild them against this header).
  *
  * A module is a dynamic library in the modules/ folder that exports:
  *
@@ -17,7 +18,12 @@
  * the frame after the one it was written in. Strings returned by the host
  * are valid until the call that returned them returns, unless stated.
  *
- * Threading: every call happens on the game thread. Never let a C++
+ * Owned buffers (FiascoBuffer): a module can hand the bus a finished event
+ * without a copy (write_event_owned) and keep an event's bytes beyond its
+ * frame without a copy (retain_event). Such a buffer's bytes never change
+ * until its release function is called, exactly once, from any thread.
+ *
+ * Threading: every call happens on the game thread (buffer releases excepted). Never let a C++
  * exception or a Rust panic cross these functions.
  *
  * This header mirrors runtime/src/abi.rs exactly.
@@ -32,7 +38,7 @@
 extern "C" {
 #endif
 
-#define FIASCO_ABI_VERSION 1u
+#define FIASCO_ABI_VERSION 2u
 
 #define FIASCO_STATUS_OK 0
 #define FIASCO_STATUS_ERROR 1   /* failed; the module logged why */
@@ -61,7 +67,17 @@ typedef struct FiascoEventView {
     uint32_t kind;   /* kind id, see intern_kind */
     uint32_t source; /* index of the writing module, see module_name */
     FiascoStr data;  /* FlatBuffers bytes, unverified */
+    uint64_t seq;    /* sequence number on the bus, for retain_event */
 } FiascoEventView;
+
+/* Bytes owned by whoever holds this value: call release(owner) exactly once,
+ * from any thread, when done (release may be NULL: nothing to free). */
+typedef struct FiascoBuffer {
+    const uint8_t *ptr;
+    size_t len;
+    void *owner;
+    void (*release)(void *owner);
+} FiascoBuffer;
 
 /* Wakes the game between frames; callable from any thread. */
 typedef struct FiascoWaker {
@@ -83,6 +99,14 @@ typedef struct FiascoHostApi {
     uint64_t (*bus_end)(void *ctx);
     /* Copies an event onto the bus. FIASCO_STATUS_OK or _INVALID. */
     int32_t (*write_event)(void *ctx, uint32_t kind, FiascoStr data);
+    /* Hands a finished event to the bus without a copy. The host owns the
+     * buffer from here on in every case (refused: released at once).
+     * FIASCO_STATUS_OK or _INVALID. */
+    int32_t (*write_event_owned)(void *ctx, uint32_t kind, FiascoBuffer buffer);
+    /* Keeps the bytes of event seq of kind (from a FiascoEventView) alive
+     * beyond its frame: 1 and *out (release it once, before your module's
+     * shutdown returns), or 0 when the bus no longer holds it. */
+    int32_t (*retain_event)(void *ctx, uint32_t kind, uint64_t seq, FiascoBuffer *out);
     /* Logs one line at a FIASCO_LOG_* level. */
     void (*log)(void *ctx, int32_t level, FiascoStr line);
     /* The calling module's configuration value for key (--set module.key=v

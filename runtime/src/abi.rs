@@ -12,12 +12,17 @@
 //!
 //! All pointers passed by the host are valid only for the duration of the call
 //! they are passed to, except where stated.
+//!
+//! Version 2 added owned buffers ([`FiascoBuffer`]): a module hands the bus a
+//! finished event without a copy (`write_event_owned`), and keeps an event's
+//! bytes alive past its frame without a copy (`retain_event`), e.g. to give
+//! them to a thread of its own. Version 1 modules are refused by name.
 #![allow(unsafe_code)]
 
 use std::ffi::c_void;
 
 /// The ABI version this runtime speaks. Bumped on any incompatible change.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Name of the symbol returning the module's ABI version.
 pub const ABI_VERSION_SYMBOL: &[u8] = b"fiasco_module_abi_version\0";
@@ -78,6 +83,27 @@ pub struct FiascoEventView {
     pub source: u32,
     /// The FlatBuffers bytes, unverified: readers verify them.
     pub data: FiascoStr,
+    /// The event's sequence number on the bus (for `retain_event`).
+    pub seq: u64,
+}
+
+/// Bytes owned by whoever holds this value, released by calling `release`
+/// exactly once with `owner`.
+///
+/// The bytes do not change until released, and `release` may be called from
+/// any thread: buffers cross to the host's and modules' own threads. A null
+/// `release` means there is nothing to free.
+#[repr(C)]
+#[derive(Debug)]
+pub struct FiascoBuffer {
+    /// First byte; valid for `len` bytes until released.
+    pub ptr: *const u8,
+    /// Number of bytes.
+    pub len: usize,
+    /// Opaque; passed to `release`.
+    pub owner: *mut c_void,
+    /// Frees the bytes. Callable from any thread, once.
+    pub release: Option<unsafe extern "C" fn(owner: *mut c_void)>,
 }
 
 /// What the host offers a module. Passed to every module call.
@@ -107,6 +133,20 @@ pub struct FiascoHostApi {
     /// Writes (copies) an event of `kind`. Returns [`STATUS_OK`], or
     /// [`STATUS_INVALID`] for an unknown kind or a null pointer.
     pub write_event: unsafe extern "C" fn(ctx: *mut c_void, kind: u32, data: FiascoStr) -> i32,
+    /// Writes an event of `kind` without a copy: the host takes ownership
+    /// of `buffer` in every case (it releases it at once when it refuses the
+    /// event) and keeps it for the event's lifetime or longer (see
+    /// `retain_event`). Returns [`STATUS_OK`], or [`STATUS_INVALID`] for an
+    /// unknown kind or a null pointer.
+    pub write_event_owned:
+        unsafe extern "C" fn(ctx: *mut c_void, kind: u32, buffer: FiascoBuffer) -> i32,
+    /// Keeps the bytes of the event `seq` of `kind` (as seen in
+    /// [`FiascoEventView`]) alive beyond its frame, without a copy. Returns 1
+    /// and fills `out` with a buffer the caller must release exactly once
+    /// (from any thread, before its module's `shutdown` returns); 0 when the
+    /// bus no longer holds the event.
+    pub retain_event:
+        unsafe extern "C" fn(ctx: *mut c_void, kind: u32, seq: u64, out: *mut FiascoBuffer) -> i32,
     /// Logs one already formatted line at `level` (`LOG_*`).
     pub log: unsafe extern "C" fn(ctx: *mut c_void, level: i32, line: FiascoStr),
     /// Looks up the configuration value `key` for the calling module (from

@@ -1,7 +1,9 @@
 //! A safe view of the host's C ABI table, used by module code.
 #![allow(unsafe_code)]
 
-use crate::abi::{FiascoEventView, FiascoHostApi, FiascoStr, STATUS_OK};
+use bytes::Bytes;
+
+use crate::abi::{FiascoBuffer, FiascoEventView, FiascoHostApi, FiascoStr, STATUS_OK};
 
 /// The host, as module code sees it during one call from the host.
 #[derive(Clone, Copy)]
@@ -32,13 +34,15 @@ impl<'h> HostRef<'h> {
         unsafe { (self.api.intern_kind)(self.api.ctx, FiascoStr::from_bytes(name.as_bytes())) }
     }
 
-    /// The next event of `kind` at or after `cursor`; the bytes stay valid
-    /// for the duration of the current host call.
-    pub(crate) fn next_event(self, kind: u32, cursor: &mut u64) -> Option<(&'h [u8], u32)> {
+    /// The next event of `kind` at or after `cursor`: its bytes (valid for
+    /// the duration of the current host call), source module and sequence
+    /// number.
+    pub(crate) fn next_event(self, kind: u32, cursor: &mut u64) -> Option<(&'h [u8], u32, u64)> {
         let mut view = FiascoEventView {
             kind: 0,
             source: 0,
             data: FiascoStr::empty(),
+            seq: 0,
         };
         // SAFETY: the host table is valid for 'h; `cursor` and `view` are
         // valid for writes for the duration of the call.
@@ -46,7 +50,7 @@ impl<'h> HostRef<'h> {
         if found == 1 {
             // SAFETY: the host keeps event data alive until the end of the
             // next frame, longer than this host call.
-            Some((unsafe { view.data.as_bytes() }, view.source))
+            Some((unsafe { view.data.as_bytes() }, view.source, view.seq))
         } else {
             None
         }
@@ -63,6 +67,29 @@ impl<'h> HostRef<'h> {
         unsafe {
             (self.api.write_event)(self.api.ctx, kind, FiascoStr::from_bytes(data)) == STATUS_OK
         }
+    }
+
+    /// Hands a finished event to the bus without a copy.
+    pub(crate) fn write_event_owned(self, kind: u32, data: Bytes) -> bool {
+        let buffer = crate::buffer::into_abi(data);
+        // SAFETY: the host table is valid for 'h; the buffer follows the
+        // FiascoBuffer contract and the host takes it over in every case.
+        unsafe { (self.api.write_event_owned)(self.api.ctx, kind, buffer) == STATUS_OK }
+    }
+
+    /// Shares the bytes of event `seq` of `kind` beyond its frame, no copy.
+    pub(crate) fn retain_event(self, kind: u32, seq: u64) -> Option<Bytes> {
+        let mut out = FiascoBuffer {
+            ptr: std::ptr::null(),
+            len: 0,
+            owner: std::ptr::null_mut(),
+            release: None,
+        };
+        // SAFETY: the host table is valid for 'h; `out` is valid for writes.
+        let found = unsafe { (self.api.retain_event)(self.api.ctx, kind, seq, &mut out) };
+        // SAFETY: on success the host filled `out` under the FiascoBuffer
+        // contract; we release it once, when the bytes drop.
+        (found == 1).then(|| unsafe { crate::buffer::from_abi(out) })
     }
 
     pub(crate) fn log(self, level: i32, line: &str) {

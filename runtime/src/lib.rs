@@ -46,6 +46,7 @@
 //!   ABI; the game and the other modules carry on.
 
 pub mod abi;
+mod buffer;
 mod event;
 #[doc(hidden)]
 pub mod guest;
@@ -53,6 +54,7 @@ mod host;
 mod host_ref;
 mod module;
 mod resources;
+mod spare;
 mod system;
 
 #[doc(hidden)]
@@ -64,11 +66,12 @@ pub use host::game::{Game, GameBuilder, ModuleReport, StopHandle, SystemTiming};
 pub use host::loader::LoadError;
 pub use module::{InitContext, Module, ModuleError, ShutdownContext, Waker};
 pub use system::{
-    EventReader, EventWriter, EventsWritten, Frame, Res, ResMut, Stage, System, SystemContext,
-    SystemParam,
+    EventReader, EventRef, EventWriter, EventsWritten, Frame, Res, ResMut, Stage, System,
+    SystemContext, SystemParam,
 };
 
 /// Re-exported so modules use the very FlatBuffers version the runtime does.
+pub use bytes;
 pub use flatbuffers;
 /// Re-exported for modules' logging; a dynamic module's logs reach the host.
 pub use tracing;

@@ -5,6 +5,7 @@ use std::cell::{Cell, Ref, RefCell, RefMut};
 use std::marker::PhantomData;
 use std::rc::Rc;
 
+use bytes::Bytes;
 use flatbuffers::{FlatBufferBuilder, WIPOffset};
 
 use crate::event::{same_name, Event, EventKind};
@@ -161,7 +162,30 @@ impl WriteSink {
         let root = build(&mut builder);
         builder.finish_minimal(root);
         let id = self.kind_id(host, kind);
-        host.write_event(id, builder.finished_data())
+        if builder.finished_data().len() < crate::spare::OWNED_MIN_SIZE {
+            return host.write_event(id, builder.finished_data());
+        }
+        // A big event: hand the builder's buffer to the bus whole, and go on
+        // with a spare one (returned, zeroed, when an earlier event is freed).
+        let spare = FlatBufferBuilder::from_vec(crate::spare::take());
+        let full = std::mem::replace(&mut *builder, spare);
+        let (buffer, head) = full.collapse();
+        host.write_event_owned(id, crate::spare::into_bytes(buffer, head))
+    }
+
+    fn write_owned(&self, kind: &'static str, event: Bytes) -> bool {
+        let Some(ptr) = self.host.get() else {
+            tracing::error!(kind, "event written outside of its system's run; dropped");
+            return false;
+        };
+        #[allow(unsafe_code)]
+        // SAFETY: `host` is Some only during the host call that set it, while
+        // the host table is valid.
+        let Some(host) = (unsafe { HostRef::from_ptr(ptr) }) else {
+            return false;
+        };
+        let id = self.kind_id(host, kind);
+        host.write_event_owned(id, event)
     }
 }
 
@@ -238,6 +262,48 @@ pub trait SystemParam<'w>: Sized {
 #[derive(Debug)]
 pub struct EventReader<T> {
     events: Vec<T>,
+    /// Per event: its sequence number and bytes, for [`EventRef::share`].
+    spans: Vec<(u64, *const u8, usize)>,
+    kind: u32,
+    host: *const crate::abi::FiascoHostApi,
+}
+
+/// One event's place on the bus, from [`EventReader::iter_with_refs`]: lets a
+/// system keep (part of) the event's bytes beyond the frame without copying.
+#[derive(Debug, Clone, Copy)]
+pub struct EventRef<'r> {
+    host: *const crate::abi::FiascoHostApi,
+    kind: u32,
+    seq: u64,
+    ptr: *const u8,
+    len: usize,
+    _reader: PhantomData<&'r ()>,
+}
+
+impl EventRef<'_> {
+    /// Shares `part`, a slice of this event's bytes (a vector field such as
+    /// a message's content), as [`Bytes`] that stay valid for as long as they
+    /// live, on any thread: no copy is made. Returns `None` when `part` is not
+    /// inside this event.
+    pub fn share(&self, part: &[u8]) -> Option<Bytes> {
+        let start = (part.as_ptr() as usize).checked_sub(self.ptr as usize)?;
+        if start.checked_add(part.len())? > self.len {
+            return None;
+        }
+        if part.is_empty() {
+            return Some(Bytes::new());
+        }
+        #[allow(unsafe_code)]
+        // SAFETY: an EventRef borrows its reader, which lives only during the
+        // system run whose host table `host` is.
+        let host = unsafe { HostRef::from_ptr(self.host) }?;
+        let whole = host.retain_event(self.kind, self.seq)?;
+        // The host shares the very bytes the reader saw.
+        if whole.as_ptr() != self.ptr || whole.len() != self.len {
+            return None;
+        }
+        Some(whole.slice(start..start + part.len()))
+    }
 }
 
 #[derive(Default)]
@@ -249,15 +315,19 @@ struct ReaderState {
 impl<'w, T: Event<'w>> SystemParam<'w> for EventReader<T> {
     fn fetch(ctx: &'w SystemContext<'w>, index: usize) -> Self {
         let host = ctx.host;
-        let events = ctx.with_state(index, |state: &mut ReaderState| {
+        let (events, spans, kind) = ctx.with_state(index, |state: &mut ReaderState| {
             let kind = *state.kind.get_or_insert_with(|| host.intern_kind(T::NAME));
             // A new reader starts at the beginning of what the bus holds, so
             // a system sees events written before its first run (e.g. in init).
             let mut cursor = state.cursor.unwrap_or(0);
             let mut events = Vec::new();
-            while let Some((bytes, source)) = host.next_event(kind, &mut cursor) {
+            let mut spans = Vec::new();
+            while let Some((bytes, source, seq)) = host.next_event(kind, &mut cursor) {
                 match flatbuffers::root::<T>(bytes) {
-                    Ok(event) => events.push(event),
+                    Ok(event) => {
+                        events.push(event);
+                        spans.push((seq, bytes.as_ptr(), bytes.len()));
+                    }
                     Err(error) => tracing::warn!(
                         kind = T::NAME,
                         from = %host.module_name(source),
@@ -268,9 +338,14 @@ impl<'w, T: Event<'w>> SystemParam<'w> for EventReader<T> {
                 }
             }
             state.cursor = Some(cursor);
-            events
+            (events, spans, kind)
         });
-        Self { events }
+        Self {
+            events,
+            spans,
+            kind,
+            host: host.as_ptr(),
+        }
     }
 }
 
@@ -278,6 +353,27 @@ impl<T: Copy> EventReader<T> {
     /// Iterates over the events, oldest first.
     pub fn iter(&self) -> std::iter::Copied<std::slice::Iter<'_, T>> {
         self.events.iter().copied()
+    }
+
+    /// Iterates over the events with their place on the bus, to keep their
+    /// bytes beyond the frame without a copy ([`EventRef::share`]).
+    pub fn iter_with_refs(&self) -> impl Iterator<Item = (T, EventRef<'_>)> + '_ {
+        self.events
+            .iter()
+            .zip(&self.spans)
+            .map(|(&event, &(seq, ptr, len))| {
+                (
+                    event,
+                    EventRef {
+                        host: self.host,
+                        kind: self.kind,
+                        seq,
+                        ptr,
+                        len,
+                        _reader: PhantomData,
+                    },
+                )
+            })
     }
 
     /// Number of events this run sees.
@@ -346,6 +442,14 @@ impl<T: EventKind> EventWriter<T> {
             )
         };
         self.sink.write(T::NAME, build)
+    }
+
+    /// Writes an already finished FlatBuffer of kind `T` (built anywhere,
+    /// e.g. on a thread of the module's own) without copying it: the bus
+    /// keeps `event` for the event's lifetime. Readers verify it like any
+    /// event. Returns whether the host took the event.
+    pub fn write_owned(&self, event: Bytes) -> bool {
+        self.sink.write_owned(T::NAME, event)
     }
 }
 

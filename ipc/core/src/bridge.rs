@@ -1,17 +1,22 @@
-//! The queues between the game thread and the network thread.
+//! The queues between the game thread and the network thread, and the
+//! counts both threads keep on them.
 //!
 //! Game -> network: one batch of [`Command`]s per flush (one wake of the
 //! network thread per frame, not one per message). Network -> game: a
-//! mutex-guarded vector the game swaps out once per poll. Memory is bounded
-//! per channel by [`ChannelShared`]'s counters (see `Limits`).
+//! mutex-guarded vector the game swaps out when it has served what it had.
+//! Every message's bytes are counted, per channel ([`ChannelShared`]) and
+//! host-wide ([`HostShared`]), from the moment the host holds them until the
+//! game takes them (inbound) or the socket does (outbound).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
 
-use crate::options::{Limits, ListenOptions};
+use crate::budget::{Budget, Held};
+use crate::options::{HostOptions, Limits, ListenOptions};
 use crate::types::{ChannelId, Event, MessageKind};
 
 /// A request from the game, as the network thread receives it.
@@ -28,29 +33,76 @@ pub(crate) enum Command {
     },
     Send {
         channel: ChannelId,
-        kind: MessageKind,
-        data: Bytes,
+        message: OutboundMessage,
     },
     Close {
         channel: ChannelId,
         code: u16,
         reason: String,
     },
+    /// The game took inbound messages: channels waiting for room may read.
+    Released,
+}
+
+/// A message on its way to a client, counted against its channel's and the
+/// host's outbound limits until it is dropped: written to the socket, or
+/// discarded because its channel closed. Either way its bytes are released
+/// exactly once.
+#[derive(Debug)]
+pub(crate) struct OutboundMessage {
+    pub(crate) kind: MessageKind,
+    pub(crate) data: Bytes,
+    channel: Arc<ChannelShared>,
+    host: Arc<HostShared>,
+}
+
+impl OutboundMessage {
+    pub(crate) fn new(
+        kind: MessageKind,
+        data: Bytes,
+        channel: Arc<ChannelShared>,
+        host: Arc<HostShared>,
+    ) -> Self {
+        Self {
+            kind,
+            data,
+            channel,
+            host,
+        }
+    }
+}
+
+impl Drop for OutboundMessage {
+    fn drop(&mut self) {
+        let len = self.data.len();
+        self.channel
+            .outbound_messages
+            .fetch_sub(1, Ordering::AcqRel);
+        self.channel.outbound_bytes.fetch_sub(len, Ordering::AcqRel);
+        self.host.outbound.release(len);
+    }
 }
 
 /// What a connection task is told to do.
 #[derive(Debug)]
 pub(crate) enum Outbound {
-    Message(MessageKind, Bytes),
+    Message(OutboundMessage),
     Close(u16, String),
 }
 
-/// Counters one channel shares between its connection task and the game.
+/// Counts one channel shares between its connection task and the game.
 #[derive(Debug)]
 pub(crate) struct ChannelShared {
     pub(crate) limits: Limits,
-    /// Messages pushed to the game and not yet polled.
-    pub(crate) inbound: AtomicUsize,
+    /// Inbound bytes held: complete messages waiting for the game and the
+    /// message being read.
+    pub(crate) inbound_bytes: AtomicUsize,
+    /// Complete inbound messages waiting for the game.
+    pub(crate) inbound_messages: AtomicUsize,
+    /// The connection task, when it stopped reading for want of room.
+    pub(crate) read_waker: AtomicWaker,
+    /// Set while the task waits in [`HostShared::blocked`].
+    pub(crate) read_blocked: AtomicBool,
     /// Messages and bytes the game queued and the socket has not taken yet.
     pub(crate) outbound_messages: AtomicUsize,
     pub(crate) outbound_bytes: AtomicUsize,
@@ -63,17 +115,88 @@ impl ChannelShared {
     pub(crate) fn new(limits: Limits) -> Self {
         Self {
             limits,
-            inbound: AtomicUsize::new(0),
+            inbound_bytes: AtomicUsize::new(0),
+            inbound_messages: AtomicUsize::new(0),
+            read_waker: AtomicWaker::new(),
+            read_blocked: AtomicBool::new(false),
             outbound_messages: AtomicUsize::new(0),
             outbound_bytes: AtomicUsize::new(0),
             outbound_full: Notify::new(),
         }
     }
 
-    /// The socket took a message of `len` bytes.
-    pub(crate) fn sent(&self, len: usize) {
-        self.outbound_messages.fetch_sub(1, Ordering::AcqRel);
-        self.outbound_bytes.fetch_sub(len, Ordering::AcqRel);
+    pub(crate) fn held(&self) -> Held {
+        Held {
+            bytes: self.inbound_bytes.load(Ordering::Acquire),
+            messages: self.inbound_messages.load(Ordering::Acquire),
+        }
+    }
+}
+
+/// Host-wide counts and the channels waiting for room.
+#[derive(Debug)]
+pub(crate) struct HostShared {
+    /// Inbound bytes every channel holds.
+    pub(crate) inbound: Budget,
+    /// Outbound bytes queued to every channel.
+    pub(crate) outbound: Budget,
+    /// Inbound bytes a channel may always hold, however full the host is.
+    pub(crate) reserve: usize,
+    /// Channels that stopped reading for want of room, woken (on the network
+    /// thread) when the game has taken messages.
+    blocked: Mutex<Vec<Arc<ChannelShared>>>,
+    any_blocked: AtomicBool,
+}
+
+impl HostShared {
+    pub(crate) fn new(options: &HostOptions) -> Self {
+        Self {
+            inbound: Budget::new(options.inbound_budget),
+            outbound: Budget::new(options.outbound_budget),
+            reserve: options.channel_reserve,
+            blocked: Mutex::new(Vec::new()),
+            any_blocked: AtomicBool::new(false),
+        }
+    }
+
+    /// Puts a channel on the waiting list (once).
+    pub(crate) fn block(&self, channel: &Arc<ChannelShared>) {
+        if !channel.read_blocked.swap(true, Ordering::AcqRel) {
+            self.blocked
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(Arc::clone(channel));
+            self.any_blocked.store(true, Ordering::Release);
+        }
+    }
+
+    /// Whether any channel waits for room (cheap; for the game thread).
+    pub(crate) fn any_blocked(&self) -> bool {
+        self.any_blocked.load(Ordering::Acquire)
+    }
+
+    /// Wakes every waiting channel; each checks its gate again. Called on
+    /// the network thread, where waking a task costs no system call.
+    pub(crate) fn wake_blocked(&self) {
+        let waiting = {
+            let mut blocked = self
+                .blocked
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.any_blocked.store(false, Ordering::Release);
+            std::mem::take(&mut *blocked)
+        };
+        for channel in waiting {
+            channel.read_blocked.store(false, Ordering::Release);
+            channel.read_waker.wake();
+        }
+    }
+
+    /// The game took an inbound message of `bytes` from `channel`.
+    pub(crate) fn taken(&self, channel: &ChannelShared, bytes: usize) {
+        channel.inbound_messages.fetch_sub(1, Ordering::AcqRel);
+        channel.inbound_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        self.inbound.release(bytes);
     }
 }
 

@@ -11,11 +11,14 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
 use tokio::time::Instant;
 
-use crate::bridge::{Command, EventQueue, NetEvent, Outbound};
+use crate::bridge::{Command, EventQueue, HostShared, NetEvent, Outbound};
 use crate::listener::{self, ListenerCtx};
 use crate::options::ListenOptions;
 use crate::tls;
-use crate::types::{ChannelId, Event, ListenError, ListenErrorKind};
+use crate::types::{ChannelId, Event, ListenError, ListenErrorKind, MessageEncoder};
+
+/// The encoder of inbound messages, when the game has one.
+pub(crate) type Encoder = Option<Arc<dyn MessageEncoder>>;
 
 /// Outbound queues of the open channels, by id.
 pub(crate) type ChannelMap = Arc<Mutex<crate::types::ChannelMap<mpsc::UnboundedSender<Outbound>>>>;
@@ -71,6 +74,8 @@ impl ShutdownSignal {
 pub(crate) fn spawn(
     commands: mpsc::UnboundedReceiver<Vec<Command>>,
     queue: Arc<EventQueue>,
+    host: Arc<HostShared>,
+    encoder: Encoder,
 ) -> std::io::Result<(JoinHandle<()>, ShutdownSignal)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -80,7 +85,7 @@ pub(crate) fn spawn(
     let thread = std::thread::Builder::new()
         .name("fiasco-ipc".into())
         .spawn(move || {
-            let driver = Driver::new(queue);
+            let driver = Driver::new(queue, host, encoder);
             runtime.block_on(driver.run(commands, shutdown_rx));
             // Anything still running past the deadline is dropped here; its
             // drop guards report the channel closed.
@@ -96,6 +101,8 @@ struct Listening {
 
 struct Driver {
     queue: Arc<EventQueue>,
+    host: Arc<HostShared>,
+    encoder: Encoder,
     listeners: HashMap<u16, Listening>,
     channels: ChannelMap,
     tracker: Arc<Tracker>,
@@ -104,9 +111,11 @@ struct Driver {
 }
 
 impl Driver {
-    fn new(queue: Arc<EventQueue>) -> Self {
+    fn new(queue: Arc<EventQueue>, host: Arc<HostShared>, encoder: Encoder) -> Self {
         Self {
             queue,
+            host,
+            encoder,
             listeners: HashMap::new(),
             channels: Arc::default(),
             tracker: Arc::default(),
@@ -188,13 +197,10 @@ impl Driver {
                     stopped,
                 }));
             }
-            Command::Send {
-                channel,
-                kind,
-                data,
-            } => {
-                self.route(channel, Outbound::Message(kind, data));
+            Command::Send { channel, message } => {
+                self.route(channel, Outbound::Message(message));
             }
+            Command::Released => self.host.wake_blocked(),
             Command::Close {
                 channel,
                 code,
@@ -250,6 +256,8 @@ impl Driver {
             options,
             tls,
             queue: Arc::clone(&self.queue),
+            host: Arc::clone(&self.host),
+            encoder: self.encoder.clone(),
             channels: Arc::clone(&self.channels),
             tracker: Arc::clone(&self.tracker),
             shutdown: self.shutdown.subscribe(),

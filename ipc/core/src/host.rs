@@ -1,6 +1,5 @@
 //! The game's handle on the network thread.
 
-use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -9,9 +8,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::bridge::{ChannelShared, Command, EventQueue, NetEvent};
+use crate::bridge::{ChannelShared, Command, EventQueue, HostShared, NetEvent, OutboundMessage};
+use crate::budget::{outbound_check, OutboundFull};
 use crate::driver;
-use crate::options::ListenOptions;
+use crate::inbox::{Allowance, Inbox};
+use crate::options::{HostOptions, ListenOptions};
 use crate::types::{ChannelId, ChannelMap, Event, MessageKind};
 
 /// How long [`IpcHost`]'s drop waits for clients to answer the 1001 close.
@@ -22,8 +23,9 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 /// Requests (`listen`, `send`, `close`, ...) are queued and handed to the
 /// network thread by [`flush`](Self::flush), once a frame: one wake-up of the
 /// network thread per frame, whatever the number of messages. Events come
-/// back through [`poll_event`](Self::poll_event). Nothing here blocks on the
-/// network.
+/// back through [`poll_event`](Self::poll_event), at most a
+/// [`FrameBudget`](crate::FrameBudget) between two flushes, channels in
+/// turn. Nothing here blocks on the network.
 ///
 /// ```no_run
 /// use fiasco_ipc_core::{Event, IpcHost, ListenOptions, MessageKind};
@@ -46,11 +48,27 @@ pub struct IpcHost {
     commands: mpsc::UnboundedSender<Vec<Command>>,
     pending: Vec<Command>,
     queue: Arc<EventQueue>,
-    received: VecDeque<Event>,
+    inbox: Inbox,
+    allowance: Allowance,
     scratch: Vec<NetEvent>,
-    channels: ChannelMap<Arc<ChannelShared>>,
+    /// Every channel whose `ChannelClosed` the game has not taken yet.
+    channels: ChannelMap<Channel>,
+    shared: Arc<HostShared>,
+    /// Whether the game took inbound messages since the last flush.
+    released: bool,
+    /// Set by each flush: the next poll takes what arrived meanwhile, so a
+    /// new channel's message joins the turn within a frame.
+    refill: bool,
     shutdown: Option<driver::ShutdownSignal>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// What the game side keeps of a channel.
+#[derive(Debug)]
+struct Channel {
+    shared: Arc<ChannelShared>,
+    /// False once the game gave up on it (outbound full): sends are refused.
+    open: bool,
 }
 
 impl std::fmt::Debug for IpcHost {
@@ -63,18 +81,39 @@ impl std::fmt::Debug for IpcHost {
 }
 
 impl IpcHost {
-    /// Starts the network thread (`fiasco-ipc`), listening nowhere yet.
+    /// Starts the network thread (`fiasco-ipc`) with the default
+    /// [`HostOptions`], listening nowhere yet.
     pub fn start() -> std::io::Result<Self> {
+        Self::with_options(HostOptions::default())
+    }
+
+    /// Starts the network thread with `options`. Invalid options are an
+    /// [`InvalidInput`](std::io::ErrorKind::InvalidInput) error whose source
+    /// is [`InvalidOptions`](crate::InvalidOptions).
+    pub fn with_options(options: HostOptions) -> std::io::Result<Self> {
+        options
+            .validate()
+            .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidInput, error))?;
         let queue = Arc::new(EventQueue::default());
+        let shared = Arc::new(HostShared::new(&options));
         let (commands, receiver) = mpsc::unbounded_channel();
-        let (thread, shutdown) = driver::spawn(receiver, Arc::clone(&queue))?;
+        let (thread, shutdown) = driver::spawn(
+            receiver,
+            Arc::clone(&queue),
+            Arc::clone(&shared),
+            options.encoder.clone(),
+        )?;
         Ok(Self {
             commands,
             pending: Vec::new(),
             queue,
-            received: VecDeque::new(),
+            inbox: Inbox::default(),
+            allowance: Allowance::new(options.frame_budget),
             scratch: Vec::new(),
             channels: ChannelMap::default(),
+            shared,
+            released: false,
+            refill: true,
             shutdown: Some(shutdown),
             thread: Some(thread),
         })
@@ -97,37 +136,50 @@ impl IpcHost {
         self.pending.push(Command::StopListening { user_id, port });
     }
 
-    /// Queues a message to a client.
+    /// Queues a message to a client. `data` is shared with the network
+    /// thread, not copied (a [`Bytes`] made from an event's bytes stays a
+    /// view of them).
     ///
     /// Returns false when the channel is unknown or closing (the message is
     /// not sent; the channel's `ChannelClosed` tells why), or when this
-    /// message would overflow the channel's outbound limits: then the
-    /// channel is closed with 1008 and reported, as its client reads too
-    /// slowly.
+    /// message would overflow the channel's outbound limits or the host's
+    /// outbound budget: then the channel is closed with 1008 and reported,
+    /// as its client reads too slowly.
     pub fn send(&mut self, channel: ChannelId, kind: MessageKind, data: impl Into<Bytes>) -> bool {
         let data = data.into();
-        let Some(shared) = self.channels.get(&channel) else {
+        let Some(entry) = self.channels.get_mut(&channel).filter(|entry| entry.open) else {
             tracing::debug!(%channel, "message to an unknown or closed channel not sent");
             return false;
         };
-        let limits = &shared.limits;
+        let shared = &entry.shared;
+        let len = data.len();
         let messages = shared.outbound_messages.fetch_add(1, Ordering::AcqRel) + 1;
-        let bytes = shared
-            .outbound_bytes
-            .fetch_add(data.len(), Ordering::AcqRel)
-            + data.len();
-        if messages > limits.max_outbound_messages || bytes > limits.max_outbound_bytes {
-            shared.sent(data.len());
-            tracing::warn!(%channel, messages, bytes, "client reads too slowly: closing its channel (1008)");
-            shared.outbound_full.notify_one();
-            self.channels.remove(&channel);
+        let bytes = shared.outbound_bytes.fetch_add(len, Ordering::AcqRel) + len;
+        let host_used = self.shared.outbound.charge(len);
+        // From here the message releases what it counts when dropped.
+        let message =
+            OutboundMessage::new(kind, data, Arc::clone(shared), Arc::clone(&self.shared));
+        if let Err(full) = outbound_check(
+            messages,
+            bytes,
+            &shared.limits,
+            host_used,
+            self.shared.outbound.limit(),
+        ) {
+            drop(message);
+            match full {
+                OutboundFull::Channel => {
+                    tracing::warn!(%channel, messages, bytes, "client reads too slowly: closing its channel (1008)")
+                }
+                OutboundFull::Host => {
+                    tracing::warn!(%channel, host_used, "outbound budget spent: closing the channel sent to (1008)")
+                }
+            }
+            entry.shared.outbound_full.notify_one();
+            entry.open = false;
             return false;
         }
-        self.pending.push(Command::Send {
-            channel,
-            kind,
-            data,
-        });
+        self.pending.push(Command::Send { channel, message });
         true
     }
 
@@ -141,8 +193,15 @@ impl IpcHost {
         });
     }
 
-    /// Hands every queued request to the network thread. Call once a frame.
+    /// Hands every queued request to the network thread, and starts a new
+    /// frame's budget for [`poll_event`](Self::poll_event). Call once a
+    /// frame: channels that stopped reading for want of room resume here.
     pub fn flush(&mut self) {
+        self.allowance.reset();
+        self.refill = true;
+        if std::mem::take(&mut self.released) && self.shared.any_blocked() {
+            self.pending.push(Command::Released);
+        }
         if self.pending.is_empty() {
             return;
         }
@@ -152,37 +211,45 @@ impl IpcHost {
         }
     }
 
-    /// The next event, oldest first; `None` when there is none right now.
+    /// The next event: host events first, then channels in turn (each
+    /// channel's events in order). `None` when there is none right now, or
+    /// when this frame's [`FrameBudget`](crate::FrameBudget) is spent (the
+    /// rest waits for the next frame, after a [`flush`](Self::flush)).
     pub fn poll_event(&mut self) -> Option<Event> {
-        if self.received.is_empty() {
-            self.queue.swap(&mut self.scratch);
-            for event in self.scratch.drain(..) {
-                let event = match event {
-                    NetEvent::Opened(event, shared) => {
-                        if let Event::ConnectionOpened { channel, .. } = &event {
-                            self.channels.insert(*channel, shared);
-                        }
-                        event
+        if self.inbox.is_empty() || std::mem::take(&mut self.refill) {
+            self.refill();
+        }
+        let event = self.inbox.pop(&mut self.allowance)?;
+        match &event {
+            Event::Message { channel, .. } => {
+                if let Some(entry) = self.channels.get(channel) {
+                    self.shared.taken(&entry.shared, event.held_bytes());
+                    self.released = true;
+                }
+            }
+            Event::ChannelClosed { channel, .. } => {
+                self.channels.remove(channel);
+            }
+            _ => {}
+        }
+        Some(event)
+    }
+
+    /// Takes what the network thread queued since the last time.
+    fn refill(&mut self) {
+        self.queue.swap(&mut self.scratch);
+        for event in self.scratch.drain(..) {
+            match event {
+                NetEvent::Opened(event, shared) => {
+                    if let Event::ConnectionOpened { channel, .. } = &event {
+                        self.channels
+                            .insert(*channel, Channel { shared, open: true });
                     }
-                    NetEvent::Event(event) => {
-                        match &event {
-                            Event::Message { channel, .. } => {
-                                if let Some(shared) = self.channels.get(channel) {
-                                    shared.inbound.fetch_sub(1, Ordering::AcqRel);
-                                }
-                            }
-                            Event::ChannelClosed { channel, .. } => {
-                                self.channels.remove(channel);
-                            }
-                            _ => {}
-                        }
-                        event
-                    }
-                };
-                self.received.push_back(event);
+                    self.inbox.push(event);
+                }
+                NetEvent::Event(event) => self.inbox.push(event),
             }
         }
-        self.received.pop_front()
     }
 
     /// Sets a function the network thread calls whenever it queues an event
@@ -193,9 +260,20 @@ impl IpcHost {
         self.queue.set_waker(Box::new(wake))
     }
 
-    /// Number of open channels the game knows of.
+    /// Number of channels the game knows of and has not seen closed.
     pub fn channel_count(&self) -> usize {
         self.channels.len()
+    }
+
+    /// Inbound bytes the host holds right now, every channel together
+    /// (messages waiting for the game and messages being read).
+    pub fn inbound_bytes(&self) -> usize {
+        self.shared.inbound.used()
+    }
+
+    /// Outbound bytes queued to every client together.
+    pub fn outbound_bytes(&self) -> usize {
+        self.shared.outbound.used()
     }
 
     /// Closes every connection with 1001 and waits up to `timeout` for the
@@ -203,6 +281,8 @@ impl IpcHost {
     /// `ChannelClosed` events stay available to [`poll_event`](Self::poll_event).
     pub fn shutdown(&mut self, timeout: Duration) {
         self.flush();
+        // What is left is handed over whole: no more frames follow.
+        self.allowance = Allowance::new(crate::FrameBudget::new(usize::MAX, usize::MAX));
         if let Some(shutdown) = self.shutdown.take() {
             shutdown.signal(timeout);
         }

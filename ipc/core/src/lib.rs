@@ -23,15 +23,23 @@
 //!   connections cost no CPU;
 //! - the game thread never blocks: requests are batched and handed over once
 //!   per [`IpcHost::flush`]; events are swapped out of a queue;
-//! - every queue is bounded per channel ([`Limits`]); overflow closes the
-//!   channel with 1008 and reports it, nothing is dropped silently;
+//! - every byte the host holds is counted, per channel ([`Limits`]) and
+//!   host-wide ([`HostOptions`]): a client that sends faster than the game
+//!   takes is not read until the game catches up (TCP slows it down); one
+//!   that does not read its answers is closed with 1008 and reported;
+//!   nothing is dropped silently;
+//! - the game is handed at most a [`FrameBudget`] per frame, channels in
+//!   turn, so no flood stretches a frame or starves a quiet client;
 //! - HTTP parsing is hyper's, WebSocket framing tungstenite's, TLS rustls'.
 
 mod bridge;
+mod budget;
 mod driver;
 mod host;
 mod http;
+mod inbox;
 mod listener;
+mod meter;
 mod options;
 mod security;
 mod static_files;
@@ -40,5 +48,8 @@ mod types;
 mod websocket;
 
 pub use host::{IpcHost, DEFAULT_SHUTDOWN_TIMEOUT};
-pub use options::{Limits, ListenOptions, TlsFiles};
-pub use types::{ChannelId, ClosedBy, Event, ListenError, ListenErrorKind, MessageKind};
+pub use options::{FrameBudget, HostOptions, InvalidOptions, Limits, ListenOptions, TlsFiles};
+pub use types::{
+    ChannelId, ClosedBy, Encoded, Event, InboundMessage, ListenError, ListenErrorKind,
+    MessageEncoder, MessageKind,
+};

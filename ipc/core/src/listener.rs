@@ -9,8 +9,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 
-use crate::bridge::EventQueue;
-use crate::driver::{ChannelMap, Tracker};
+use crate::bridge::{EventQueue, HostShared};
+use crate::driver::{ChannelMap, Encoder, Tracker};
 use crate::options::ListenOptions;
 
 /// Everything a connection on this port needs.
@@ -21,6 +21,8 @@ pub(crate) struct ListenerCtx {
     pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
     pub(crate) connections: Arc<Semaphore>,
     pub(crate) queue: Arc<EventQueue>,
+    pub(crate) host: Arc<HostShared>,
+    pub(crate) encoder: Encoder,
     pub(crate) channels: ChannelMap,
     pub(crate) tracker: Arc<Tracker>,
     pub(crate) shutdown: watch::Receiver<Option<Instant>>,

@@ -63,11 +63,29 @@ pub struct Limits {
     /// Messages queued to one client before it is closed with 1008 (it reads
     /// too slowly). Default 4096: a minute of 60 fps streaming.
     pub max_outbound_messages: usize,
-    /// Bytes queued to one client before it is closed with 1008. Default 64 MiB.
+    /// Bytes queued to one client before it is closed with 1008. Default
+    /// 64 MiB: four frames of the default frame budget echoed back, so a
+    /// client that reads is never closed for one frame's burst.
     pub max_outbound_bytes: usize,
-    /// Messages from one client waiting for the game before the client is
-    /// closed with 1008 (it floods faster than the game takes). Default 4096.
+    /// How long the socket may accept no bytes while messages wait for it
+    /// before the client is closed with 1008 (it stopped reading). Default
+    /// 10 s: far beyond any pause of a client that reads, short enough that
+    /// a stuck one does not hold its queue for long.
+    pub write_timeout: Duration,
+    /// Messages from one client waiting for the game: at this many the host
+    /// stops reading the socket until the game takes some (backpressure).
+    /// Default 4096.
     pub max_inbound_messages: usize,
+    /// Bytes one client may have in the host (complete messages waiting for
+    /// the game and the message being read): at this many the host stops
+    /// reading its socket until the game takes some (backpressure; TCP slows
+    /// the client). Default 32 MiB: two largest messages. At least
+    /// `max_message_size` + 64 KiB, so every message can complete.
+    pub max_inbound_bytes: usize,
+    /// Time from a message's first byte to its last. Default 30 s: a 16 MiB
+    /// message needs milliseconds on a LAN; beyond it the client is closed
+    /// with 1008 (it holds a share of the budget without finishing).
+    pub message_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -80,7 +98,10 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(30),
             max_outbound_messages: 4096,
             max_outbound_bytes: 64 << 20,
+            write_timeout: Duration::from_secs(10),
             max_inbound_messages: 4096,
+            max_inbound_bytes: 32 << 20,
+            message_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -97,6 +118,10 @@ impl Default for ListenOptions {
         }
     }
 }
+
+/// What a channel's inbound share needs beyond its largest message: the
+/// frame headers and the read buffer.
+pub(crate) const INBOUND_SLACK: usize = 64 * 1024;
 
 /// Hard caps: values above are refused as invalid requests.
 const MAX_MESSAGE_CAP: usize = 1 << 30;
@@ -117,8 +142,15 @@ impl ListenOptions {
         if limits.max_connections == 0 || limits.max_connections > MAX_CONNECTIONS_CAP {
             return invalid("max_connections must be between 1 and 100000");
         }
-        if limits.handshake_timeout.is_zero() || limits.idle_timeout.is_zero() {
+        if limits.handshake_timeout.is_zero()
+            || limits.idle_timeout.is_zero()
+            || limits.write_timeout.is_zero()
+            || limits.message_timeout.is_zero()
+        {
             return invalid("timeouts must be positive");
+        }
+        if limits.max_inbound_bytes < limits.max_message_size.saturating_add(INBOUND_SLACK) {
+            return invalid("max_inbound_bytes must be at least max_message_size + 64 KiB");
         }
         if limits.max_outbound_messages == 0
             || limits.max_outbound_bytes == 0
@@ -148,5 +180,114 @@ impl ListenOptions {
 
     pub(crate) fn address(&self, port: u16) -> SocketAddr {
         SocketAddr::new(self.bind_address, port)
+    }
+}
+
+/// Host-wide options: the byte budgets every channel shares and how much
+/// the game is handed per frame. `#[non_exhaustive]`: start from
+/// [`Default`]. Per-port limits are in [`Limits`].
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct HostOptions {
+    /// Inbound bytes the host holds for every channel together (messages
+    /// waiting for the game and messages being read). When it is spent,
+    /// channels beyond their reserve stop being read until the game takes
+    /// messages. Default 128 MiB: a few seconds of a flood at the default
+    /// frame budget, a small part of a game's memory.
+    pub inbound_budget: usize,
+    /// Outbound bytes queued to every client together. A message that would
+    /// go beyond it closes its channel with 1008 (its client is behind).
+    /// Default 128 MiB.
+    pub outbound_budget: usize,
+    /// Inbound bytes each channel may hold however full the host budget is,
+    /// so a quiet client is served while others flood. Default 64 KiB.
+    pub channel_reserve: usize,
+    /// How much [`IpcHost::poll_event`](crate::IpcHost::poll_event) yields
+    /// between two flushes (one frame).
+    pub frame_budget: FrameBudget,
+    /// Builds the game's form of each inbound message on the network
+    /// thread, so the game thread copies nothing (see
+    /// [`MessageEncoder`](crate::MessageEncoder)). Default: none.
+    pub encoder: Option<std::sync::Arc<dyn crate::MessageEncoder>>,
+}
+
+impl std::fmt::Debug for HostOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostOptions")
+            .field("inbound_budget", &self.inbound_budget)
+            .field("outbound_budget", &self.outbound_budget)
+            .field("channel_reserve", &self.channel_reserve)
+            .field("frame_budget", &self.frame_budget)
+            .field("encoder", &self.encoder.is_some())
+            .finish()
+    }
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        Self {
+            inbound_budget: 128 << 20,
+            outbound_budget: 128 << 20,
+            channel_reserve: 64 * 1024,
+            frame_budget: FrameBudget::default(),
+            encoder: None,
+        }
+    }
+}
+
+impl HostOptions {
+    /// Checks the options before the host starts.
+    pub fn validate(&self) -> Result<(), InvalidOptions> {
+        if self.inbound_budget < self.channel_reserve || self.inbound_budget == 0 {
+            return Err(InvalidOptions(
+                "inbound_budget must be positive and at least channel_reserve",
+            ));
+        }
+        if self.outbound_budget == 0 {
+            return Err(InvalidOptions("outbound_budget must be positive"));
+        }
+        if self.frame_budget.max_messages == 0 || self.frame_budget.max_bytes == 0 {
+            return Err(InvalidOptions("frame_budget limits must be positive"));
+        }
+        Ok(())
+    }
+}
+
+/// Host options that cannot work: the message says which.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid host options: {0}")]
+pub struct InvalidOptions(pub &'static str);
+
+/// How much inbound traffic the game is handed per frame: what does not fit
+/// waits for the next frame, within the byte budget. `#[non_exhaustive]`:
+/// start from [`Default`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FrameBudget {
+    /// Messages per frame. Default 512: well under 1 ms of the IPC systems'
+    /// game-thread time on a 2-core VM, 30,000 messages/s at 60 fps.
+    pub max_messages: usize,
+    /// Bytes per frame (the first message of a frame always goes, however
+    /// large). Default 16 MiB: the largest default message, about 1 GB/s
+    /// at 60 fps.
+    pub max_bytes: usize,
+}
+
+impl Default for FrameBudget {
+    fn default() -> Self {
+        Self {
+            max_messages: 512,
+            max_bytes: 16 << 20,
+        }
+    }
+}
+
+impl FrameBudget {
+    /// A budget of `max_messages` and `max_bytes` per frame.
+    pub fn new(max_messages: usize, max_bytes: usize) -> Self {
+        Self {
+            max_messages,
+            max_bytes,
+        }
     }
 }

@@ -163,8 +163,12 @@ pub enum Event {
         user_id: u64,
         /// Text or binary.
         kind: MessageKind,
-        /// The bytes (UTF-8 for text).
+        /// The bytes (UTF-8 for text). With an encoder, a view into
+        /// `encoded`, not a copy.
         data: Bytes,
+        /// What the [`MessageEncoder`] made of the message on the network
+        /// thread, when the host has one.
+        encoded: Option<Bytes>,
     },
     /// A channel ended; nothing about it follows.
     ChannelClosed {
@@ -179,4 +183,51 @@ pub enum Event {
         /// The reason or an explanation.
         reason: String,
     },
+}
+
+impl Event {
+    /// Bytes an inbound message holds in the host (its encoded form when
+    /// there is one), for the byte and frame budgets; 0 for other events.
+    pub(crate) fn held_bytes(&self) -> usize {
+        match self {
+            Event::Message { data, encoded, .. } => encoded.as_ref().map_or(data.len(), Bytes::len),
+            _ => 0,
+        }
+    }
+}
+
+/// A client message as the network thread hands it to a [`MessageEncoder`].
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct InboundMessage<'a> {
+    /// Its channel.
+    pub channel: ChannelId,
+    /// The listener's `user_id`.
+    pub user_id: u64,
+    /// Text or binary.
+    pub kind: MessageKind,
+    /// The bytes.
+    pub payload: &'a [u8],
+}
+
+/// An inbound message in the game's form: `event`, whose bytes at `payload`
+/// are the message's payload.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    /// The whole event, e.g. a finished FlatBuffer.
+    pub event: Bytes,
+    /// Where the payload lies in `event`.
+    pub payload: std::ops::Range<usize>,
+}
+
+/// Builds the game's form of inbound messages on the network thread, so
+/// the game thread hands them on without copying (the `fiasco-ipc` module
+/// builds its `MessageFromRemote` FlatBuffers here).
+///
+/// It runs on the network thread for every message: it must be quick and
+/// must not block.
+pub trait MessageEncoder: Send + Sync + 'static {
+    /// Encodes one message; `None` leaves it plain (then
+    /// [`Event::Message`]'s `encoded` is `None`).
+    fn encode(&self, message: &InboundMessage<'_>) -> Option<Encoded>;
 }

@@ -14,15 +14,18 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data as OpData, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
-use crate::bridge::{ChannelShared, EventQueue, NetEvent, Outbound};
+use crate::bridge::{ChannelShared, EventQueue, NetEvent, Outbound, OutboundMessage};
 use crate::driver::TrackerGuard;
 use crate::listener::ListenerCtx;
-use crate::types::{ChannelId, ClosedBy, Event, MessageKind};
+use crate::meter::{MessageTimeout, MeteredIo};
+use crate::options::Limits;
+use crate::types::{ChannelId, ClosedBy, Event, InboundMessage, MessageKind};
 
 /// Channel ids: unique for the life of the process, never reused.
 static NEXT_CHANNEL: AtomicU64 = AtomicU64::new(1);
@@ -33,6 +36,14 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 const WRITE_BATCH: usize = 64;
 /// Read buffer per connection: small, so idle connections stay cheap.
 const READ_BUFFER: usize = 8 * 1024;
+/// Outbound messages larger than this go out as fragments of this size, so
+/// the write buffer stays small whatever the message size.
+const FRAGMENT: usize = 64 * 1024;
+/// tungstenite writes its buffer out once it holds this much...
+const WRITE_BUFFER: usize = 64 * 1024;
+/// ...and never holds more than this: a fragment, its header and pending
+/// control frames (a ping flood's pongs are coalesced, not queued).
+const MAX_WRITE_BUFFER: usize = WRITE_BUFFER + FRAGMENT + 1024;
 
 /// Reports the channel's end exactly once, even if the task is dropped.
 struct CloseReport {
@@ -101,6 +112,13 @@ fn close_frame(code: u16, reason: &str) -> CloseFrame {
 fn classify(error: &WsError) -> Option<(ClosedBy, u16, String)> {
     match error {
         WsError::ConnectionClosed | WsError::AlreadyClosed => None,
+        WsError::Io(error)
+            if error
+                .get_ref()
+                .is_some_and(|inner| inner.is::<MessageTimeout>()) =>
+        {
+            Some((ClosedBy::HostLimit, 1008, error.to_string()))
+        }
         WsError::Io(error) => Some((ClosedBy::Remote, 1006, format!("connection lost: {error}"))),
         WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => Some((
             ClosedBy::HostLimit,
@@ -141,12 +159,15 @@ pub(crate) async fn run<IO>(
     let limits = ctx.options.limits;
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(Some(limits.max_message_size))
         .max_frame_size(Some(limits.max_frame_size));
+    let shared = Arc::new(ChannelShared::new(limits));
+    let io = MeteredIo::new(io, Arc::clone(&shared), Arc::clone(&ctx.host));
     let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
 
     let channel = ChannelId(NEXT_CHANNEL.fetch_add(1, Ordering::Relaxed));
-    let shared = Arc::new(ChannelShared::new(limits));
     let (sender, mut outbound) = mpsc::unbounded_channel();
     ctx.channels
         .lock()
@@ -223,7 +244,7 @@ async fn drain_until_closed<IO: AsyncRead + AsyncWrite + Unpin>(
 }
 
 async fn pump<IO: AsyncRead + AsyncWrite + Unpin>(
-    ws: &mut WebSocketStream<IO>,
+    ws: &mut WebSocketStream<MeteredIo<IO>>,
     outbound: &mut mpsc::UnboundedReceiver<Outbound>,
     shared: &ChannelShared,
     ctx: &ListenerCtx,
@@ -241,13 +262,13 @@ async fn pump<IO: AsyncRead + AsyncWrite + Unpin>(
                 return End::Shutdown(deadline);
             }
             _ = shared.outbound_full.notified() => {
-                return End::Close(ClosedBy::HostLimit, 1008, "client reads too slowly: outbound queue full".to_owned());
+                return outbound_full();
             }
             command = outbound.recv() => {
                 let Some(command) = command else {
                     return End::Close(ClosedBy::HostShutdown, 1001, "host stopped".to_owned());
                 };
-                if let Some(end) = write(ws, command, outbound, shared).await {
+                if let Some(end) = write(ws, command, outbound, shared, &mut shutdown).await {
                     return end;
                 }
             }
@@ -267,16 +288,20 @@ async fn pump<IO: AsyncRead + AsyncWrite + Unpin>(
                     Message::Text(text) => (MessageKind::Text, bytes::Bytes::from(text)),
                     Message::Binary(data) => (MessageKind::Binary, data),
                     Message::Close(frame) => {
+                        ws.get_mut().message_done(0);
                         let (code, reason) = frame.map_or((1005, String::new()), |frame| (u16::from(frame.code), frame.reason.to_string()));
                         return End::Remote(code, reason);
                     }
                     // Pings are answered by tungstenite; pongs only prove life.
-                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {
+                        ws.get_mut().message_done(0);
+                        continue;
+                    }
                 };
-                if shared.inbound.fetch_add(1, Ordering::AcqRel) + 1 > limits.max_inbound_messages {
-                    return End::Close(ClosedBy::HostLimit, 1008, "game is not keeping up: inbound queue full".to_owned());
-                }
-                ctx.queue.push(NetEvent::Event(Event::Message { channel, user_id: ctx.user_id, kind, data }));
+                let event = inbound_event(ctx, channel, kind, data);
+                // Counted before the game can see (and release) it.
+                ws.get_mut().message_done(event.held_bytes());
+                ctx.queue.push(NetEvent::Event(event));
             }
             () = &mut idle => {
                 if pinged {
@@ -284,21 +309,99 @@ async fn pump<IO: AsyncRead + AsyncWrite + Unpin>(
                 }
                 pinged = true;
                 idle.as_mut().reset(Instant::now() + limits.idle_timeout);
-                if ws.send(Message::Ping(bytes::Bytes::new())).await.is_err() {
-                    return End::Dropped("connection lost while pinging".to_owned());
+                match within(ws.send(Message::Ping(bytes::Bytes::new())), shared, &mut shutdown).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return End::Dropped("connection lost while pinging".to_owned()),
+                    Err(end) => return end,
                 }
             }
         }
     }
 }
 
+/// A client message as the game gets it: encoded on this thread when the
+/// host has an encoder, the payload then a view into the encoded event.
+fn inbound_event(
+    ctx: &ListenerCtx,
+    channel: ChannelId,
+    kind: MessageKind,
+    data: bytes::Bytes,
+) -> Event {
+    let user_id = ctx.user_id;
+    let encoded = ctx.encoder.as_ref().and_then(|encoder| {
+        encoder.encode(&InboundMessage {
+            channel,
+            user_id,
+            kind,
+            payload: &data,
+        })
+    });
+    match encoded {
+        Some(encoded)
+            if encoded.payload.start <= encoded.payload.end
+                && encoded.payload.end <= encoded.event.len() =>
+        {
+            Event::Message {
+                channel,
+                user_id,
+                kind,
+                data: encoded.event.slice(encoded.payload.clone()),
+                encoded: Some(encoded.event),
+            }
+        }
+        _ => Event::Message {
+            channel,
+            user_id,
+            kind,
+            data,
+            encoded: None,
+        },
+    }
+}
+
+fn outbound_full() -> End {
+    End::Close(
+        ClosedBy::HostLimit,
+        1008,
+        "client reads too slowly: outbound queue full".to_owned(),
+    )
+}
+
+/// Runs one write step, unless the client makes no progress for
+/// `write_timeout` (it stopped reading), the game gives up on the channel,
+/// or the host shuts down: then how the channel ends.
+async fn within<F>(
+    step: F,
+    shared: &ChannelShared,
+    shutdown: &mut tokio::sync::watch::Receiver<Option<Instant>>,
+) -> Result<Result<(), WsError>, End>
+where
+    F: std::future::Future<Output = Result<(), WsError>>,
+{
+    let limits: &Limits = &shared.limits;
+    tokio::select! {
+        biased;
+        deadline = shutdown_deadline(shutdown) => Err(End::Shutdown(deadline)),
+        _ = shared.outbound_full.notified() => Err(outbound_full()),
+        result = tokio::time::timeout(limits.write_timeout, step) => match result {
+            Ok(result) => Ok(result),
+            Err(_) => Err(End::Close(
+                ClosedBy::HostLimit,
+                1008,
+                format!("client reads too slowly: no write progress for {:?}", limits.write_timeout),
+            )),
+        },
+    }
+}
+
 /// Writes one command and whatever else is queued (up to a batch), then
 /// flushes once. Returns how the channel ends, if it does.
 async fn write<IO: AsyncRead + AsyncWrite + Unpin>(
-    ws: &mut WebSocketStream<IO>,
+    ws: &mut WebSocketStream<MeteredIo<IO>>,
     first: Outbound,
     outbound: &mut mpsc::UnboundedReceiver<Outbound>,
     shared: &ChannelShared,
+    shutdown: &mut tokio::sync::watch::Receiver<Option<Instant>>,
 ) -> Option<End> {
     let mut next = Some(first);
     let mut written = 0;
@@ -308,32 +411,20 @@ async fn write<IO: AsyncRead + AsyncWrite + Unpin>(
                 let code = if code == 0 { 1000 } else { code };
                 return Some(End::Close(ClosedBy::Agent, code, reason));
             }
-            Outbound::Message(kind, data) => {
-                let len = data.len();
-                let message = match kind {
-                    MessageKind::Binary => Message::Binary(data),
-                    MessageKind::Text => match Utf8Bytes::try_from(data) {
-                        Ok(text) => Message::Text(text),
-                        Err(_) => {
-                            shared.sent(len);
-                            return Some(End::Close(
-                                ClosedBy::HostError,
-                                1011,
-                                "an agent sent invalid UTF-8 as text".to_owned(),
-                            ));
-                        }
-                    },
-                };
-                let fed = tokio::select! {
-                    result = ws.feed(message) => result,
-                    _ = shared.outbound_full.notified() => {
-                        return Some(End::Close(ClosedBy::HostLimit, 1008, "client reads too slowly: outbound queue full".to_owned()));
-                    }
-                };
-                shared.sent(len);
-                if let Err(error) = fed {
-                    return Some(End::Dropped(format!("write failed: {error}")));
+            Outbound::Message(message) => {
+                if message.kind == MessageKind::Text && std::str::from_utf8(&message.data).is_err()
+                {
+                    return Some(End::Close(
+                        ClosedBy::HostError,
+                        1011,
+                        "an agent sent invalid UTF-8 as text".to_owned(),
+                    ));
                 }
+                if let Some(end) = send_message(ws, &message, shared, shutdown).await {
+                    return Some(end);
+                }
+                // Dropping it releases its bytes from the outbound counts.
+                drop(message);
                 written += 1;
             }
         }
@@ -341,13 +432,57 @@ async fn write<IO: AsyncRead + AsyncWrite + Unpin>(
             next = outbound.try_recv().ok();
         }
     }
-    let flushed = tokio::select! {
-        result = ws.flush() => result,
-        _ = shared.outbound_full.notified() => {
-            return Some(End::Close(ClosedBy::HostLimit, 1008, "client reads too slowly: outbound queue full".to_owned()));
-        }
+    match within(ws.flush(), shared, shutdown).await {
+        Ok(Ok(())) => None,
+        Ok(Err(error)) => Some(End::Dropped(format!("write failed: {error}"))),
+        Err(end) => Some(end),
+    }
+}
+
+/// Feeds one message, in fragments of at most [`FRAGMENT`] bytes (views of
+/// the message, not copies).
+async fn send_message<IO: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<MeteredIo<IO>>,
+    message: &OutboundMessage,
+    shared: &ChannelShared,
+    shutdown: &mut tokio::sync::watch::Receiver<Option<Instant>>,
+) -> Option<End> {
+    let data = &message.data;
+    let first = match message.kind {
+        MessageKind::Text => OpData::Text,
+        MessageKind::Binary => OpData::Binary,
     };
-    flushed
-        .err()
-        .map(|error| End::Dropped(format!("write failed: {error}")))
+    let mut start = 0;
+    loop {
+        let end = data.len().min(start + FRAGMENT);
+        let opcode = if start == 0 { first } else { OpData::Continue };
+        let is_final = end == data.len();
+        let mut item = Message::Frame(Frame::message(
+            data.slice(start..end),
+            OpCode::Data(opcode),
+            is_final,
+        ));
+        loop {
+            match within(ws.feed(item), shared, shutdown).await {
+                Ok(Ok(())) => break,
+                // Pongs a ping flood left fill the buffer: write it out, retry.
+                Ok(Err(WsError::WriteBufferFull(returned))) => {
+                    item = *returned;
+                    match within(ws.flush(), shared, shutdown).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(error)) => {
+                            return Some(End::Dropped(format!("write failed: {error}")))
+                        }
+                        Err(end) => return Some(end),
+                    }
+                }
+                Ok(Err(error)) => return Some(End::Dropped(format!("write failed: {error}"))),
+                Err(end) => return Some(end),
+            }
+        }
+        if is_final {
+            return None;
+        }
+        start = end;
+    }
 }

@@ -88,43 +88,6 @@ fn a_client_that_never_reads_is_closed_with_1008() {
 }
 
 #[test]
-fn a_client_flooding_a_game_that_does_not_read_is_closed_with_1008() {
-    // A game that never polls: inbound messages pile up to the limit.
-    let mut host = fiasco_ipc_core::IpcHost::start().unwrap();
-    let mut options = ListenOptions::default();
-    options.limits.max_inbound_messages = 100;
-    let address = common::listen_directly(&mut host, options);
-    let deadline = Instant::now() + common::WAIT;
-    let mut client = connect(address, "/");
-    for i in 0..200u32 {
-        if client
-            .send(Message::binary(i.to_le_bytes().to_vec()))
-            .is_err()
-        {
-            break;
-        }
-    }
-    assert_eq!(read_close(&mut client).0, 1008);
-    // Now the game polls: 100 messages, then the close, nothing lost silently.
-    let mut messages = 0;
-    let closed = loop {
-        match host.poll_event() {
-            Some(Event::Message { .. }) => messages += 1,
-            Some(Event::ChannelClosed {
-                closed_by, code, ..
-            }) => break (closed_by, code),
-            Some(_) => {}
-            None => {
-                assert!(Instant::now() < deadline, "no ChannelClosed");
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        }
-    };
-    assert_eq!(closed, (ClosedBy::HostLimit, 1008));
-    assert_eq!(messages, 100, "every message up to the limit is delivered");
-}
-
-#[test]
 fn connections_beyond_the_limit_get_503() {
     let game = Game::start(Mode::Echo);
     let mut options = ListenOptions::default();

@@ -4,10 +4,17 @@
 //! Two systems:
 //! - `ipc_receive` ([`Stage::First`]): turns what the network thread reported
 //!   since the last frame into `ConnectionOpened`, `MessageFromRemote`,
-//!   `ChannelClosed`, `ListenResult` and `StopListeningResult` events;
+//!   `ChannelClosed`, `ListenResult` and `StopListeningResult` events, at
+//!   most a frame budget of messages a frame (`ipc.frame_messages`,
+//!   `ipc.frame_bytes`), channels in turn;
 //! - `ipc_send` ([`Stage::Last`]): takes every agent request written this
 //!   frame (`ListenRequest`, `StopListeningRequest`, `MessageToRemote`,
 //!   `CloseChannel`) and hands them to the network thread in one batch.
+//!
+//! No payload is copied on the game thread: `MessageFromRemote` events are
+//! built on the network thread and handed to the bus whole, and the content
+//! of `MessageToRemote` events is shared with the network thread, not
+//! copied.
 //!
 //! So an agent that answers a message in the frame it arrives costs the
 //! round trip at most one frame.
@@ -24,10 +31,14 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use fiasco::bytes::Bytes;
 use fiasco::flatbuffers::{FlatBufferBuilder, WIPOffset};
 use fiasco::{system, EventReader, EventWriter, InitContext, Module, ModuleError, ResMut, Stage};
 use fiasco_ipc_core::{
-    ChannelId, ClosedBy, Event, IpcHost, ListenErrorKind, ListenOptions, TlsFiles,
+    ChannelId, ClosedBy, Encoded, Event, FrameBudget, HostOptions, InboundMessage, IpcHost,
+    ListenErrorKind, ListenOptions, MessageEncoder, TlsFiles,
 };
 use fiasco_ipc_schema as schema;
 use schema::{
@@ -65,9 +76,58 @@ struct IpcState {
     shutdown_timeout: Duration,
 }
 
+/// Builds `MessageFromRemote` events on the network thread.
+#[derive(Debug)]
+struct FlatBufferEncoder;
+
+impl MessageEncoder for FlatBufferEncoder {
+    fn encode(&self, message: &InboundMessage<'_>) -> Option<Encoded> {
+        // Room for the payload and the table around it: no reallocation.
+        let mut builder = FlatBufferBuilder::with_capacity(message.payload.len() + 64);
+        let content = builder.create_vector(message.payload);
+        let root = MessageFromRemote::create(
+            &mut builder,
+            &MessageFromRemoteArgs {
+                channel: message.channel.0,
+                user_id: message.user_id,
+                kind: message_kind(message.kind),
+                content: Some(content),
+            },
+        );
+        builder.finish_minimal(root);
+        let (buffer, head) = builder.collapse();
+        let event = Bytes::from(buffer).slice(head..);
+        // Where the content landed, read back through the verifier.
+        let payload = {
+            let table = fiasco::flatbuffers::root::<MessageFromRemote<'_>>(&event).ok()?;
+            let bytes = table.content()?.bytes();
+            let start = bytes.as_ptr() as usize - event.as_ptr() as usize;
+            start..start + bytes.len()
+        };
+        Some(Encoded { event, payload })
+    }
+}
+
+/// The host options from the module's configuration (`--set ipc.KEY=...`).
+fn host_options(ctx: &InitContext<'_>) -> Result<HostOptions, ModuleError> {
+    let defaults = HostOptions::default();
+    let mut options = HostOptions::default();
+    options.inbound_budget = ctx.config_parse("inbound_budget", defaults.inbound_budget)?;
+    options.outbound_budget = ctx.config_parse("outbound_budget", defaults.outbound_budget)?;
+    options.channel_reserve = ctx.config_parse("channel_reserve", defaults.channel_reserve)?;
+    options.frame_budget = FrameBudget::new(
+        ctx.config_parse("frame_messages", defaults.frame_budget.max_messages)?,
+        ctx.config_parse("frame_bytes", defaults.frame_budget.max_bytes)?,
+    );
+    options.encoder = Some(Arc::new(FlatBufferEncoder));
+    Ok(options)
+}
+
 fn init(ctx: &mut InitContext<'_>) -> Result<(), ModuleError> {
     let timeout_ms: u64 = ctx.config_parse("shutdown_timeout_ms", 2000)?;
-    let host = IpcHost::start().map_err(|error| ModuleError::Other(Box::new(error)))?;
+    let options = host_options(ctx)?;
+    let host =
+        IpcHost::with_options(options).map_err(|error| ModuleError::Other(Box::new(error)))?;
     // An idle unthrottled game sleeps between frames; network events wake it.
     // The network thread is joined in shutdown, before the waker expires.
     let waker = ctx.waker();
@@ -146,10 +206,18 @@ fn ipc_receive(
     while let Some(event) = state.host.poll_event() {
         match event {
             Event::Message {
+                encoded: Some(encoded),
+                ..
+            } => {
+                // Built on the network thread: handed over whole, no copy.
+                messages.write_owned(encoded);
+            }
+            Event::Message {
                 channel,
                 user_id,
                 kind,
                 data,
+                ..
             } => {
                 messages.write_builder(|builder| {
                     let content = builder.create_vector(&data);
@@ -301,6 +369,15 @@ fn listen_options(request: &ListenRequest<'_>) -> Result<ListenOptions, String> 
     if request.max_inbound_messages() > 0 {
         limits.max_inbound_messages = request.max_inbound_messages() as usize;
     }
+    if request.max_inbound_bytes() > 0 {
+        limits.max_inbound_bytes = size(request.max_inbound_bytes())?;
+    }
+    if request.write_timeout_ms() > 0 {
+        limits.write_timeout = Duration::from_millis(request.write_timeout_ms().into());
+    }
+    if request.message_timeout_ms() > 0 {
+        limits.message_timeout = Duration::from_millis(request.message_timeout_ms().into());
+    }
     Ok(options)
 }
 
@@ -334,16 +411,20 @@ fn ipc_send(
     for request in &stop {
         host.stop_listening(request.user_id(), request.port());
     }
-    for message in &send {
+    for (message, event) in send.iter_with_refs() {
         let kind = match message.kind() {
             schema::MessageKind::Text => fiasco_ipc_core::MessageKind::Text,
             _ => fiasco_ipc_core::MessageKind::Binary,
         };
+        // Shared with the network thread, not copied.
         let content = message
             .content()
-            .map(|content| content.bytes().to_vec())
+            .map(|content| content.bytes())
             .unwrap_or_default();
-        host.send(ChannelId(message.channel()), kind, content);
+        let data = event
+            .share(content)
+            .unwrap_or_else(|| Bytes::copy_from_slice(content));
+        host.send(ChannelId(message.channel()), kind, data);
     }
     for request in &close {
         let reason = request.reason().unwrap_or("");

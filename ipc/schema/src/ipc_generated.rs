@@ -379,6 +379,9 @@ impl<'a> ListenRequest<'a> {
   pub const VT_MAX_OUTBOUND_MESSAGES: flatbuffers::VOffsetT = 30;
   pub const VT_MAX_OUTBOUND_BYTES: flatbuffers::VOffsetT = 32;
   pub const VT_MAX_INBOUND_MESSAGES: flatbuffers::VOffsetT = 34;
+  pub const VT_MAX_INBOUND_BYTES: flatbuffers::VOffsetT = 36;
+  pub const VT_WRITE_TIMEOUT_MS: flatbuffers::VOffsetT = 38;
+  pub const VT_MESSAGE_TIMEOUT_MS: flatbuffers::VOffsetT = 40;
 
   #[inline]
   pub unsafe fn init_from_table(table: flatbuffers::Table<'a>) -> Self {
@@ -390,10 +393,13 @@ impl<'a> ListenRequest<'a> {
     args: &'args ListenRequestArgs<'args>
   ) -> flatbuffers::WIPOffset<ListenRequest<'bldr>> {
     let mut builder = ListenRequestBuilder::new(_fbb);
+    builder.add_max_inbound_bytes(args.max_inbound_bytes);
     builder.add_max_outbound_bytes(args.max_outbound_bytes);
     builder.add_max_frame_size(args.max_frame_size);
     builder.add_max_message_size(args.max_message_size);
     builder.add_user_id(args.user_id);
+    builder.add_message_timeout_ms(args.message_timeout_ms);
+    builder.add_write_timeout_ms(args.write_timeout_ms);
     builder.add_max_inbound_messages(args.max_inbound_messages);
     builder.add_max_outbound_messages(args.max_outbound_messages);
     builder.add_idle_timeout_ms(args.idle_timeout_ms);
@@ -534,7 +540,7 @@ impl<'a> ListenRequest<'a> {
     unsafe { self._tab.get::<u32>(ListenRequest::VT_MAX_OUTBOUND_MESSAGES, Some(0)).unwrap()}
   }
   /// Bytes queued towards one client before the host closes it with 1008.
-  /// Default 64 MiB.
+  /// Default 64 MiB (four frames of the default frame budget).
   #[inline]
   pub fn max_outbound_bytes(&self) -> u64 {
     // Safety:
@@ -542,14 +548,46 @@ impl<'a> ListenRequest<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u64>(ListenRequest::VT_MAX_OUTBOUND_BYTES, Some(0)).unwrap()}
   }
-  /// Messages from one client waiting for the game before the host closes
-  /// it with 1008 (the game reads too slowly for this client). Default 4096.
+  /// Messages from one client waiting for the game: at this many the host
+  /// stops reading the client's socket until the game takes some
+  /// (backpressure: TCP slows the client down; it is not closed). Default
+  /// 4096.
   #[inline]
   pub fn max_inbound_messages(&self) -> u32 {
     // Safety:
     // Created from valid Table for this object
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u32>(ListenRequest::VT_MAX_INBOUND_MESSAGES, Some(0)).unwrap()}
+  }
+  /// Bytes one client may have in the host (messages waiting for the game
+  /// and the message being read): at this many the host stops reading its
+  /// socket until the game takes some (backpressure). At least
+  /// `max_message_size` + 64 KiB. Default 32 MiB.
+  #[inline]
+  pub fn max_inbound_bytes(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ListenRequest::VT_MAX_INBOUND_BYTES, Some(0)).unwrap()}
+  }
+  /// The socket may accept no bytes for this long while messages wait for
+  /// it; beyond it the client (which stopped reading) is closed with 1008.
+  /// Milliseconds; default 10000.
+  #[inline]
+  pub fn write_timeout_ms(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(ListenRequest::VT_WRITE_TIMEOUT_MS, Some(0)).unwrap()}
+  }
+  /// Time from a message's first byte to its last; beyond it the client is
+  /// closed with 1008. Milliseconds; default 30000.
+  #[inline]
+  pub fn message_timeout_ms(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(ListenRequest::VT_MESSAGE_TIMEOUT_MS, Some(0)).unwrap()}
   }
 }
 
@@ -576,6 +614,9 @@ impl flatbuffers::Verifiable for ListenRequest<'_> {
      .visit_field::<u32>("max_outbound_messages", Self::VT_MAX_OUTBOUND_MESSAGES, false)?
      .visit_field::<u64>("max_outbound_bytes", Self::VT_MAX_OUTBOUND_BYTES, false)?
      .visit_field::<u32>("max_inbound_messages", Self::VT_MAX_INBOUND_MESSAGES, false)?
+     .visit_field::<u64>("max_inbound_bytes", Self::VT_MAX_INBOUND_BYTES, false)?
+     .visit_field::<u32>("write_timeout_ms", Self::VT_WRITE_TIMEOUT_MS, false)?
+     .visit_field::<u32>("message_timeout_ms", Self::VT_MESSAGE_TIMEOUT_MS, false)?
      .finish();
     Ok(())
   }
@@ -597,6 +638,9 @@ pub struct ListenRequestArgs<'a> {
     pub max_outbound_messages: u32,
     pub max_outbound_bytes: u64,
     pub max_inbound_messages: u32,
+    pub max_inbound_bytes: u64,
+    pub write_timeout_ms: u32,
+    pub message_timeout_ms: u32,
 }
 impl<'a> Default for ListenRequestArgs<'a> {
   #[inline]
@@ -618,6 +662,9 @@ impl<'a> Default for ListenRequestArgs<'a> {
       max_outbound_messages: 0,
       max_outbound_bytes: 0,
       max_inbound_messages: 0,
+      max_inbound_bytes: 0,
+      write_timeout_ms: 0,
+      message_timeout_ms: 0,
     }
   }
 }
@@ -692,6 +739,18 @@ impl<'a: 'b, 'b> ListenRequestBuilder<'a, 'b> {
     self.fbb_.push_slot::<u32>(ListenRequest::VT_MAX_INBOUND_MESSAGES, max_inbound_messages, 0);
   }
   #[inline]
+  pub fn add_max_inbound_bytes(&mut self, max_inbound_bytes: u64) {
+    self.fbb_.push_slot::<u64>(ListenRequest::VT_MAX_INBOUND_BYTES, max_inbound_bytes, 0);
+  }
+  #[inline]
+  pub fn add_write_timeout_ms(&mut self, write_timeout_ms: u32) {
+    self.fbb_.push_slot::<u32>(ListenRequest::VT_WRITE_TIMEOUT_MS, write_timeout_ms, 0);
+  }
+  #[inline]
+  pub fn add_message_timeout_ms(&mut self, message_timeout_ms: u32) {
+    self.fbb_.push_slot::<u32>(ListenRequest::VT_MESSAGE_TIMEOUT_MS, message_timeout_ms, 0);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut flatbuffers::FlatBufferBuilder<'a>) -> ListenRequestBuilder<'a, 'b> {
     let start = _fbb.start_table();
     ListenRequestBuilder {
@@ -725,6 +784,9 @@ impl core::fmt::Debug for ListenRequest<'_> {
       ds.field("max_outbound_messages", &self.max_outbound_messages());
       ds.field("max_outbound_bytes", &self.max_outbound_bytes());
       ds.field("max_inbound_messages", &self.max_inbound_messages());
+      ds.field("max_inbound_bytes", &self.max_inbound_bytes());
+      ds.field("write_timeout_ms", &self.write_timeout_ms());
+      ds.field("message_timeout_ms", &self.message_timeout_ms());
       ds.finish()
   }
 }
@@ -1406,7 +1468,9 @@ impl<'a> MessageFromRemote<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<MessageKind>(MessageFromRemote::VT_KIND, Some(MessageKind::Binary)).unwrap()}
   }
-  /// The message bytes (UTF-8 for text).
+  /// The message bytes (UTF-8 for text). The host builds this event on its
+  /// network thread and hands it to the bus whole: no copy on the game
+  /// thread.
   #[inline]
   pub fn content(&self) -> Option<flatbuffers::Vector<'a, u8>> {
     // Safety:

@@ -451,6 +451,7 @@ impl Game {
     /// Runs every module's shutdown, in reverse load order, and unloads
     /// libraries. Idempotent; also run on drop.
     pub fn shutdown(&mut self) {
+        let mut libraries = Vec::new();
         while let Some(module) = self.modules.pop() {
             if !module.state.is_null() {
                 self.state.current.set(self.modules.len() as u32);
@@ -458,8 +459,12 @@ impl Game {
                 unsafe { (module.api.shutdown)(module.state, &*self.api) };
                 tracing::info!(module = %module.name, "module shut down");
             }
-            drop(module.library);
+            libraries.push(module.library);
         }
+        // Events a module handed over whole are released by its own code:
+        // drop them all before any library is unloaded.
+        self.state.bus.borrow_mut().clear();
+        drop(libraries);
         self.schedule.clear();
     }
 }

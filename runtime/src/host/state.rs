@@ -7,7 +7,8 @@ use std::ffi::c_void;
 use std::io::Write;
 
 use crate::abi::{
-    FiascoEventView, FiascoHostApi, FiascoStr, FiascoWaker, ABI_VERSION, STATUS_INVALID, STATUS_OK,
+    FiascoBuffer, FiascoEventView, FiascoHostApi, FiascoStr, FiascoWaker, ABI_VERSION,
+    STATUS_INVALID, STATUS_OK,
 };
 use crate::host::bus::Bus;
 use crate::host::config::Config;
@@ -53,6 +54,8 @@ impl HostState {
             next_event,
             bus_end,
             write_event,
+            write_event_owned,
+            retain_event,
             log,
             config_get,
             module_name,
@@ -117,11 +120,15 @@ unsafe extern "C" fn next_event(
         return 0;
     };
     match bus.next(kind, cursor) {
-        Some((source, ptr, len)) => {
+        Some(event) => {
             *out = FiascoEventView {
                 kind,
-                source,
-                data: FiascoStr { ptr, len },
+                source: event.source,
+                data: FiascoStr {
+                    ptr: event.ptr,
+                    len: event.len,
+                },
+                seq: event.seq,
             };
             1
         }
@@ -147,6 +154,48 @@ unsafe extern "C" fn write_event(ctx: *mut c_void, kind: u32, data: FiascoStr) -
     // SAFETY: the module passes `len` readable bytes; we copy them now.
     bus.push(kind, state.current.get(), unsafe { data.as_bytes() });
     STATUS_OK
+}
+
+unsafe extern "C" fn write_event_owned(ctx: *mut c_void, kind: u32, buffer: FiascoBuffer) -> i32 {
+    // SAFETY: modules pass back the ctx they were given.
+    let state = unsafe { state(ctx) };
+    let valid = !(buffer.ptr.is_null() && buffer.len != 0);
+    // SAFETY: the module hands over a buffer under the FiascoBuffer
+    // contract; from here on it is released exactly once, by the drop of
+    // these bytes (at once when the event is refused).
+    let bytes = unsafe { crate::buffer::from_abi(buffer) };
+    if !valid || !state.is_kind(kind) {
+        return STATUS_INVALID;
+    }
+    let Ok(mut bus) = state.bus.try_borrow_mut() else {
+        return STATUS_INVALID;
+    };
+    bus.push_owned(kind, state.current.get(), bytes);
+    STATUS_OK
+}
+
+unsafe extern "C" fn retain_event(
+    ctx: *mut c_void,
+    kind: u32,
+    seq: u64,
+    out: *mut FiascoBuffer,
+) -> i32 {
+    // SAFETY: modules pass back the ctx they were given.
+    let state = unsafe { state(ctx) };
+    // SAFETY: checked for null; modules pass a writable local.
+    let Some(out) = (unsafe { out.as_mut() }) else {
+        return 0;
+    };
+    let Ok(mut bus) = state.bus.try_borrow_mut() else {
+        return 0;
+    };
+    match bus.retain(kind, seq) {
+        Some(bytes) => {
+            *out = crate::buffer::into_abi(bytes);
+            1
+        }
+        None => 0,
+    }
 }
 
 unsafe extern "C" fn log(ctx: *mut c_void, level: i32, line: FiascoStr) {

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use fiasco_ipc_core::{ChannelId, Event, IpcHost, ListenOptions, MessageKind};
+use fiasco_ipc_core::{ChannelId, Event, HostOptions, IpcHost, ListenOptions, MessageKind};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::WebSocket;
 
@@ -40,13 +40,18 @@ pub struct Game {
 
 impl Game {
     pub fn start(mode: Mode) -> Self {
+        Self::start_with(mode, Duration::from_millis(1), HostOptions::default())
+    }
+
+    /// A game whose frames last `frame`, with its own host options.
+    pub fn start_with(mode: Mode, frame: Duration, options: HostOptions) -> Self {
         let events = Arc::new(Mutex::new(Vec::new()));
         let requests: Requests = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (events, requests, stop) = (events.clone(), requests.clone(), stop.clone());
             std::thread::spawn(move || {
-                let mut host = IpcHost::start().unwrap();
+                let mut host = IpcHost::with_options(options).unwrap();
                 while !stop.load(Ordering::Acquire) {
                     for request in requests.lock().unwrap().drain(..) {
                         request(&mut host);
@@ -66,7 +71,7 @@ impl Game {
                         events.lock().unwrap().push(event);
                     }
                     host.flush();
-                    std::thread::sleep(Duration::from_millis(1));
+                    std::thread::sleep(frame);
                 }
                 host.shutdown(Duration::from_secs(2));
                 while let Some(event) = host.poll_event() {

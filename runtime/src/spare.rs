@@ -1,0 +1,95 @@
+//! Spare builder buffers for big events.
+//!
+//! A big event leaves its writer's `FlatBufferBuilder` whole: the builder's
+//! buffer goes to the bus (no copy), and the writer goes on with a spare
+//! buffer from this pool. When the bus (or a thread that shared the event)
+//! drops the event, its buffer is zeroed, on whichever thread drops it, and
+//! comes back here: a stream of big events costs no allocation and no copy
+//! on the game thread.
+
+use std::sync::Mutex;
+
+use bytes::Bytes;
+
+/// Events at least this big are handed to the bus whole; smaller ones are
+/// cheaper to copy than to hand over.
+pub(crate) const OWNED_MIN_SIZE: usize = 64 * 1024;
+/// At most this many spare buffers...
+const MAX_BUFFERS: usize = 8;
+/// ...and this many bytes are kept.
+const MAX_BYTES: usize = 64 << 20;
+
+struct Pool {
+    buffers: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
+static POOL: Mutex<Pool> = Mutex::new(Pool {
+    buffers: Vec::new(),
+    bytes: 0,
+});
+
+/// A zeroed buffer for a new builder (empty when the pool is).
+pub(crate) fn take() -> Vec<u8> {
+    let mut pool = POOL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match pool.buffers.pop() {
+        Some(buffer) => {
+            pool.bytes -= buffer.len();
+            buffer
+        }
+        None => Vec::new(),
+    }
+}
+
+fn give(mut buffer: Vec<u8>) {
+    // A builder needs zeroed memory (as after its `reset`).
+    buffer.fill(0);
+    let mut pool = POOL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if pool.buffers.len() < MAX_BUFFERS && pool.bytes + buffer.len() <= MAX_BYTES {
+        pool.bytes += buffer.len();
+        pool.buffers.push(buffer);
+    }
+}
+
+/// A finished builder buffer; its bytes start at `head`.
+struct Finished {
+    buffer: Vec<u8>,
+    head: usize,
+}
+
+impl AsRef<[u8]> for Finished {
+    fn as_ref(&self) -> &[u8] {
+        self.buffer.get(self.head..).unwrap_or_default()
+    }
+}
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        give(std::mem::take(&mut self.buffer));
+    }
+}
+
+/// The finished event in `buffer[head..]`, as bytes whose buffer returns to
+/// the pool when the last of them drops.
+pub(crate) fn into_bytes(buffer: Vec<u8>, head: usize) -> Bytes {
+    Bytes::from_owner(Finished { buffer, head })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_freed_buffer_comes_back_zeroed() {
+        let bytes = into_bytes(vec![5u8; 128 * 1024], 100);
+        assert_eq!(bytes.len(), 128 * 1024 - 100);
+        drop(bytes);
+        let buffer = take();
+        assert_eq!(buffer.len(), 128 * 1024);
+        assert!(buffer.iter().all(|&b| b == 0));
+    }
+}
