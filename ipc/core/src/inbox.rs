@@ -36,6 +36,10 @@ impl Allowance {
             && (self.messages == 0 || self.bytes.saturating_add(size) <= self.budget.max_bytes)
     }
 
+    fn messages_left(&self) -> usize {
+        self.budget.max_messages.saturating_sub(self.messages)
+    }
+
     fn spend(&mut self, size: usize) {
         self.messages += 1;
         self.bytes = self.bytes.saturating_add(size);
@@ -80,32 +84,43 @@ impl Inbox {
     }
 
     /// The next event within `allowance`: host events first, then one event
-    /// of each waiting channel in turn. `None` when nothing waits or the
-    /// next message does not fit this frame.
+    /// of each waiting channel in turn. A channel whose next message does not
+    /// fit what is left of the frame's bytes waits its turn while smaller
+    /// messages of other channels go, so a backlog of big messages never
+    /// holds up a small one. `None` when nothing waits or nothing fits.
     pub(crate) fn pop(&mut self, allowance: &mut Allowance) -> Option<Event> {
         if let Some(event) = self.general.pop_front() {
             return Some(event);
         }
-        loop {
-            let &channel = self.ready.front()?;
-            let Some(queue) = self.channels.get_mut(&channel) else {
-                self.ready.pop_front();
-                continue;
-            };
-            let Some(front) = queue.front() else {
+        // Channels passed over keep their place at the front.
+        let mut index = 0;
+        while let Some(&channel) = self.ready.get(index) {
+            let Some(queue) = self
+                .channels
+                .get_mut(&channel)
+                .filter(|queue| !queue.is_empty())
+            else {
                 self.channels.remove(&channel);
-                self.ready.pop_front();
+                self.ready.remove(index);
                 continue;
             };
-            if matches!(front, Event::Message { .. }) {
+            if let Some(front) = queue
+                .front()
+                .filter(|front| matches!(front, Event::Message { .. }))
+            {
                 let size = front.held_bytes();
                 if !allowance.fits(size) {
-                    return None;
+                    if allowance.messages_left() == 0 {
+                        return None;
+                    }
+                    // Too big for what is left: let the others go first.
+                    index += 1;
+                    continue;
                 }
                 allowance.spend(size);
             }
             let event = queue.pop_front();
-            self.ready.pop_front();
+            self.ready.remove(index);
             if queue.is_empty() {
                 self.channels.remove(&channel);
             } else {
@@ -113,6 +128,7 @@ impl Inbox {
             }
             return event;
         }
+        None
     }
 }
 
@@ -185,6 +201,20 @@ mod tests {
         assert_eq!(drain(&mut inbox, &mut allowance), vec![(1, 1000)]);
         allowance.reset();
         assert_eq!(drain(&mut inbox, &mut allowance), vec![(1, 1000)]);
+    }
+
+    #[test]
+    fn small_messages_pass_a_backlog_of_big_ones_within_a_frame() {
+        let mut inbox = Inbox::default();
+        for _ in 0..3 {
+            inbox.push(message(1, 1000));
+            inbox.push(message(2, 1000));
+        }
+        inbox.push(message(3, 10));
+        let mut allowance = Allowance::new(FrameBudget::new(100, 1500));
+        assert_eq!(drain(&mut inbox, &mut allowance), vec![(1, 1000), (3, 10)]);
+        allowance.reset();
+        assert_eq!(drain(&mut inbox, &mut allowance), vec![(2, 1000)]);
     }
 
     #[test]

@@ -16,6 +16,8 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 
+mod attacks;
+
 type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
 
 /// Benchmarks the IPC host against a plain echo server.
@@ -40,6 +42,15 @@ struct Args {
     /// The scenario for `--drive`.
     #[arg(long, default_value = "bulk")]
     scenario: String,
+    /// Seconds of each flood (8 MiB messages unread, ping flood, 64 B flood).
+    #[arg(long, default_value_t = 5.0)]
+    flood_seconds: f64,
+    /// Only the floods and attacks.
+    #[arg(long)]
+    only_attacks: bool,
+    /// Seconds the unfinished-message attack holds its connections.
+    #[arg(long, default_value_t = 40.0)]
+    hold_seconds: f64,
 }
 
 /// A server process under test, killed on drop.
@@ -165,6 +176,23 @@ async fn throughput(
     size: usize,
     seconds: f64,
 ) -> Result<f64, String> {
+    Ok(
+        throughput_cpu(address, None, clients, in_flight, size, seconds)
+            .await?
+            .0,
+    )
+}
+
+/// As [`throughput`]; also the server's CPU seconds (from /proc) per GB
+/// echoed, when its `pid` is given.
+async fn throughput_cpu(
+    address: SocketAddr,
+    pid: Option<u32>,
+    clients: usize,
+    in_flight: usize,
+    size: usize,
+    seconds: f64,
+) -> Result<(f64, f64), String> {
     let echoed = Arc::new(AtomicU64::new(0));
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
@@ -205,15 +233,21 @@ async fn throughput(
     }
     tokio::time::sleep(Duration::from_millis(500)).await; // warm up
     measuring.store(true, Ordering::Relaxed);
+    let cpu_before = pid.map(cpu_time);
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     let count = echoed.load(Ordering::Relaxed);
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = match (pid, cpu_before) {
+        (Some(pid), Some(before)) => (cpu_time(pid) - before).as_secs_f64(),
+        _ => 0.0,
+    };
     stop.store(true, Ordering::Relaxed);
     for task in tasks {
         task.abort();
     }
-    Ok(count as f64 / elapsed)
+    let gigabytes = count as f64 * size as f64 / 1e9;
+    Ok((count as f64 / elapsed, cpu / gigabytes.max(1e-9)))
 }
 
 /// CPU time (user + system) of a process, from /proc.
@@ -325,11 +359,13 @@ fn us(duration: Duration) -> f64 {
 
 /// The IPC host's systems' time per frame, in-process, with 0 and with
 /// 1,000 messages in the frame.
-fn game_thread_cost() -> Result<(f64, f64, usize), String> {
+fn game_thread_cost() -> Result<GameThreadCost, String> {
     use fiasco::{Config, GameBuilder};
     let port = free_port();
     let mut config = Config::default();
     config.set("echo_agent", "port", port.to_string());
+    // The whole burst in one frame: this measures the cost per message.
+    config.set("ipc", "frame_messages", "1000");
     let mut game = GameBuilder::new()
         .config(config)
         .profile(true)
@@ -389,12 +425,46 @@ fn game_thread_cost() -> Result<(f64, f64, usize), String> {
             }
         }
     }
+    // Frames with one 1 MiB message each.
+    let mut big = Vec::new();
+    let payload = vec![9u8; 1 << 20];
+    for _ in 0..REPEATS {
+        client
+            .send(Message::binary(payload.clone()))
+            .map_err(|error| error.to_string())?;
+        std::thread::sleep(Duration::from_millis(20));
+        game.run_frame();
+        big.push(us(ipc_time(&game)));
+        if std::env::var_os("BENCH_SPLIT").is_some() {
+            for timing in game.timings() {
+                eprintln!(
+                    "{}::{} {:.1} µs",
+                    timing.module,
+                    timing.system,
+                    us(timing.last)
+                );
+            }
+        }
+        match client.read() {
+            Ok(_) => {}
+            Err(error) => return Err(format!("1 MiB echo after one frame: {error}")),
+        }
+    }
     game.shutdown();
-    Ok((
-        us(idle) / f64::from(IDLE_FRAMES),
-        median(bursts),
-        echoed / REPEATS as usize,
-    ))
+    Ok(GameThreadCost {
+        idle: us(idle) / f64::from(IDLE_FRAMES),
+        burst: median(bursts),
+        per_frame: echoed / REPEATS as usize,
+        one_mib: median(big),
+    })
+}
+
+/// The IPC systems' game-thread time per frame, in µs.
+struct GameThreadCost {
+    idle: f64,
+    burst: f64,
+    per_frame: usize,
+    one_mib: f64,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -414,10 +484,13 @@ async fn main() -> Result<(), String> {
                 throughput(address, 10, 16, 64, args.seconds).await?
             ),
             "game-thread" => {
-                let (idle, busy, per_frame) = tokio::task::spawn_blocking(game_thread_cost)
+                let cost = tokio::task::spawn_blocking(game_thread_cost)
                     .await
                     .map_err(|error| error.to_string())??;
-                println!("idle {idle:.2} µs/frame; {busy:.1} µs for {per_frame} messages");
+                println!(
+                    "idle {:.2} µs/frame; {:.1} µs for {} messages; {:.1} µs for one 1 MiB message",
+                    cost.idle, cost.burst, cost.per_frame, cost.one_mib
+                );
             }
             _ => {
                 let (p50, p99) = latency(address, 5000).await?;
@@ -432,12 +505,19 @@ async fn main() -> Result<(), String> {
         cpu_model()
     );
     let mut rows = Vec::new();
+    if args.only_attacks {
+        attacks::run(&args, &mut rows).await?;
+        println!();
+        print(&rows);
+        return Ok(());
+    }
 
     // Game-thread cost of the IPC host's systems, first: before any load
     // leaves work (closing sockets) behind.
-    let (idle_us, busy_us, per_frame) = tokio::task::spawn_blocking(game_thread_cost)
+    let cost = tokio::task::spawn_blocking(game_thread_cost)
         .await
         .map_err(|error| error.to_string())??;
+    let (idle_us, busy_us, per_frame) = (cost.idle, cost.burst, cost.per_frame);
     rows.push(Row {
         what: "IPC systems' game-thread time per frame, 0 messages".into(),
         ours: idle_us,
@@ -454,6 +534,14 @@ async fn main() -> Result<(), String> {
         target: "≤ 1 µs per message".into(),
         met: busy_us / per_frame.max(1) as f64 <= 1.0,
     });
+    rows.push(Row {
+        what: "IPC systems' game-thread time per frame, one 1 MiB message".into(),
+        ours: cost.one_mib,
+        plain: None,
+        unit: "µs",
+        target: "≤ 5 µs".into(),
+        met: cost.one_mib <= 5.0,
+    });
     // Unthrottled game vs plain server: latency, messages/s, MB/s.
     {
         let ours = start_game(&args, "echo-game --fps 0", 0)?;
@@ -463,6 +551,7 @@ async fn main() -> Result<(), String> {
         let mut lat = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut rate = (Vec::new(), Vec::new());
         let mut bulk = (Vec::new(), Vec::new());
+        let mut cpu_per_gb = (Vec::new(), Vec::new());
         let size = 1 << 20;
         for _ in 0..ROUNDS {
             let (p50, p99) = latency(ours.address, 3000).await?;
@@ -475,12 +564,28 @@ async fn main() -> Result<(), String> {
                 .push(throughput(ours.address, 10, 16, 64, args.seconds).await?);
             rate.1
                 .push(throughput(plain.address, 10, 16, 64, args.seconds).await?);
-            bulk.0.push(
-                throughput(ours.address, 4, 1, size, args.seconds).await? * size as f64 / 1e6,
-            );
-            bulk.1.push(
-                throughput(plain.address, 4, 1, size, args.seconds).await? * size as f64 / 1e6,
-            );
+            let (rate, cpu) = throughput_cpu(
+                ours.address,
+                Some(ours.child.id()),
+                4,
+                1,
+                size,
+                args.seconds,
+            )
+            .await?;
+            bulk.0.push(rate * size as f64 / 1e6);
+            cpu_per_gb.0.push(cpu);
+            let (rate, cpu) = throughput_cpu(
+                plain.address,
+                Some(plain.child.id()),
+                4,
+                1,
+                size,
+                args.seconds,
+            )
+            .await?;
+            bulk.1.push(rate * size as f64 / 1e6);
+            cpu_per_gb.1.push(cpu);
         }
         let (ours_p50, ours_p99, plain_p50, plain_p99) =
             (median(lat.0), median(lat.1), median(lat.2), median(lat.3));
@@ -517,6 +622,15 @@ async fn main() -> Result<(), String> {
             unit: "MB/s",
             target: "≥ 0.8x".into(),
             met: ours_bulk >= 0.8 * plain_bulk,
+        });
+        let (ours_cpu, plain_cpu) = (median(cpu_per_gb.0), median(cpu_per_gb.1));
+        rows.push(Row {
+            what: "CPU seconds per GB echoed, 4 clients, 1 MiB (fps 0)".into(),
+            ours: ours_cpu,
+            plain: Some(plain_cpu),
+            unit: "s/GB",
+            target: "≤ 1.5x".into(),
+            met: ours_cpu <= 1.5 * plain_cpu,
         });
         eprintln!("done: {} and {}", ours.name, plain.name);
     }
@@ -577,6 +691,8 @@ async fn main() -> Result<(), String> {
             });
         }
     }
+
+    attacks::run(&args, &mut rows).await?;
 
     println!();
     print(&rows);
