@@ -166,7 +166,7 @@ fn megabyte_messages_cross_the_game_thread_without_a_payload_sized_allocation() 
     };
     let (mut client, _) = tungstenite::connect(format!("ws://127.0.0.1:{port}/")).unwrap();
     let payload = Bytes::from(vec![1u8; SIZE]);
-    let mut round_trip = |client: &mut tungstenite::WebSocket<_>| {
+    let round_trip = |client: &mut tungstenite::WebSocket<_>| {
         client.send(Message::Binary(payload.clone())).unwrap();
         match client.read().unwrap() {
             Message::Binary(data) => assert_eq!(data.len(), SIZE),
