@@ -29,7 +29,7 @@ unsafe extern "C" fn release_bytes(owner: *mut c_void) {
 }
 
 /// A buffer received over the ABI; released when dropped.
-struct Foreign(FiascoBuffer);
+pub(crate) struct Foreign(FiascoBuffer);
 
 // SAFETY: the ABI requires a buffer's bytes to stay unchanged until released
 // and its `release` to be callable from any thread.
@@ -62,7 +62,23 @@ impl Drop for Foreign {
 /// at `ptr` (or null and 0) that stay unchanged until `release` is called,
 /// and a `release` callable once from any thread.
 pub(crate) unsafe fn from_abi(buffer: FiascoBuffer) -> Bytes {
-    Bytes::from_owner(Foreign(buffer))
+    // SAFETY: guaranteed by the caller.
+    Bytes::from_owner(unsafe { Foreign::new(buffer) })
+}
+
+impl Foreign {
+    /// Takes ownership of a buffer received over the ABI.
+    ///
+    /// # Safety
+    /// As [`from_abi`].
+    pub(crate) unsafe fn new(buffer: FiascoBuffer) -> Self {
+        Self(buffer)
+    }
+
+    /// Shares the buffer as [`Bytes`] (its bytes stay where they are).
+    pub(crate) fn into_bytes(self) -> Bytes {
+        Bytes::from_owner(self)
+    }
 }
 
 #[cfg(test)]

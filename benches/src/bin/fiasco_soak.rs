@@ -71,7 +71,7 @@ fn message(stream: u64, n: u64) -> Message {
     let tag = format!("{stream}:{n}:");
     let mut text = tag.repeat(size / tag.len() + 1);
     text.truncate(size.max(tag.len()));
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         Message::text(text)
     } else {
         Message::binary(text.into_bytes())
@@ -131,17 +131,23 @@ async fn stream(
 
 /// Connections that open, echo once, and end: half with a clean close,
 /// half dropped without one.
-async fn churn(address: SocketAddr, stop: Arc<AtomicBool>, churned: Arc<AtomicU64>) -> Result<(), String> {
+async fn churn(
+    address: SocketAddr,
+    stop: Arc<AtomicBool>,
+    churned: Arc<AtomicU64>,
+) -> Result<(), String> {
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {
         let mut ws = connect(address).await?;
         let probe = Message::text(format!("churn {n}"));
-        ws.send(probe.clone()).await.map_err(|error| error.to_string())?;
+        ws.send(probe.clone())
+            .await
+            .map_err(|error| error.to_string())?;
         match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
             Ok(Some(Ok(message))) if message == probe => {}
             other => return Err(format!("churn {n}: echo lost: {other:?}")),
         }
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             let _ = ws.close(None).await;
             while let Some(Ok(_)) = ws.next().await {}
         } else {
@@ -200,9 +206,18 @@ async fn soak(args: &Args) -> Result<String, String> {
     let churned = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for id in 0..4 {
-        tasks.push(tokio::spawn(stream(address, id, Arc::clone(&stop), Arc::clone(&echoed))));
+        tasks.push(tokio::spawn(stream(
+            address,
+            id,
+            Arc::clone(&stop),
+            Arc::clone(&echoed),
+        )));
     }
-    tasks.push(tokio::spawn(churn(address, Arc::clone(&stop), Arc::clone(&churned))));
+    tasks.push(tokio::spawn(churn(
+        address,
+        Arc::clone(&stop),
+        Arc::clone(&churned),
+    )));
     let seconds = args.seconds.max(8);
     let warm_up = Duration::from_secs(seconds / 4);
     tokio::time::sleep(warm_up).await;
@@ -256,6 +271,8 @@ fn game_status(game: &Game) -> Result<Option<String>, String> {
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", game.0.id()))
         .map_err(|error| error.to_string())?;
     // State Z: the game ended (a zombie until we reap it).
-    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
     Ok((state == Some("Z")).then(|| "ended".to_owned()))
 }

@@ -8,11 +8,11 @@ use std::io;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 use crate::bridge::{ChannelShared, HostShared};
 use crate::budget::{inbound_gate, Gate};
@@ -30,8 +30,12 @@ pub(crate) struct MeteredIo<IO> {
     host: Arc<HostShared>,
     /// Bytes read since the last complete message or control frame.
     partial: usize,
-    /// Set when `partial` became non-zero: the message must end by then.
-    deadline: Option<Pin<Box<Sleep>>>,
+    /// When `partial` became non-zero: the message must end
+    /// `message_timeout` later.
+    started: Option<Instant>,
+    /// Armed only while a started message waits for bytes, so messages that
+    /// arrive whole cost no timer.
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl<IO> std::fmt::Debug for MeteredIo<IO> {
@@ -49,7 +53,8 @@ impl<IO> MeteredIo<IO> {
             channel,
             host,
             partial: 0,
-            deadline: None,
+            started: None,
+            timer: None,
         }
     }
 
@@ -58,7 +63,7 @@ impl<IO> MeteredIo<IO> {
     /// and the bytes read for it are no longer partial.
     pub(crate) fn message_done(&mut self, charge: usize) {
         let partial = std::mem::take(&mut self.partial);
-        self.deadline = None;
+        self.started = None;
         if charge > 0 {
             self.channel.inbound_messages.fetch_add(1, Ordering::AcqRel);
         }
@@ -104,39 +109,62 @@ impl<IO: AsyncRead + Unpin> AsyncRead for MeteredIo<IO> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if let Some(deadline) = this.deadline.as_mut() {
-            if deadline.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    MessageTimeout(this.channel.limits.message_timeout),
-                )));
-            }
-        }
         if this.gate() != Gate::Open {
             this.channel.read_waker.register(cx.waker());
             this.host.block(&this.channel);
             // Room may have been made between the check and the
             // registration: look again before sleeping.
             if this.gate() != Gate::Open {
-                return Poll::Pending;
+                return this.wait_within_message(cx);
             }
         }
         let before = buf.filled().len();
-        ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
+        match Pin::new(&mut this.io).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+            Poll::Pending => return this.wait_within_message(cx),
+        }
         let read = buf.filled().len() - before;
         if read > 0 {
             if this.partial == 0 {
-                let mut deadline =
-                    Box::pin(tokio::time::sleep(this.channel.limits.message_timeout));
-                // Registers the timer, so it fires even if no byte follows.
-                let _ = deadline.as_mut().poll(cx);
-                this.deadline = Some(deadline);
+                this.started = Some(Instant::now());
             }
             this.partial += read;
             this.channel.inbound_bytes.fetch_add(read, Ordering::AcqRel);
             this.host.inbound.charge(read);
         }
         Poll::Ready(Ok(()))
+    }
+}
+
+impl<IO> MeteredIo<IO> {
+    /// Pending, unless a started message is past its deadline: then the
+    /// error that closes the channel with 1008. Arms the timer so the
+    /// deadline is noticed even if no byte ever comes.
+    fn wait_within_message(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Some(started) = self.started else {
+            return Poll::Pending;
+        };
+        let timeout = self.channel.limits.message_timeout;
+        let deadline = started + timeout;
+        let timer = match &mut self.timer {
+            Some(timer) => {
+                if timer.deadline() != deadline {
+                    timer.as_mut().reset(deadline);
+                }
+                timer
+            }
+            None => self
+                .timer
+                .insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                MessageTimeout(timeout),
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 

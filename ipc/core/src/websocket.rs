@@ -5,12 +5,14 @@
 //! ends (even when the runtime drops it at shutdown).
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::futures::Notified;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
@@ -251,6 +253,13 @@ async fn pump<IO: AsyncRead + AsyncWrite + Unpin>(
     channel: ChannelId,
 ) -> End {
     let limits = shared.limits;
+    // Made once per connection, not once per message: both end the channel.
+    let mut shutdown_watch = ctx.shutdown.clone();
+    let shutting_down = shutdown_deadline(&mut shutdown_watch);
+    tokio::pin!(shutting_down);
+    let given_up = shared.outbound_full.notified();
+    tokio::pin!(given_up);
+    // For the write steps, which watch the shutdown too.
     let mut shutdown = ctx.shutdown.clone();
     let idle = tokio::time::sleep(limits.idle_timeout);
     tokio::pin!(idle);
@@ -258,17 +267,17 @@ async fn pump<IO: AsyncRead + AsyncWrite + Unpin>(
     loop {
         tokio::select! {
             biased;
-            deadline = shutdown_deadline(&mut shutdown) => {
+            deadline = &mut shutting_down => {
                 return End::Shutdown(deadline);
             }
-            _ = shared.outbound_full.notified() => {
+            () = &mut given_up => {
                 return outbound_full();
             }
             command = outbound.recv() => {
                 let Some(command) = command else {
                     return End::Close(ClosedBy::HostShutdown, 1001, "host stopped".to_owned());
                 };
-                if let Some(end) = write(ws, command, outbound, shared, &mut shutdown).await {
+                if let Some(end) = write(ws, command, outbound, shared, &mut shutdown, given_up.as_mut()).await {
                     return end;
                 }
             }
@@ -309,7 +318,7 @@ async fn pump<IO: AsyncRead + AsyncWrite + Unpin>(
                 }
                 pinged = true;
                 idle.as_mut().reset(Instant::now() + limits.idle_timeout);
-                match within(ws.send(Message::Ping(bytes::Bytes::new())), shared, &mut shutdown).await {
+                match within(ws.send(Message::Ping(bytes::Bytes::new())), shared, &mut shutdown, given_up.as_mut()).await {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) => return End::Dropped("connection lost while pinging".to_owned()),
                     Err(end) => return end,
@@ -374,6 +383,7 @@ async fn within<F>(
     step: F,
     shared: &ChannelShared,
     shutdown: &mut tokio::sync::watch::Receiver<Option<Instant>>,
+    given_up: Pin<&mut Notified<'_>>,
 ) -> Result<Result<(), WsError>, End>
 where
     F: std::future::Future<Output = Result<(), WsError>>,
@@ -382,7 +392,7 @@ where
     tokio::select! {
         biased;
         deadline = shutdown_deadline(shutdown) => Err(End::Shutdown(deadline)),
-        _ = shared.outbound_full.notified() => Err(outbound_full()),
+        () = given_up => Err(outbound_full()),
         result = tokio::time::timeout(limits.write_timeout, step) => match result {
             Ok(result) => Ok(result),
             Err(_) => Err(End::Close(
@@ -402,6 +412,7 @@ async fn write<IO: AsyncRead + AsyncWrite + Unpin>(
     outbound: &mut mpsc::UnboundedReceiver<Outbound>,
     shared: &ChannelShared,
     shutdown: &mut tokio::sync::watch::Receiver<Option<Instant>>,
+    mut given_up: Pin<&mut Notified<'_>>,
 ) -> Option<End> {
     let mut next = Some(first);
     let mut written = 0;
@@ -420,7 +431,9 @@ async fn write<IO: AsyncRead + AsyncWrite + Unpin>(
                         "an agent sent invalid UTF-8 as text".to_owned(),
                     ));
                 }
-                if let Some(end) = send_message(ws, &message, shared, shutdown).await {
+                if let Some(end) =
+                    send_message(ws, &message, shared, shutdown, given_up.as_mut()).await
+                {
                     return Some(end);
                 }
                 // Dropping it releases its bytes from the outbound counts.
@@ -432,7 +445,7 @@ async fn write<IO: AsyncRead + AsyncWrite + Unpin>(
             next = outbound.try_recv().ok();
         }
     }
-    match within(ws.flush(), shared, shutdown).await {
+    match within(ws.flush(), shared, shutdown, given_up).await {
         Ok(Ok(())) => None,
         Ok(Err(error)) => Some(End::Dropped(format!("write failed: {error}"))),
         Err(end) => Some(end),
@@ -446,6 +459,7 @@ async fn send_message<IO: AsyncRead + AsyncWrite + Unpin>(
     message: &OutboundMessage,
     shared: &ChannelShared,
     shutdown: &mut tokio::sync::watch::Receiver<Option<Instant>>,
+    mut given_up: Pin<&mut Notified<'_>>,
 ) -> Option<End> {
     let data = &message.data;
     let first = match message.kind {
@@ -463,12 +477,12 @@ async fn send_message<IO: AsyncRead + AsyncWrite + Unpin>(
             is_final,
         ));
         loop {
-            match within(ws.feed(item), shared, shutdown).await {
+            match within(ws.feed(item), shared, shutdown, given_up.as_mut()).await {
                 Ok(Ok(())) => break,
                 // Pongs a ping flood left fill the buffer: write it out, retry.
                 Ok(Err(WsError::WriteBufferFull(returned))) => {
                     item = *returned;
-                    match within(ws.flush(), shared, shutdown).await {
+                    match within(ws.flush(), shared, shutdown, given_up.as_mut()).await {
                         Ok(Ok(())) => {}
                         Ok(Err(error)) => {
                             return Some(End::Dropped(format!("write failed: {error}")))

@@ -48,6 +48,10 @@ use schema::{
     StopListeningResultArgs,
 };
 
+/// Outbound content at least this large is shared with the network thread;
+/// smaller content is copied, which is cheaper than sharing it.
+const SHARE_MIN_SIZE: usize = 512;
+
 /// The module's name (configuration prefix `ipc.`).
 pub const NAME: &str = "ipc";
 
@@ -80,23 +84,46 @@ struct IpcState {
 #[derive(Debug)]
 struct FlatBufferEncoder;
 
+/// Payloads below this are encoded in a builder kept by the network thread
+/// and copied out (one exact allocation); larger ones in a builder of their
+/// own, whose buffer becomes the event (no second copy).
+const REUSE_BUILDER_BELOW: usize = 16 * 1024;
+
+thread_local! {
+    static SMALL_BUILDER: std::cell::RefCell<FlatBufferBuilder<'static>> =
+        std::cell::RefCell::new(FlatBufferBuilder::with_capacity(REUSE_BUILDER_BELOW + 1024));
+}
+
+fn build_message(builder: &mut FlatBufferBuilder<'static>, message: &InboundMessage<'_>) {
+    let content = builder.create_vector(message.payload);
+    let root = MessageFromRemote::create(
+        builder,
+        &MessageFromRemoteArgs {
+            channel: message.channel.0,
+            user_id: message.user_id,
+            kind: message_kind(message.kind),
+            content: Some(content),
+        },
+    );
+    builder.finish_minimal(root);
+}
+
 impl MessageEncoder for FlatBufferEncoder {
     fn encode(&self, message: &InboundMessage<'_>) -> Option<Encoded> {
-        // Room for the payload and the table around it: no reallocation.
-        let mut builder = FlatBufferBuilder::with_capacity(message.payload.len() + 64);
-        let content = builder.create_vector(message.payload);
-        let root = MessageFromRemote::create(
-            &mut builder,
-            &MessageFromRemoteArgs {
-                channel: message.channel.0,
-                user_id: message.user_id,
-                kind: message_kind(message.kind),
-                content: Some(content),
-            },
-        );
-        builder.finish_minimal(root);
-        let (buffer, head) = builder.collapse();
-        let event = Bytes::from(buffer).slice(head..);
+        let event = if message.payload.len() < REUSE_BUILDER_BELOW {
+            SMALL_BUILDER.with(|builder| {
+                let mut builder = builder.try_borrow_mut().ok()?;
+                builder.reset();
+                build_message(&mut builder, message);
+                Some(Bytes::copy_from_slice(builder.finished_data()))
+            })?
+        } else {
+            // Room for the payload and the table around it: no reallocation.
+            let mut builder = FlatBufferBuilder::with_capacity(message.payload.len() + 64);
+            build_message(&mut builder, message);
+            let (buffer, head) = builder.collapse();
+            Bytes::from(buffer).slice(head..)
+        };
         // Where the content landed, read back through the verifier.
         let payload = {
             let table = fiasco::flatbuffers::root::<MessageFromRemote<'_>>(&event).ok()?;
@@ -416,14 +443,19 @@ fn ipc_send(
             schema::MessageKind::Text => fiasco_ipc_core::MessageKind::Text,
             _ => fiasco_ipc_core::MessageKind::Binary,
         };
-        // Shared with the network thread, not copied.
+        // Shared with the network thread, not copied; a few bytes are copied
+        // instead, which costs one allocation where sharing costs three.
         let content = message
             .content()
             .map(|content| content.bytes())
             .unwrap_or_default();
-        let data = event
-            .share(content)
-            .unwrap_or_else(|| Bytes::copy_from_slice(content));
+        let data = if content.len() < SHARE_MIN_SIZE {
+            Bytes::copy_from_slice(content)
+        } else {
+            event
+                .share(content)
+                .unwrap_or_else(|| Bytes::copy_from_slice(content))
+        };
         host.send(ChannelId(message.channel()), kind, data);
     }
     for request in &close {

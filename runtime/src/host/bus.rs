@@ -5,12 +5,16 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use crate::buffer::Foreign;
+
 /// An event's bytes: copied into a bus buffer, or owned elsewhere and
 /// handed over whole (no copy).
 enum Payload {
     /// Copied by `write_event`; the buffer returns to the pool when dropped.
     Copied(Vec<u8>),
-    /// Handed over by `write_event_owned`, or shared by `retain_event`.
+    /// Handed over by `write_event_owned`, not shared yet.
+    Foreign(Foreign),
+    /// Shared by `retain_event` (or handed over as `Bytes`).
     Shared(Bytes),
 }
 
@@ -18,6 +22,7 @@ impl Payload {
     fn bytes(&self) -> &[u8] {
         match self {
             Payload::Copied(data) => data,
+            Payload::Foreign(data) => data.as_ref(),
             Payload::Shared(data) => data,
         }
     }
@@ -110,8 +115,14 @@ impl Bus {
 
     /// Writes `bytes` without a copy: the bus holds them for the event's
     /// lifetime.
+    #[cfg(test)]
     pub(crate) fn push_owned(&mut self, kind: u32, source: u32, bytes: Bytes) {
         self.append(kind, source, Payload::Shared(bytes));
+    }
+
+    /// Writes a buffer a module handed over, without a copy.
+    pub(crate) fn push_foreign(&mut self, kind: u32, source: u32, buffer: Foreign) {
+        self.append(kind, source, Payload::Foreign(buffer));
     }
 
     fn take_spare(&mut self, len: usize) -> Vec<u8> {
@@ -168,6 +179,11 @@ impl Bus {
     /// past it (or to the end).
     pub(crate) fn next(&self, kind: u32, cursor: &mut u64) -> Option<EventRef> {
         let found = self.kinds.get(kind as usize).and_then(|queue| {
+            // A reader that has seen everything (the last call of every run)
+            // is answered without a search.
+            if queue.back().is_none_or(|last| last.seq < *cursor) {
+                return None;
+            }
             let index = queue.partition_point(|record| record.seq < *cursor);
             queue.get(index)
         });
@@ -196,16 +212,15 @@ impl Bus {
         let queue = self.kinds.get_mut(kind as usize)?;
         let index = queue.partition_point(|record| record.seq < seq);
         let record = queue.get_mut(index).filter(|record| record.seq == seq)?;
-        if let Payload::Copied(data) = &mut record.data {
-            // Turning the buffer into `Bytes` keeps its heap allocation in
-            // place, so pointers readers already hold stay valid.
-            let shared = Bytes::from(std::mem::take(data));
-            record.data = Payload::Shared(shared);
-        }
-        match &record.data {
-            Payload::Shared(data) => Some(data.clone()),
-            Payload::Copied(_) => None,
-        }
+        // Turning a buffer into `Bytes` keeps its bytes in place, so pointers
+        // readers already hold stay valid.
+        let shared = match std::mem::replace(&mut record.data, Payload::Copied(Vec::new())) {
+            Payload::Copied(data) => Bytes::from(data),
+            Payload::Foreign(data) => data.into_bytes(),
+            Payload::Shared(data) => data,
+        };
+        record.data = Payload::Shared(shared.clone());
+        Some(shared)
     }
 }
 

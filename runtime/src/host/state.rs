@@ -163,14 +163,14 @@ unsafe extern "C" fn write_event_owned(ctx: *mut c_void, kind: u32, buffer: Fias
     // SAFETY: the module hands over a buffer under the FiascoBuffer
     // contract; from here on it is released exactly once, by the drop of
     // these bytes (at once when the event is refused).
-    let bytes = unsafe { crate::buffer::from_abi(buffer) };
+    let buffer = unsafe { crate::buffer::Foreign::new(buffer) };
     if !valid || !state.is_kind(kind) {
         return STATUS_INVALID;
     }
     let Ok(mut bus) = state.bus.try_borrow_mut() else {
         return STATUS_INVALID;
     };
-    bus.push_owned(kind, state.current.get(), bytes);
+    bus.push_foreign(kind, state.current.get(), buffer);
     STATUS_OK
 }
 
