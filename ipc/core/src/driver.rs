@@ -2,62 +2,20 @@
 //! socket. It wakes only on I/O readiness, timers and the game's batches.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::time::Instant;
 
 use crate::bridge::{Command, EventQueue, HostShared, NetEvent, Outbound};
-use crate::listener::{self, ListenerCtx};
+use crate::context::{ChannelMap, Encoder, ListenerCtx, Tracker};
+use crate::listener;
 use crate::options::ListenOptions;
 use crate::tls;
-use crate::types::{ChannelId, Event, ListenError, ListenErrorKind, MessageEncoder};
-
-/// The encoder of inbound messages, when the game has one.
-pub(crate) type Encoder = Option<Arc<dyn MessageEncoder>>;
-
-/// Outbound queues of the open channels, by id.
-pub(crate) type ChannelMap = Arc<Mutex<crate::types::ChannelMap<mpsc::UnboundedSender<Outbound>>>>;
-
-/// Counts live connection tasks, so shutdown can wait for them.
-#[derive(Debug, Default)]
-pub(crate) struct Tracker {
-    live: AtomicUsize,
-    idle: Notify,
-}
-
-/// Held by a connection task for its whole life.
-#[derive(Debug)]
-pub(crate) struct TrackerGuard(Arc<Tracker>);
-
-impl Tracker {
-    pub(crate) fn guard(self: &Arc<Self>) -> TrackerGuard {
-        self.live.fetch_add(1, Ordering::AcqRel);
-        TrackerGuard(Arc::clone(self))
-    }
-
-    async fn wait_idle(&self) {
-        loop {
-            let idle = self.idle.notified();
-            if self.live.load(Ordering::Acquire) == 0 {
-                return;
-            }
-            idle.await;
-        }
-    }
-}
-
-impl Drop for TrackerGuard {
-    fn drop(&mut self) {
-        if self.0.live.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.idle.notify_waiters();
-        }
-    }
-}
+use crate::types::{ChannelId, Event, ListenError, ListenErrorKind};
 
 /// Tells the network thread to shut down, with a deadline for the clients.
 #[derive(Debug)]

@@ -19,8 +19,7 @@ use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
-use crate::driver::TrackerGuard;
-use crate::listener::ListenerCtx;
+use crate::context::{shutdown_deadline, ListenerCtx, TrackerGuard};
 use crate::security;
 use crate::static_files;
 
@@ -99,7 +98,7 @@ async fn serve_http<IO>(
             connection.as_mut().graceful_shutdown();
             tokio::time::timeout(REFUSED_LINGER, connection.as_mut()).await.unwrap_or(Ok(()))
         }
-        _ = crate::websocket::shutdown_deadline(&mut shutdown) => return,
+        _ = shutdown_deadline(&mut shutdown) => return,
     };
     if let Err(error) = result {
         tracing::debug!(%peer, %error, "HTTP connection ended with an error");

@@ -34,6 +34,7 @@
 
 mod bridge;
 mod budget;
+mod context;
 mod driver;
 mod host;
 mod http;

@@ -6,27 +6,9 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
-use tokio::time::Instant;
+use tokio::sync::watch;
 
-use crate::bridge::{EventQueue, HostShared};
-use crate::driver::{ChannelMap, Encoder, Tracker};
-use crate::options::ListenOptions;
-
-/// Everything a connection on this port needs.
-pub(crate) struct ListenerCtx {
-    pub(crate) user_id: u64,
-    pub(crate) local: SocketAddr,
-    pub(crate) options: ListenOptions,
-    pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
-    pub(crate) connections: Arc<Semaphore>,
-    pub(crate) queue: Arc<EventQueue>,
-    pub(crate) host: Arc<HostShared>,
-    pub(crate) encoder: Encoder,
-    pub(crate) channels: ChannelMap,
-    pub(crate) tracker: Arc<Tracker>,
-    pub(crate) shutdown: watch::Receiver<Option<Instant>>,
-}
+use crate::context::ListenerCtx;
 
 pub(crate) async fn accept_loop(
     listener: TcpListener,

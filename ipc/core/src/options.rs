@@ -264,10 +264,11 @@ pub struct InvalidOptions(pub &'static str);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FrameBudget {
-    /// Messages per frame. Default 256: under 1 ms of the IPC systems'
-    /// game-thread time per frame on a loaded 2-core VM (about 1-4 µs a
-    /// message, the agent's answer included), 15,000 messages/s at 60 fps
-    /// and unbounded at `--fps 0`.
+    /// Messages per frame. Default 128: the IPC systems' game-thread time
+    /// per frame stays under 1 ms (p99) on a 2-core VM under a flood, where
+    /// the flood's own threads preempt the game; 7,680 messages/s at 60 fps
+    /// (a client sending more is slowed down, not closed), as many frames
+    /// as the game runs at `--fps 0`.
     pub max_messages: usize,
     /// Bytes per frame (the first message of a frame always goes, however
     /// large). Default 16 MiB: the largest default message, about 1 GB/s
@@ -278,7 +279,7 @@ pub struct FrameBudget {
 impl Default for FrameBudget {
     fn default() -> Self {
         Self {
-            max_messages: 256,
+            max_messages: 128,
             max_bytes: 16 << 20,
         }
     }

@@ -23,8 +23,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::bridge::{ChannelShared, EventQueue, NetEvent, Outbound, OutboundMessage};
-use crate::driver::TrackerGuard;
-use crate::listener::ListenerCtx;
+use crate::context::{shutdown_deadline, ListenerCtx, TrackerGuard};
 use crate::meter::{MessageTimeout, MeteredIo};
 use crate::options::Limits;
 use crate::types::{ChannelId, ClosedBy, Event, InboundMessage, MessageKind};
@@ -220,18 +219,6 @@ pub(crate) async fn run<IO>(
             report.report(ClosedBy::HostShutdown, 1001, reason);
         }
     }
-}
-
-/// Waits for the host's shutdown; returns its deadline.
-pub(crate) async fn shutdown_deadline(
-    shutdown: &mut tokio::sync::watch::Receiver<Option<Instant>>,
-) -> Instant {
-    let deadline = shutdown
-        .wait_for(Option::is_some)
-        .await
-        .ok()
-        .and_then(|deadline| *deadline);
-    deadline.unwrap_or_else(Instant::now)
 }
 
 /// Reads (and drops) until the client's close frame or the deadline.

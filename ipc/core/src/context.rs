@@ -1,0 +1,84 @@
+//! What the network thread's parts share: the listener context, the
+//! connection tracker, the channel map and the shutdown deadline. A leaf:
+//! it imports none of the parts that use it (driver -> listener -> http ->
+//! websocket), so their imports run one way.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
+use tokio::time::Instant;
+
+use crate::bridge::{EventQueue, HostShared, Outbound};
+use crate::options::ListenOptions;
+use crate::types::MessageEncoder;
+
+/// The encoder of inbound messages, when the game has one.
+pub(crate) type Encoder = Option<Arc<dyn MessageEncoder>>;
+
+/// Outbound queues of the open channels, by id.
+pub(crate) type ChannelMap = Arc<Mutex<crate::types::ChannelMap<mpsc::UnboundedSender<Outbound>>>>;
+
+/// Counts live connection tasks, so shutdown can wait for them.
+#[derive(Debug, Default)]
+pub(crate) struct Tracker {
+    live: AtomicUsize,
+    idle: Notify,
+}
+
+/// Held by a connection task for its whole life.
+#[derive(Debug)]
+pub(crate) struct TrackerGuard(Arc<Tracker>);
+
+impl Tracker {
+    pub(crate) fn guard(self: &Arc<Self>) -> TrackerGuard {
+        self.live.fetch_add(1, Ordering::AcqRel);
+        TrackerGuard(Arc::clone(self))
+    }
+
+    pub(crate) async fn wait_idle(&self) {
+        loop {
+            let idle = self.idle.notified();
+            if self.live.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
+impl Drop for TrackerGuard {
+    fn drop(&mut self) {
+        if self.0.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// Everything a connection on this port needs.
+pub(crate) struct ListenerCtx {
+    pub(crate) user_id: u64,
+    pub(crate) local: SocketAddr,
+    pub(crate) options: ListenOptions,
+    pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
+    pub(crate) connections: Arc<Semaphore>,
+    pub(crate) queue: Arc<EventQueue>,
+    pub(crate) host: Arc<HostShared>,
+    pub(crate) encoder: Encoder,
+    pub(crate) channels: ChannelMap,
+    pub(crate) tracker: Arc<Tracker>,
+    pub(crate) shutdown: watch::Receiver<Option<Instant>>,
+}
+
+/// Waits for the host's shutdown; returns its deadline.
+pub(crate) async fn shutdown_deadline(
+    shutdown: &mut tokio::sync::watch::Receiver<Option<Instant>>,
+) -> Instant {
+    let deadline = shutdown
+        .wait_for(Option::is_some)
+        .await
+        .ok()
+        .and_then(|deadline| *deadline);
+    deadline.unwrap_or_else(Instant::now)
+}
