@@ -88,6 +88,9 @@ async fn stream(
     let ws = connect(address).await?;
     let (mut sink, mut source) = ws.split();
     let (sent_tx, mut sent_rx) = tokio::sync::mpsc::channel::<Message>(8);
+    // The client closes only after its last echo: a channel's close ends it,
+    // so messages still in flight would (rightly) get no answer.
+    let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
     let writer = tokio::spawn(async move {
         let mut n = 0;
         while !stop.load(Ordering::Relaxed) {
@@ -98,6 +101,7 @@ async fn stream(
             n += 1;
         }
         drop(sent_tx);
+        let _ = drained_rx.await;
         let _ = sink.close().await;
     });
     while let Some(expected) = sent_rx.recv().await {
@@ -116,15 +120,17 @@ async fn stream(
                 echoed.fetch_add(1, Ordering::Relaxed);
             }
             Some(Ok(message)) => {
+                let shown: String = format!("{message:?}").chars().take(120).collect();
                 return Err(format!(
-                    "stream {id}: wrong echo ({} bytes, expected {})",
+                    "stream {id}: wrong echo ({} bytes, expected {}): {shown}",
                     message.len(),
                     expected.len()
-                ))
+                ));
             }
             other => return Err(format!("stream {id}: echo lost: {other:?}")),
         }
     }
+    let _ = drained_tx.send(());
     writer.await.map_err(|error| error.to_string())?;
     Ok(())
 }

@@ -202,10 +202,10 @@ impl Driver {
         let address = options.address(port);
         let listener = TcpListener::bind(address)
             .await
-            .map_err(|error| ListenError::from_io(&error, address))?;
+            .map_err(|error| ListenError::from_io(error, address))?;
         let local = listener
             .local_addr()
-            .map_err(|error| ListenError::from_io(&error, address))?;
+            .map_err(|error| ListenError::from_io(error, address))?;
         let (stop, stop_rx) = watch::channel(false);
         let ctx = Arc::new(ListenerCtx {
             user_id,

@@ -70,50 +70,79 @@ pub enum ClosedBy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ListenErrorKind {
-    /// Another socket already uses the address and port.
+    /// Another socket already uses the address and port: ask for another
+    /// port, or port 0 for any free one.
     AddressInUse,
-    /// The OS refused the port.
+    /// The OS refused the port (below 1024 needs privileges): use a higher one.
     PermissionDenied,
     /// The address is not one of this machine's.
     AddressUnavailable,
-    /// The request is invalid (see the message).
+    /// The request is invalid (see the message): fix the request.
     InvalidRequest,
     /// This host already listens on the port.
     AlreadyListening,
     /// A non-loopback bind address needs a token.
     TokenRequired,
-    /// The TLS certificate or key could not be used.
+    /// The TLS certificate or key could not be used: the source says why.
     Tls,
     /// Anything else.
     Other,
 }
 
-/// A failed listen request: a kind to act on and a message for people.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// A failed listen request: a kind to act on, a message for people, and the
+/// error underneath when there is one (the OS's, rustls', ...).
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{kind:?}: {message}")]
 pub struct ListenError {
     /// What went wrong.
     pub kind: ListenErrorKind,
     /// Details.
     pub message: String,
+    /// The error underneath.
+    #[source]
+    pub source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
 }
+
+/// Two listen errors are equal when their kind and message are.
+impl PartialEq for ListenError {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.message == other.message
+    }
+}
+
+impl Eq for ListenError {}
 
 impl ListenError {
     pub(crate) fn new(kind: ListenErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
             message: message.into(),
+            source: None,
         }
     }
 
-    pub(crate) fn from_io(error: &std::io::Error, address: SocketAddr) -> Self {
+    /// With the error underneath kept as the source.
+    pub(crate) fn with_source(
+        kind: ListenErrorKind,
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: Some(std::sync::Arc::new(source)),
+        }
+    }
+
+    pub(crate) fn from_io(error: std::io::Error, address: SocketAddr) -> Self {
         let kind = match error.kind() {
             std::io::ErrorKind::AddrInUse => ListenErrorKind::AddressInUse,
             std::io::ErrorKind::PermissionDenied => ListenErrorKind::PermissionDenied,
             std::io::ErrorKind::AddrNotAvailable => ListenErrorKind::AddressUnavailable,
             _ => ListenErrorKind::Other,
         };
-        Self::new(kind, format!("binding {address}: {error}"))
+        let message = format!("binding {address}: {error}");
+        Self::with_source(kind, message, error)
     }
 }
 

@@ -111,12 +111,16 @@ fn every_channel_gets_exactly_one_closed_event() {
         game.opened(i);
     }
     drop(clients);
-    for channel in game.channels() {
+    let channels = game.channels();
+    for &channel in &channels {
         game.closed(channel);
     }
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    for channel in game.channels() {
-        let count = game.count(
+    // After the host has shut down and joined its thread, no late second
+    // close can come.
+    let events = game.finish();
+    for channel in channels {
+        let count = common::count_in(
+            &events,
             |event| matches!(event, Event::ChannelClosed { channel: c, .. } if *c == channel),
         );
         assert_eq!(count, 1, "channel {channel}");

@@ -100,8 +100,12 @@ fn connections_beyond_the_limit_get_503() {
         Err(tungstenite::Error::Http(response)) => assert_eq!(response.status().as_u16(), 503),
         other => panic!("expected 503, got {:?}", other.map(|_| ())),
     }
-    std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(game.channels().len(), 2, "no event for the refused client");
+    let events = game.finish();
+    assert_eq!(
+        common::count_in(&events, common::is_opened),
+        2,
+        "no event for the refused client"
+    );
 }
 
 #[test]

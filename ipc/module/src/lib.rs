@@ -343,14 +343,39 @@ fn ipc_receive(
     }
 }
 
-/// Reads a `ListenRequest` into options; `Err` is a message for an
-/// InvalidRequest answer.
-fn listen_options(request: &ListenRequest<'_>) -> Result<ListenOptions, String> {
+/// Why a `ListenRequest` could not be read into options: answered with
+/// `ListenStatus::InvalidRequest` and this message. The agent fixes the
+/// field named.
+#[derive(Debug, thiserror::Error)]
+enum RequestError {
+    /// `bind_address` is not an IP address literal.
+    #[error("bind_address {address:?}: {source}")]
+    BindAddress {
+        address: String,
+        source: std::net::AddrParseError,
+    },
+    /// Only one of the two TLS files was given.
+    #[error("tls_cert_path and tls_key_path go together")]
+    TlsPair,
+    /// A size does not fit this machine's address space.
+    #[error("size {value} too large")]
+    Size {
+        value: u64,
+        source: std::num::TryFromIntError,
+    },
+}
+
+/// Reads a `ListenRequest` into options.
+fn listen_options(request: &ListenRequest<'_>) -> Result<ListenOptions, RequestError> {
     let mut options = ListenOptions::default();
     if let Some(address) = request.bind_address().filter(|address| !address.is_empty()) {
-        options.bind_address = address
-            .parse::<IpAddr>()
-            .map_err(|error| format!("bind_address {address:?}: {error}"))?;
+        options.bind_address =
+            address
+                .parse::<IpAddr>()
+                .map_err(|source| RequestError::BindAddress {
+                    address: address.to_owned(),
+                    source,
+                })?;
     }
     if let Some(origins) = request.allowed_origins() {
         options.allowed_origins = origins.iter().map(str::to_owned).collect();
@@ -368,10 +393,11 @@ fn listen_options(request: &ListenRequest<'_>) -> Result<ListenOptions, String> 
             });
         }
         (None, None) => {}
-        _ => return Err("tls_cert_path and tls_key_path go together".to_owned()),
+        _ => return Err(RequestError::TlsPair),
     }
     let limits = &mut options.limits;
-    let size = |value: u64| usize::try_from(value).map_err(|_| format!("size {value} too large"));
+    let size =
+        |value: u64| usize::try_from(value).map_err(|source| RequestError::Size { value, source });
     if request.max_message_size() > 0 {
         limits.max_message_size = size(request.max_message_size())?;
     }
@@ -422,7 +448,8 @@ fn ipc_send(
     for request in &listen {
         match listen_options(&request) {
             Ok(options) => host.listen(request.user_id(), request.port(), options),
-            Err(message) => {
+            Err(error) => {
+                let message = error.to_string();
                 tracing::warn!(user_id = request.user_id(), port = request.port(), %message, "invalid listen request");
                 write_listen_result(
                     &listen_results,

@@ -2,7 +2,6 @@
 //! real WebSocket clients, and the events agents see.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -73,9 +72,8 @@ fn echo_through_the_statically_linked_ipc_module() {
     let shared: Shared = Arc::default();
     *SHARED.lock().unwrap() = Some(shared.clone());
     let stop = StopHandle::default();
-    let done = Arc::new(AtomicBool::new(false));
     let game_thread = {
-        let (stop, done) = (stop.clone(), done.clone());
+        let stop = stop.clone();
         std::thread::spawn(move || {
             let mut config = Config::default();
             config.set("echo_agent", "port", "0");
@@ -89,7 +87,6 @@ fn echo_through_the_statically_linked_ipc_module() {
             assert!(game.reports().is_empty(), "{:?}", game.reports());
             game.run(&stop);
             game.shutdown();
-            done.store(true, Ordering::Release);
         })
     };
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -114,9 +111,37 @@ fn echo_through_the_statically_linked_ipc_module() {
         );
     }
     assert_eq!(client.read().unwrap(), Message::text("done"));
-    // Shutdown closes the client with 1001 and joins everything.
-    let reader = std::thread::spawn(move || loop {
+    // The client closes: every agent sees the channel closed by the remote.
+    client
+        .close(Some(tungstenite::protocol::CloseFrame {
+            code: tungstenite::protocol::frame::coding::CloseCode::Normal,
+            reason: "bye".into(),
+        }))
+        .unwrap();
+    loop {
         match client.read() {
+            Ok(_) => continue,
+            Err(tungstenite::Error::ConnectionClosed) => break,
+            Err(error) => panic!("{error}"),
+        }
+    }
+    let channel = shared.lock().unwrap().opened[0].0;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while shared.lock().unwrap().closed.is_empty() {
+        assert!(Instant::now() < deadline, "no ChannelClosed seen");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        shared.lock().unwrap().closed,
+        vec![(channel, 1000, ClosedBy::Remote)],
+        "the watcher saw the close once, with its code and who closed it"
+    );
+    // Shutdown closes a second client with 1001 and joins everything.
+    let (mut second, _) = tungstenite::connect(format!("ws://127.0.0.1:{port}/second")).unwrap();
+    second.send(Message::text("hi")).unwrap();
+    assert_eq!(second.read().unwrap(), Message::text("hi"));
+    let reader = std::thread::spawn(move || loop {
+        match second.read() {
             Ok(Message::Close(frame)) => return frame.map(|frame| u16::from(frame.code)),
             Ok(_) => continue,
             Err(error) => panic!("{error}"),
@@ -124,14 +149,13 @@ fn echo_through_the_statically_linked_ipc_module() {
     });
     stop.stop();
     game_thread.join().unwrap();
-    assert!(done.load(Ordering::Acquire));
     assert_eq!(reader.join().unwrap(), Some(1001));
     let seen = shared.lock().unwrap();
-    assert_eq!(seen.opened.len(), 1);
+    assert_eq!(seen.opened.len(), 2);
     assert_eq!(seen.opened[0].1, "/tool");
     assert_eq!(
         seen.messages.len(),
-        101,
+        102,
         "every message seen once by another agent"
     );
 }

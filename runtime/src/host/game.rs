@@ -141,15 +141,16 @@ impl GameBuilder {
 }
 
 /// A problem with a module, as the game reported it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum ModuleReport {
-    /// A library could not be loaded; the rest loaded.
+    /// A library could not be loaded; the rest loaded. Fix or remove the
+    /// file (the error says which and why) and start the game again.
     LoadFailed {
         /// The file.
         path: PathBuf,
-        /// Why.
-        reason: String,
+        /// Why, as the loader said it.
+        error: Arc<LoadError>,
     },
     /// A module's init failed; it does not run.
     InitFailed {
@@ -247,7 +248,7 @@ impl Game {
                     tracing::error!(%error, "module not loaded");
                     self.reports.push(ModuleReport::LoadFailed {
                         path,
-                        reason: error.to_string(),
+                        error: Arc::new(error),
                     });
                     return;
                 }

@@ -200,6 +200,14 @@ impl Game {
         });
     }
 
+    /// Stops the game and returns every event it saw. The host has shut
+    /// down and joined its network thread by then, so nothing can follow:
+    /// the place to check that something did not happen.
+    pub fn finish(mut self) -> Vec<Event> {
+        self.stop();
+        std::mem::take(&mut *self.events.lock().unwrap())
+    }
+
     /// Stops the loop (the host closes everything with 1001) and joins it.
     pub fn stop(&mut self) {
         self.stop.store(true, Ordering::Release);
@@ -283,4 +291,14 @@ pub fn listen_directly(host: &mut IpcHost, options: ListenOptions) -> SocketAddr
         assert!(Instant::now() < deadline, "no ListenResult");
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// How many events match.
+pub fn count_in(events: &[Event], predicate: impl Fn(&Event) -> bool) -> usize {
+    events.iter().filter(|event| predicate(event)).count()
+}
+
+/// Whether an event opened a channel.
+pub fn is_opened(event: &Event) -> bool {
+    matches!(event, Event::ConnectionOpened { .. })
 }
