@@ -62,7 +62,7 @@ pub(crate) async fn serve(
     }
 }
 
-async fn serve_http<IO>(
+pub(crate) async fn serve_http<IO>(
     io: IO,
     peer: SocketAddr,
     ctx: Arc<ListenerCtx>,

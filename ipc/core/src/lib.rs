@@ -36,6 +36,8 @@ mod bridge;
 mod budget;
 mod context;
 mod driver;
+#[cfg(test)]
+mod harness;
 mod host;
 mod http;
 mod inbox;

@@ -487,3 +487,7 @@ async fn send_message<IO: AsyncRead + AsyncWrite + Unpin>(
         start = end;
     }
 }
+
+#[cfg(test)]
+#[path = "websocket_tests.rs"]
+mod tests;

@@ -3,9 +3,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{connect, read_close, Game, Mode};
 use fiasco_ipc_core::{ClosedBy, Event, ListenOptions, MessageKind};
@@ -108,72 +106,5 @@ fn connections_beyond_the_limit_get_503() {
     );
 }
 
-#[test]
-fn a_slow_handshake_is_dropped_after_the_handshake_timeout() {
-    let game = Game::start(Mode::Echo);
-    let mut options = ListenOptions::default();
-    options.limits.handshake_timeout = Duration::from_millis(300);
-    let address = game.listen(1, 0, options);
-    let mut slow = TcpStream::connect(address).unwrap();
-    slow.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-        .unwrap(); // never finishes
-    slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let started = Instant::now();
-    let mut buffer = [0u8; 512];
-    let read = slow.read(&mut buffer).unwrap_or(0);
-    let text = String::from_utf8_lossy(&buffer[..read]);
-    assert!(
-        read == 0 || text.starts_with("HTTP/1.1 408"),
-        "got {text:?}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "dropped by the timeout, not by the client"
-    );
-    assert!(game.channels().is_empty());
-}
-
-#[test]
-fn an_idle_client_is_pinged_then_closed_when_silent() {
-    let game = Game::start(Mode::Echo);
-    let mut options = ListenOptions::default();
-    options.limits.idle_timeout = Duration::from_millis(200);
-    let address = game.listen(1, 0, options);
-    // A raw client that completes the handshake and then never answers.
-    let mut raw = TcpStream::connect(address).unwrap();
-    raw.write_all(
-        format!(
-            "GET / HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        )
-        .as_bytes(),
-    )
-    .unwrap();
-    let (by, code, reason) = closed(&game);
-    assert_eq!((by, code), (ClosedBy::HostLimit, 1001), "{reason}");
-    assert!(reason.contains("idle"), "{reason}");
-    // A client that answers pings stays open past the idle timeout.
-    let mut live = connect(address, "/");
-    if let tungstenite::stream::MaybeTlsStream::Plain(stream) = live.get_ref() {
-        stream
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-    }
-    let until = Instant::now() + Duration::from_millis(700);
-    while Instant::now() < until {
-        let _ = live.read(); // answers pings (tungstenite replies with pongs)
-        let _ = live.flush();
-    }
-    live.send(Message::text("still open")).unwrap();
-    loop {
-        match live.read() {
-            Ok(Message::Text(text)) => {
-                assert_eq!(text.as_str(), "still open");
-                break;
-            }
-            Ok(_) => continue,
-            Err(tungstenite::Error::Io(_)) => continue,
-            Err(error) => panic!("{error}"),
-        }
-    }
-}
+// The handshake and idle timeouts are tested exactly, on tokio's paused
+// clock over in-memory streams: `ipc/core/src/websocket_tests.rs`.

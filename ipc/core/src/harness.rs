@@ -1,0 +1,158 @@
+//! A deterministic harness for the connection tasks: in-memory streams
+//! instead of sockets, tokio's paused clock instead of the wall clock, so
+//! timeouts are tested exactly and at once (the quinn habit, at this
+//! project's size). Test-only.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::DuplexStream;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::bridge::{ChannelShared, EventQueue, HostShared, NetEvent, Outbound, OutboundMessage};
+use crate::context::{ListenerCtx, Tracker};
+use crate::options::{HostOptions, Limits, ListenOptions};
+use crate::types::{ChannelId, ClosedBy, Event, MessageKind};
+
+/// One listener's context, without a listener.
+pub(crate) struct Harness {
+    pub(crate) ctx: Arc<ListenerCtx>,
+    pub(crate) queue: Arc<EventQueue>,
+    pub(crate) shutdown: watch::Sender<Option<Instant>>,
+    pub(crate) started: Instant,
+}
+
+/// How a channel ended, and when (on the paused clock, since the harness
+/// started).
+#[derive(Debug)]
+pub(crate) struct Ended {
+    pub(crate) closed_by: ClosedBy,
+    pub(crate) code: u16,
+    pub(crate) reason: String,
+    pub(crate) after: std::time::Duration,
+}
+
+impl Harness {
+    pub(crate) fn new(limits: Limits) -> Self {
+        let queue = Arc::new(EventQueue::default());
+        let (shutdown, shutdown_rx) = watch::channel(None);
+        let options = ListenOptions {
+            limits,
+            ..ListenOptions::default()
+        };
+        let ctx = Arc::new(ListenerCtx {
+            user_id: 7,
+            local: SocketAddr::from(([127, 0, 0, 1], 9)),
+            connections: Arc::new(Semaphore::new(options.limits.max_connections)),
+            options,
+            tls: None,
+            queue: Arc::clone(&queue),
+            host: Arc::new(HostShared::new(&HostOptions::default())),
+            encoder: None,
+            channels: Arc::default(),
+            tracker: Arc::new(Tracker::default()),
+            shutdown: shutdown_rx,
+        });
+        Self {
+            ctx,
+            queue,
+            shutdown,
+            started: Instant::now(),
+        }
+    }
+
+    /// Starts a connection task on one end of an in-memory stream of
+    /// `buffer` bytes each way; returns the other end and the task.
+    pub(crate) fn connect(&self, buffer: usize) -> (DuplexStream, JoinHandle<()>) {
+        let (server, client) = tokio::io::duplex(buffer);
+        let permit = Arc::clone(&self.ctx.connections)
+            .try_acquire_owned()
+            .unwrap_or_else(|_| panic!("a connection permit"));
+        let guard = self.ctx.tracker.guard();
+        let ctx = Arc::clone(&self.ctx);
+        let task = tokio::spawn(crate::websocket::run(
+            server,
+            SocketAddr::from(([127, 0, 0, 1], 50_000)),
+            "/".to_owned(),
+            None,
+            ctx,
+            permit,
+            guard,
+        ));
+        (client, task)
+    }
+
+    /// Every event queued so far.
+    pub(crate) fn events(&self) -> Vec<NetEvent> {
+        let mut events = Vec::new();
+        self.queue.swap(&mut events);
+        events
+    }
+
+    /// The opened channel's id and counts (the first `ConnectionOpened`).
+    pub(crate) async fn opened(&self) -> (ChannelId, Arc<ChannelShared>) {
+        loop {
+            for event in self.events() {
+                if let NetEvent::Opened(Event::ConnectionOpened { channel, .. }, shared) = event {
+                    return (channel, shared);
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Queues a message to the channel, as the game's flush would.
+    pub(crate) fn send(&self, channel: ChannelId, shared: &Arc<ChannelShared>, data: Vec<u8>) {
+        let data = bytes::Bytes::from(data);
+        shared
+            .outbound_messages
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        shared
+            .outbound_bytes
+            .fetch_add(data.len(), std::sync::atomic::Ordering::AcqRel);
+        self.ctx.host.outbound.charge(data.len());
+        let message = OutboundMessage::new(
+            MessageKind::Binary,
+            data,
+            Arc::clone(shared),
+            Arc::clone(&self.ctx.host),
+        );
+        self.route(channel, Outbound::Message(message));
+    }
+
+    pub(crate) fn route(&self, channel: ChannelId, outbound: Outbound) {
+        let channels = self
+            .ctx
+            .channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(sender) = channels.get(&channel) {
+            let _ = sender.send(outbound);
+        }
+    }
+
+    /// Waits for the task to end; returns its `ChannelClosed`.
+    pub(crate) async fn ended(&self, task: JoinHandle<()>) -> Ended {
+        let _ = task.await;
+        let after = self.started.elapsed();
+        self.events()
+            .into_iter()
+            .find_map(|event| match event {
+                NetEvent::Event(Event::ChannelClosed {
+                    closed_by,
+                    code,
+                    reason,
+                    ..
+                }) => Some(Ended {
+                    closed_by,
+                    code,
+                    reason,
+                    after,
+                }),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("the task ended without a ChannelClosed"))
+    }
+}
