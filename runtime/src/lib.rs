@@ -48,6 +48,9 @@
 pub mod abi;
 mod buffer;
 mod event;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 #[doc(hidden)]
 pub mod guest;
 mod host;

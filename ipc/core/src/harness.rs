@@ -1,7 +1,8 @@
 //! A deterministic harness for the connection tasks: in-memory streams
 //! instead of sockets, tokio's paused clock instead of the wall clock, so
 //! timeouts are tested exactly and at once (the quinn habit, at this
-//! project's size). Test-only.
+//! project's size). For tests and the fuzz targets.
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -82,6 +83,23 @@ impl Harness {
             guard,
         ));
         (client, task)
+    }
+
+    /// Serves one connection from its first byte (HTTP, checks, upgrade).
+    pub(crate) fn serve_http(&self, server: DuplexStream) -> JoinHandle<()> {
+        let permit = Arc::clone(&self.ctx.connections)
+            .try_acquire_owned()
+            .unwrap_or_else(|_| panic!("a connection permit"));
+        let guard = self.ctx.tracker.guard();
+        let deadline = Instant::now() + self.ctx.options.limits.handshake_timeout;
+        tokio::spawn(crate::http::serve_http(
+            server,
+            SocketAddr::from(([127, 0, 0, 1], 50_000)),
+            Arc::clone(&self.ctx),
+            deadline,
+            permit,
+            guard,
+        ))
     }
 
     /// Every event queued so far.

@@ -36,7 +36,10 @@ mod bridge;
 mod budget;
 mod context;
 mod driver;
-#[cfg(test)]
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+#[cfg(any(test, feature = "fuzzing"))]
 mod harness;
 mod host;
 mod http;

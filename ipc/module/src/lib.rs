@@ -365,6 +365,19 @@ enum RequestError {
     },
 }
 
+/// Fuzzing entry point (feature `fuzzing`): `data` as a `ListenRequest`
+/// through the module's verification, parsing and the core's checks, but
+/// never acted on (a fuzzer must not bind ports at random).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub fn fuzz_listen_request(data: &[u8]) {
+    if let Ok(request) = fiasco::flatbuffers::root::<ListenRequest<'_>>(data) {
+        if let Ok(options) = listen_options(&request) {
+            let _ = options.validate();
+        }
+    }
+}
+
 /// Reads a `ListenRequest` into options.
 fn listen_options(request: &ListenRequest<'_>) -> Result<ListenOptions, RequestError> {
     let mut options = ListenOptions::default();
