@@ -75,17 +75,19 @@ pub enum ListenErrorKind {
     AddressInUse,
     /// The OS refused the port (below 1024 needs privileges): use a higher one.
     PermissionDenied,
-    /// The address is not one of this machine's.
+    /// The address is not one of this machine's: bind one it has (or
+    /// loopback).
     AddressUnavailable,
     /// The request is invalid (see the message): fix the request.
     InvalidRequest,
-    /// This host already listens on the port.
+    /// This host already listens on the port: use the open listener, or
+    /// stop it first.
     AlreadyListening,
-    /// A non-loopback bind address needs a token.
+    /// A non-loopback bind address needs a token: set one.
     TokenRequired,
     /// The TLS certificate or key could not be used: the source says why.
     Tls,
-    /// Anything else.
+    /// Anything else the OS said: the source error tells.
     Other,
 }
 
