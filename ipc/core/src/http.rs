@@ -194,8 +194,14 @@ async fn decide(
         .get(header::ORIGIN)
         .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
     if !security::origin_allowed(origin.as_deref(), &ctx.options, port) {
-        tracing::warn!(%peer, port, origin = ?origin, "refused: Origin not allowed (cross-site WebSocket hijacking?): 403");
-        return status(StatusCode::FORBIDDEN, "forbidden: Origin\n");
+        let shown = origin.as_deref().unwrap_or("");
+        tracing::warn!(%peer, port, origin = ?origin, "refused: Origin not allowed (cross-site WebSocket hijacking?): 403; to allow a page of yours, add its origin to the port's allowed origins (with the ipc module: --set ipc.allowed_origins={shown} or FIASCO_IPC_ALLOWED_ORIGINS)");
+        let body = format!(
+            "forbidden: Origin {shown} is not allowed on this port.\n             To allow a page of yours, add its origin to the port's allowed origins:\n             with the ipc module, --set ipc.allowed_origins={shown} (comma-separated)\n             or FIASCO_IPC_ALLOWED_ORIGINS={shown}; or ListenRequest.allowed_origins.\n"
+        );
+        let mut response = status(StatusCode::FORBIDDEN, "");
+        *response.body_mut() = Full::new(Bytes::from(body));
+        return response;
     }
     let path = match &ctx.options.token {
         Some(token) => match security::check_token(&request, token) {

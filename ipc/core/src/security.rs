@@ -29,6 +29,30 @@ fn own_origins(port: u16) -> impl Iterator<Item = String> {
     })
 }
 
+/// An origin in the form origins are compared in: lower case, no trailing
+/// slash, and the loopback names (`localhost`, `127.0.0.1`, `[::1]`) as one,
+/// so allowing `http://localhost:5173` allows `http://127.0.0.1:5173` too
+/// (same scheme and port).
+fn normalize(origin: &str) -> String {
+    let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return origin;
+    };
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, Some(port)),
+        _ => (rest, None),
+    };
+    let host = if matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
+        "localhost"
+    } else {
+        host
+    };
+    match port {
+        Some(port) => format!("{scheme}://{host}:{port}"),
+        None => format!("{scheme}://{host}"),
+    }
+}
+
 /// Whether a handshake's Origin may connect. No Origin (a tool, not a
 /// browser) is allowed; `null` never is, unless `*` is configured.
 pub(crate) fn origin_allowed(origin: Option<&str>, options: &ListenOptions, port: u16) -> bool {
@@ -41,12 +65,12 @@ pub(crate) fn origin_allowed(origin: Option<&str>, options: &ListenOptions, port
     if origin == "null" {
         return false;
     }
-    let origin = origin.trim_end_matches('/');
-    own_origins(port).any(|own| own.eq_ignore_ascii_case(origin))
+    let origin = normalize(origin);
+    own_origins(port).any(|own| normalize(&own) == origin)
         || options
             .allowed_origins
             .iter()
-            .any(|allowed| allowed.trim_end_matches('/').eq_ignore_ascii_case(origin))
+            .any(|allowed| normalize(allowed) == origin)
 }
 
 /// Checks the token (query `token=` or `Authorization: Bearer`), in
@@ -162,9 +186,33 @@ mod tests {
         ));
         assert!(!origin_allowed(Some("null"), &options, 9001));
         let mut options = ListenOptions::default();
-        options.allowed_origins.push("http://localhost:5173".into());
+        options
+            .allowed_origins
+            .push("http://localhost:5173/".into());
+        for alike in [
+            "http://localhost:5173",
+            "http://127.0.0.1:5173",
+            "http://[::1]:5173",
+            "HTTP://LOCALHOST:5173",
+        ] {
+            assert!(origin_allowed(Some(alike), &options, 9001), "{alike}");
+        }
+        for other in [
+            "https://localhost:5173",
+            "http://localhost:5174",
+            "http://localhost",
+            "http://evil.example:5173",
+        ] {
+            assert!(!origin_allowed(Some(other), &options, 9001), "{other}");
+        }
+        options.allowed_origins = vec!["https://tools.example".into()];
         assert!(origin_allowed(
-            Some("http://localhost:5173"),
+            Some("https://tools.example"),
+            &options,
+            9001
+        ));
+        assert!(!origin_allowed(
+            Some("https://tools.example.evil"),
             &options,
             9001
         ));

@@ -78,6 +78,10 @@ pub fn module() -> Module {
 struct IpcState {
     host: IpcHost,
     shutdown_timeout: Duration,
+    /// Origins every port allows besides its own and the request's
+    /// (`ipc.allowed_origins`, comma-separated, or
+    /// `FIASCO_IPC_ALLOWED_ORIGINS`): a page on a dev server, without code.
+    allowed_origins: Vec<String>,
 }
 
 /// Builds `MessageFromRemote` events on the network thread.
@@ -159,9 +163,21 @@ fn init(ctx: &mut InitContext<'_>) -> Result<(), ModuleError> {
     // The network thread is joined in shutdown, before the waker expires.
     let waker = ctx.waker();
     host.set_waker(move || waker.wake());
+    let allowed_origins = ctx
+        .config("allowed_origins")
+        .map(|origins| {
+            origins
+                .split(',')
+                .map(str::trim)
+                .filter(|origin| !origin.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
     ctx.insert_resource(IpcState {
         host,
         shutdown_timeout: Duration::from_millis(timeout_ms),
+        allowed_origins,
     });
     Ok(())
 }
@@ -457,10 +473,16 @@ fn ipc_send(
     close: EventReader<CloseChannel<'_>>,
     listen_results: EventWriter<ListenResult<'_>>,
 ) {
+    let state = &mut *state;
     let host = &mut state.host;
     for request in &listen {
         match listen_options(&request) {
-            Ok(options) => host.listen(request.user_id(), request.port(), options),
+            Ok(mut options) => {
+                options
+                    .allowed_origins
+                    .extend(state.allowed_origins.iter().cloned());
+                host.listen(request.user_id(), request.port(), options);
+            }
             Err(error) => {
                 let message = error.to_string();
                 tracing::warn!(user_id = request.user_id(), port = request.port(), %message, "invalid listen request");

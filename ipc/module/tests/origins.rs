@@ -1,0 +1,82 @@
+//! Allowing a page on another origin without code: `ipc.allowed_origins`
+//! (here as `--set` would give it), loopback names alike, and a refusal that
+//! says how to allow it.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use fiasco::{Config, GameBuilder, StopHandle};
+use tungstenite::client::IntoClientRequest;
+use tungstenite::Message;
+
+fn connect(port: u16, origin: &str) -> Result<(), (u16, String)> {
+    let mut request = format!("ws://127.0.0.1:{port}/")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("origin", origin.parse().unwrap());
+    match tungstenite::connect(request) {
+        Ok((mut client, _)) => {
+            client.send(Message::text("hi")).unwrap();
+            assert_eq!(client.read().unwrap(), Message::text("hi"));
+            Ok(())
+        }
+        Err(tungstenite::Error::Http(response)) => Err((
+            response.status().as_u16(),
+            String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).into_owned(),
+        )),
+        Err(other) => panic!("{other}"),
+    }
+}
+
+#[test]
+fn configured_origins_are_allowed_and_a_refusal_says_how() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .unwrap();
+    let stop = StopHandle::default();
+    let game = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut config = Config::default();
+            config.set("echo_agent", "port", port.to_string());
+            config.set(
+                "ipc",
+                "allowed_origins",
+                "http://localhost:5173, https://tools.example",
+            );
+            let mut game = GameBuilder::new()
+                .config(config)
+                .fps(120)
+                .add_static(fiasco_ipc::api())
+                .add_static(echo_agent::api())
+                .build();
+            game.run(&stop);
+            game.shutdown();
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the game never listened");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for allowed in [
+        "http://localhost:5173",
+        "http://127.0.0.1:5173",
+        "http://[::1]:5173",
+        "https://tools.example",
+    ] {
+        assert_eq!(connect(port, allowed), Ok(()), "{allowed}");
+    }
+    let (status, body) = connect(port, "http://localhost:3000").unwrap_err();
+    assert_eq!(status, 403);
+    assert!(
+        body.contains("--set ipc.allowed_origins=http://localhost:3000")
+            && body.contains("FIASCO_IPC_ALLOWED_ORIGINS"),
+        "{body}"
+    );
+    stop.stop();
+    game.join().unwrap();
+}
