@@ -136,16 +136,7 @@ impl WriteSink {
         kind: &'static str,
         build: impl FnOnce(&mut FlatBufferBuilder<'static>) -> WIPOffset<U>,
     ) -> bool {
-        let Some(ptr) = self.host.get() else {
-            tracing::error!(kind, "event written outside of its system's run; dropped");
-            return false;
-        };
-        // SAFETY-free: the pointer is set only while the host call that
-        // provided it is running (see `System::run`).
-        #[allow(unsafe_code)]
-        // SAFETY: `host` is Some only during the host call that set it, while
-        // the host table is valid.
-        let Some(host) = (unsafe { HostRef::from_ptr(ptr) }) else {
+        let Some(host) = self.current_host(kind) else {
             return false;
         };
         let mut builder = match self.builder.try_borrow_mut() {
@@ -174,18 +165,26 @@ impl WriteSink {
     }
 
     fn write_owned(&self, kind: &'static str, event: Bytes) -> bool {
-        let Some(ptr) = self.host.get() else {
-            tracing::error!(kind, "event written outside of its system's run; dropped");
-            return false;
-        };
-        #[allow(unsafe_code)]
-        // SAFETY: `host` is Some only during the host call that set it, while
-        // the host table is valid.
-        let Some(host) = (unsafe { HostRef::from_ptr(ptr) }) else {
+        let Some(host) = self.current_host(kind) else {
             return false;
         };
         let id = self.kind_id(host, kind);
         host.write_event_owned(id, event)
+    }
+
+    /// The host, while the system that owns this sink runs; `None` (and a
+    /// log line) outside of it.
+    fn current_host(&self, kind: &'static str) -> Option<HostRef<'_>> {
+        let Some(ptr) = self.host.get() else {
+            tracing::error!(kind, "event written outside of its system's run; dropped");
+            return None;
+        };
+        #[allow(unsafe_code)]
+        // SAFETY: `host` is Some only during the host call that set it
+        // (see `System::run`), while the host table is valid.
+        unsafe {
+            HostRef::from_ptr(ptr)
+        }
     }
 }
 

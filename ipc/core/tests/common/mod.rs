@@ -194,6 +194,19 @@ impl Game {
         )
     }
 
+    /// Waits for the channel's end: who closed it, the code and the reason.
+    pub fn closed_parts(&self, channel: ChannelId) -> (fiasco_ipc_core::ClosedBy, u16, String) {
+        match self.closed(channel) {
+            Event::ChannelClosed {
+                closed_by,
+                code,
+                reason,
+                ..
+            } => (closed_by, code, reason),
+            other => panic!("not a ChannelClosed: {other:?}"),
+        }
+    }
+
     pub fn send(&self, channel: ChannelId, kind: MessageKind, data: &'static [u8]) {
         self.request(move |host| {
             host.send(channel, kind, data);
