@@ -29,7 +29,9 @@ static POOL: Mutex<Pool> = Mutex::new(Pool {
     bytes: 0,
 });
 
-/// A zeroed buffer for a new builder (empty when the pool is).
+/// A zeroed buffer for a new builder (empty when the pool is). Buffers
+/// come from builders, which write from the end down: a buffer's bytes
+/// before its `head` were never written since it was last zeroed.
 pub(crate) fn take() -> Vec<u8> {
     let mut pool = POOL
         .lock()
@@ -43,9 +45,13 @@ pub(crate) fn take() -> Vec<u8> {
     }
 }
 
-fn give(mut buffer: Vec<u8>) {
+/// Returns a buffer whose bytes before `written` are still zero (a builder
+/// writes from the end): only the written part is zeroed again.
+fn give(mut buffer: Vec<u8>, written: usize) {
     // A builder needs zeroed memory (as after its `reset`).
-    buffer.fill(0);
+    if let Some(dirty) = buffer.get_mut(written..) {
+        dirty.fill(0);
+    }
     let mut pool = POOL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -69,7 +75,7 @@ impl AsRef<[u8]> for Finished {
 
 impl Drop for Finished {
     fn drop(&mut self) {
-        give(std::mem::take(&mut self.buffer));
+        give(std::mem::take(&mut self.buffer), self.head);
     }
 }
 
@@ -85,7 +91,9 @@ mod tests {
 
     #[test]
     fn a_freed_buffer_comes_back_zeroed() {
-        let bytes = into_bytes(vec![5u8; 128 * 1024], 100);
+        let mut buffer = vec![0u8; 128 * 1024];
+        buffer[100..].fill(5);
+        let bytes = into_bytes(buffer, 100);
         assert_eq!(bytes.len(), 128 * 1024 - 100);
         drop(bytes);
         let buffer = take();

@@ -56,19 +56,37 @@ pub(crate) struct OutboundMessage {
     host: Arc<HostShared>,
 }
 
+/// The outbound counts with one more message in: the channel's messages
+/// and bytes, and the host's bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OutboundCounts {
+    pub(crate) messages: usize,
+    pub(crate) bytes: usize,
+    pub(crate) host_bytes: usize,
+}
+
 impl OutboundMessage {
-    pub(crate) fn new(
+    /// Counts the message against its channel and the host (released when
+    /// it drops); returns it with the new counts.
+    pub(crate) fn charge(
         kind: MessageKind,
         data: Bytes,
-        channel: Arc<ChannelShared>,
-        host: Arc<HostShared>,
-    ) -> Self {
-        Self {
+        channel: &Arc<ChannelShared>,
+        host: &Arc<HostShared>,
+    ) -> (Self, OutboundCounts) {
+        let len = data.len();
+        let counts = OutboundCounts {
+            messages: channel.outbound_messages.fetch_add(1, Ordering::AcqRel) + 1,
+            bytes: channel.outbound_bytes.fetch_add(len, Ordering::AcqRel) + len,
+            host_bytes: host.outbound.charge(len),
+        };
+        let message = Self {
             kind,
             data,
-            channel,
-            host,
-        }
+            channel: Arc::clone(channel),
+            host: Arc::clone(host),
+        };
+        (message, counts)
     }
 }
 

@@ -123,19 +123,11 @@ impl Harness {
 
     /// Queues a message to the channel, as the game's flush would.
     pub(crate) fn send(&self, channel: ChannelId, shared: &Arc<ChannelShared>, data: Vec<u8>) {
-        let data = bytes::Bytes::from(data);
-        shared
-            .outbound_messages
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        shared
-            .outbound_bytes
-            .fetch_add(data.len(), std::sync::atomic::Ordering::AcqRel);
-        self.ctx.host.outbound.charge(data.len());
-        let message = OutboundMessage::new(
+        let (message, _) = OutboundMessage::charge(
             MessageKind::Binary,
-            data,
-            Arc::clone(shared),
-            Arc::clone(&self.ctx.host),
+            bytes::Bytes::from(data),
+            shared,
+            &self.ctx.host,
         );
         self.route(channel, Outbound::Message(message));
     }

@@ -1,6 +1,5 @@
 //! The game's handle on the network thread.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -151,18 +150,13 @@ impl IpcHost {
             tracing::debug!(%channel, "message to an unknown or closed channel not sent");
             return false;
         };
-        let shared = &entry.shared;
-        let len = data.len();
-        let messages = shared.outbound_messages.fetch_add(1, Ordering::AcqRel) + 1;
-        let bytes = shared.outbound_bytes.fetch_add(len, Ordering::AcqRel) + len;
-        let host_used = self.shared.outbound.charge(len);
         // From here the message releases what it counts when dropped.
-        let message =
-            OutboundMessage::new(kind, data, Arc::clone(shared), Arc::clone(&self.shared));
+        let (message, counts) = OutboundMessage::charge(kind, data, &entry.shared, &self.shared);
+        let (messages, bytes, host_used) = (counts.messages, counts.bytes, counts.host_bytes);
         if let Err(full) = outbound_check(
             messages,
             bytes,
-            &shared.limits,
+            &entry.shared.limits,
             host_used,
             self.shared.outbound.limit(),
         ) {

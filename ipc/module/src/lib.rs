@@ -48,10 +48,6 @@ use schema::{
     StopListeningResultArgs,
 };
 
-/// Outbound content at least this large is shared with the network thread;
-/// smaller content is copied, which is cheaper than sharing it.
-const SHARE_MIN_SIZE: usize = 512;
-
 /// The module's name (configuration prefix `ipc.`).
 pub const NAME: &str = "ipc";
 
@@ -132,8 +128,8 @@ impl MessageEncoder for FlatBufferEncoder {
         let payload = {
             let table = fiasco::flatbuffers::root::<MessageFromRemote<'_>>(&event).ok()?;
             let bytes = table.content()?.bytes();
-            let start = bytes.as_ptr() as usize - event.as_ptr() as usize;
-            start..start + bytes.len()
+            let start = (bytes.as_ptr() as usize).checked_sub(event.as_ptr() as usize)?;
+            start..start.checked_add(bytes.len())?
         };
         Some(Encoded { event, payload })
     }
@@ -505,19 +501,14 @@ fn ipc_send(
             schema::MessageKind::Text => fiasco_ipc_core::MessageKind::Text,
             _ => fiasco_ipc_core::MessageKind::Binary,
         };
-        // Shared with the network thread, not copied; a few bytes are copied
-        // instead, which costs one allocation where sharing costs three.
+        // Shared with the network thread, not copied.
         let content = message
             .content()
             .map(|content| content.bytes())
             .unwrap_or_default();
-        let data = if content.len() < SHARE_MIN_SIZE {
-            Bytes::copy_from_slice(content)
-        } else {
-            event
-                .share(content)
-                .unwrap_or_else(|| Bytes::copy_from_slice(content))
-        };
+        let data = event
+            .share(content)
+            .unwrap_or_else(|| Bytes::copy_from_slice(content));
         host.send(ChannelId(message.channel()), kind, data);
     }
     for request in &close {

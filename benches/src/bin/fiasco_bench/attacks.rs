@@ -27,6 +27,40 @@ fn watch_rss(pid: u32, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> {
     })
 }
 
+/// A game under test whose RSS is sampled from its start on.
+struct Watched {
+    game: super::Server,
+    /// RSS once the game settled, before the attack.
+    before: u64,
+    stop: Arc<AtomicBool>,
+    rss: tokio::task::JoinHandle<u64>,
+}
+
+/// Starts the echo game at `fps` and its RSS sampling.
+async fn watch_game(args: &Args, name: &'static str, fps: u32) -> Result<Watched, String> {
+    let game = start_game(args, name, fps)?;
+    let pid = game.child.id();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = rss_bytes(pid);
+    let stop = Arc::new(AtomicBool::new(false));
+    let rss = watch_rss(pid, Arc::clone(&stop));
+    Ok(Watched {
+        game,
+        before,
+        stop,
+        rss,
+    })
+}
+
+impl Watched {
+    /// Ends the sampling: the game, its RSS before, and the largest seen.
+    async fn finish(self) -> Result<(super::Server, u64, u64), String> {
+        self.stop.store(true, Ordering::Relaxed);
+        let most = self.rss.await.map_err(|error| error.to_string())?;
+        Ok((self.game, self.before, most))
+    }
+}
+
 /// One 64 B round trip on a fresh connection.
 async fn fresh_round_trip(address: SocketAddr) -> Result<Duration, String> {
     let started = Instant::now();
@@ -50,22 +84,18 @@ fn alive(server: &mut super::Server) -> bool {
 /// 8 clients send 8 MiB messages as fast as the game lets them and never
 /// read their echoes, the game at 1 fps.
 async fn flood_unread(args: &Args, rows: &mut Vec<Row>) -> Result<(), String> {
-    let mut game = start_game(args, "echo-game --fps 1", 1)?;
-    let pid = game.child.id();
-    let before = rss_bytes(pid);
-    let stop = Arc::new(AtomicBool::new(false));
-    let rss = watch_rss(pid, Arc::clone(&stop));
+    let watched = watch_game(args, "echo-game --fps 1", 1).await?;
+    let address = watched.game.address;
     let mut floods = Vec::new();
     for _ in 0..8 {
-        let mut ws = connect(game.address).await?;
+        let mut ws = connect(address).await?;
         floods.push(tokio::spawn(async move {
             let payload = vec![3u8; 8 << 20];
             while ws.send(Message::binary(payload.clone())).await.is_ok() {}
         }));
     }
     tokio::time::sleep(Duration::from_secs_f64(args.flood_seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    let most = rss.await.map_err(|error| error.to_string())?;
+    let (mut game, before, most) = watched.finish().await?;
     let alive = alive(&mut game);
     for flood in floods {
         flood.abort();
@@ -96,13 +126,8 @@ async fn flood_unread(args: &Args, rows: &mut Vec<Row>) -> Result<(), String> {
 
 /// A client floods pings and never reads the pongs.
 async fn ping_flood(args: &Args, rows: &mut Vec<Row>) -> Result<(), String> {
-    let mut game = start_game(args, "echo-game --fps 60", 60)?;
-    let pid = game.child.id();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let before = rss_bytes(pid);
-    let stop = Arc::new(AtomicBool::new(false));
-    let rss = watch_rss(pid, Arc::clone(&stop));
-    let mut ws = connect(game.address).await?;
+    let watched = watch_game(args, "echo-game --fps 60", 60).await?;
+    let mut ws = connect(watched.game.address).await?;
     let seconds = 8.0;
     let flood = tokio::spawn(async move {
         loop {
@@ -117,8 +142,7 @@ async fn ping_flood(args: &Args, rows: &mut Vec<Row>) -> Result<(), String> {
         }
     });
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    let most = rss.await.map_err(|error| error.to_string())?;
+    let (mut game, before, most) = watched.finish().await?;
     flood.abort();
     let growth = most.saturating_sub(before) as f64 / MIB;
     rows.push(Row {
@@ -160,18 +184,14 @@ async fn raw_handshake(stream: &mut TcpStream, address: SocketAddr) -> Result<()
 /// 48 clients each send 15 MiB of a 16 MiB message that never ends, and
 /// hold; another client's round trips meanwhile.
 async fn unfinished_messages(args: &Args, rows: &mut Vec<Row>) -> Result<(), String> {
-    let mut game = start_game(args, "echo-game --fps 60", 60)?;
-    let pid = game.child.id();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let before = rss_bytes(pid);
-    let stop = Arc::new(AtomicBool::new(false));
-    let rss = watch_rss(pid, Arc::clone(&stop));
+    let watched = watch_game(args, "echo-game --fps 60", 60).await?;
+    let address = watched.game.address;
     let mut holders = Vec::new();
     for _ in 0..48 {
-        let mut stream = TcpStream::connect(game.address)
+        let mut stream = TcpStream::connect(address)
             .await
             .map_err(|error| error.to_string())?;
-        raw_handshake(&mut stream, game.address).await?;
+        raw_handshake(&mut stream, address).await?;
         holders.push(tokio::spawn(async move {
             // A masked binary frame of 16 MiB (mask key 0: the bytes as is).
             let mut header = vec![0x82, 0xFF];
@@ -192,10 +212,11 @@ async fn unfinished_messages(args: &Args, rows: &mut Vec<Row>) -> Result<(), Str
         }));
     }
     let worst = Arc::new(Mutex::new(Duration::ZERO));
+    let probing = Arc::new(AtomicBool::new(true));
     let probe = {
-        let (worst, stop, address) = (Arc::clone(&worst), Arc::clone(&stop), game.address);
+        let (worst, probing) = (Arc::clone(&worst), Arc::clone(&probing));
         tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
+            while probing.load(Ordering::Relaxed) {
                 let took = fresh_round_trip(address).await.unwrap_or(Duration::MAX);
                 {
                     let mut worst = worst
@@ -208,8 +229,8 @@ async fn unfinished_messages(args: &Args, rows: &mut Vec<Row>) -> Result<(), Str
         })
     };
     tokio::time::sleep(Duration::from_secs_f64(args.hold_seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    let most = rss.await.map_err(|error| error.to_string())?;
+    probing.store(false, Ordering::Relaxed);
+    let (mut game, before, most) = watched.finish().await?;
     let _ = probe.await;
     for holder in holders {
         holder.abort();

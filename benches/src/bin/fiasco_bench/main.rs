@@ -426,7 +426,7 @@ fn game_thread_cost() -> Result<GameThreadCost, String> {
         }
     }
     // Frames with one 1 MiB message each.
-    let mut big = Vec::new();
+    let (mut big, mut big_receive, mut big_send) = (Vec::new(), Vec::new(), Vec::new());
     let payload = vec![9u8; 1 << 20];
     for _ in 0..REPEATS {
         client
@@ -435,16 +435,15 @@ fn game_thread_cost() -> Result<GameThreadCost, String> {
         std::thread::sleep(Duration::from_millis(20));
         game.run_frame();
         big.push(us(ipc_time(&game)));
-        if std::env::var_os("BENCH_SPLIT").is_some() {
-            for timing in game.timings() {
-                eprintln!(
-                    "{}::{} {:.1} µs",
-                    timing.module,
-                    timing.system,
-                    us(timing.last)
-                );
-            }
-        }
+        let system_time = |name: &str| {
+            game.timings()
+                .iter()
+                .filter(|timing| timing.module == "ipc" && timing.system == name)
+                .map(|timing| us(timing.last))
+                .sum::<f64>()
+        };
+        big_receive.push(system_time("ipc_receive"));
+        big_send.push(system_time("ipc_send"));
         match client.read() {
             Ok(_) => {}
             Err(error) => return Err(format!("1 MiB echo after one frame: {error}")),
@@ -456,6 +455,8 @@ fn game_thread_cost() -> Result<GameThreadCost, String> {
         burst: median(bursts),
         per_frame: echoed / REPEATS as usize,
         one_mib: median(big),
+        one_mib_receive: median(big_receive),
+        one_mib_send: median(big_send),
     })
 }
 
@@ -465,6 +466,9 @@ struct GameThreadCost {
     burst: f64,
     per_frame: usize,
     one_mib: f64,
+    /// Of which `ipc_receive` and `ipc_send`.
+    one_mib_receive: f64,
+    one_mib_send: f64,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -542,6 +546,19 @@ async fn main() -> Result<(), String> {
         target: "≤ 5 µs".into(),
         met: cost.one_mib <= 5.0,
     });
+    for (system, time) in [
+        ("ipc_receive", cost.one_mib_receive),
+        ("ipc_send", cost.one_mib_send),
+    ] {
+        rows.push(Row {
+            what: format!("... of which {system}"),
+            ours: time,
+            plain: None,
+            unit: "µs",
+            target: "-".into(),
+            met: true,
+        });
+    }
     // Unthrottled game vs plain server: latency, messages/s, MB/s.
     {
         let ours = start_game(&args, "echo-game --fps 0", 0)?;
