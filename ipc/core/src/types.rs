@@ -241,6 +241,19 @@ pub struct InboundMessage<'a> {
     pub payload: &'a [u8],
 }
 
+impl<'a> InboundMessage<'a> {
+    /// A message as the network thread would hand it over (for testing an
+    /// encoder).
+    pub fn new(channel: ChannelId, user_id: u64, kind: MessageKind, payload: &'a [u8]) -> Self {
+        Self {
+            channel,
+            user_id,
+            kind,
+            payload,
+        }
+    }
+}
+
 /// An inbound message in the game's form: `event`, whose bytes at `payload`
 /// are the message's payload.
 #[derive(Debug, Clone)]

@@ -29,9 +29,8 @@ pub struct ReadmeDoctests;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::time::Duration;
-
 use std::sync::Arc;
+use std::time::Duration;
 
 use fiasco::bytes::Bytes;
 use fiasco::flatbuffers::{FlatBufferBuilder, WIPOffset};
@@ -94,7 +93,10 @@ thread_local! {
         std::cell::RefCell::new(FlatBufferBuilder::with_capacity(REUSE_BUILDER_BELOW + 1024));
 }
 
-fn build_message(builder: &mut FlatBufferBuilder<'static>, message: &InboundMessage<'_>) {
+/// Builds the event; returns where its payload starts, counted from the end
+/// of the finished buffer (a FlatBuffers offset; the vector's 4-byte length
+/// comes first).
+fn build_message(builder: &mut FlatBufferBuilder<'static>, message: &InboundMessage<'_>) -> usize {
     let content = builder.create_vector(message.payload);
     let root = MessageFromRemote::create(
         builder,
@@ -106,45 +108,45 @@ fn build_message(builder: &mut FlatBufferBuilder<'static>, message: &InboundMess
         },
     );
     builder.finish_minimal(root);
+    content.value() as usize
 }
 
 impl MessageEncoder for FlatBufferEncoder {
     fn encode(&self, message: &InboundMessage<'_>) -> Option<Encoded> {
-        let event = if message.payload.len() < REUSE_BUILDER_BELOW {
+        let (event, from_end) = if message.payload.len() < REUSE_BUILDER_BELOW {
             SMALL_BUILDER.with(|builder| {
                 let mut builder = builder.try_borrow_mut().ok()?;
                 builder.reset();
-                build_message(&mut builder, message);
-                Some(Bytes::copy_from_slice(builder.finished_data()))
+                let from_end = build_message(&mut builder, message);
+                Some((Bytes::copy_from_slice(builder.finished_data()), from_end))
             })?
         } else {
             // Room for the payload and the table around it: no reallocation.
             let mut builder = FlatBufferBuilder::with_capacity(message.payload.len() + 64);
-            build_message(&mut builder, message);
+            let from_end = build_message(&mut builder, message);
             let (buffer, head) = builder.collapse();
-            Bytes::from(buffer).slice(head..)
+            (Bytes::from(buffer).slice(head..), from_end)
         };
-        // Where the content landed, read back through the verifier.
-        let payload = {
-            let table = fiasco::flatbuffers::root::<MessageFromRemote<'_>>(&event).ok()?;
-            let bytes = table.content()?.bytes();
-            let start = (bytes.as_ptr() as usize).checked_sub(event.as_ptr() as usize)?;
-            start..start.checked_add(bytes.len())?
-        };
-        Some(Encoded { event, payload })
+        // Where the content landed, from the builder's offset: no second
+        // pass over the event.
+        let start = event.len().checked_sub(from_end)?.checked_add(4)?;
+        let end = start.checked_add(message.payload.len())?;
+        (end <= event.len()).then_some(Encoded {
+            event,
+            payload: start..end,
+        })
     }
 }
 
 /// The host options from the module's configuration (`--set ipc.KEY=...`).
 fn host_options(ctx: &InitContext<'_>) -> Result<HostOptions, ModuleError> {
-    let defaults = HostOptions::default();
     let mut options = HostOptions::default();
-    options.inbound_budget = ctx.config_parse("inbound_budget", defaults.inbound_budget)?;
-    options.outbound_budget = ctx.config_parse("outbound_budget", defaults.outbound_budget)?;
-    options.channel_reserve = ctx.config_parse("channel_reserve", defaults.channel_reserve)?;
+    options.inbound_budget = ctx.config_parse("inbound_budget", options.inbound_budget)?;
+    options.outbound_budget = ctx.config_parse("outbound_budget", options.outbound_budget)?;
+    options.channel_reserve = ctx.config_parse("channel_reserve", options.channel_reserve)?;
     options.frame_budget = FrameBudget::new(
-        ctx.config_parse("frame_messages", defaults.frame_budget.max_messages)?,
-        ctx.config_parse("frame_bytes", defaults.frame_budget.max_bytes)?,
+        ctx.config_parse("frame_messages", options.frame_budget.max_messages)?,
+        ctx.config_parse("frame_bytes", options.frame_budget.max_bytes)?,
     );
     options.encoder = Some(Arc::new(FlatBufferEncoder));
     Ok(options)
@@ -516,4 +518,44 @@ fn ipc_send(
         host.close(ChannelId(request.channel()), request.code(), reason);
     }
     host.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The payload range the encoder computes from the builder's offset is
+    /// where a verified read finds the content, for both builder paths.
+    #[test]
+    fn the_encoded_payload_range_is_the_verified_content() {
+        for size in [
+            0,
+            1,
+            63,
+            4096,
+            REUSE_BUILDER_BELOW - 1,
+            REUSE_BUILDER_BELOW,
+            1 << 20,
+        ] {
+            let payload: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            let message = InboundMessage::new(
+                ChannelId(3),
+                9,
+                fiasco_ipc_core::MessageKind::Text,
+                &payload,
+            );
+            let Some(encoded) = FlatBufferEncoder.encode(&message) else {
+                panic!("{size}: not encoded");
+            };
+            let table = fiasco::flatbuffers::root::<MessageFromRemote<'_>>(&encoded.event);
+            let content = table
+                .ok()
+                .and_then(|table| table.content())
+                .map(|content| content.bytes());
+            let content = content.unwrap_or_else(|| panic!("{size}: no content"));
+            let start = content.as_ptr() as usize - encoded.event.as_ptr() as usize;
+            assert_eq!(encoded.payload, start..start + size, "{size}");
+            assert_eq!(&encoded.event[encoded.payload.clone()], &payload[..]);
+        }
+    }
 }
