@@ -26,13 +26,16 @@
  * Threading: every call happens on the game thread (buffer releases excepted). Never let a C++
  * exception or a Rust panic cross these functions.
  *
- * This header mirrors runtime/src/abi.rs exactly.
+ * This header mirrors runtime/src/abi.rs exactly; the helpers at its end
+ * are C conveniences over it.
  */
 #ifndef FIASCO_MODULE_H
 #define FIASCO_MODULE_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -137,8 +140,62 @@ typedef struct FiascoModuleApi {
     void (*shutdown)(void *state, const FiascoHostApi *host);
 } FiascoModuleApi;
 
+
+/* ---- Helpers: header-only conveniences, not part of the ABI. ---- */
+
+/* A FiascoStr of a NUL-terminated string (without the NUL). */
+static inline FiascoStr fiasco_str(const char *text) {
+    FiascoStr s = { (const uint8_t *)text, text ? strlen(text) : 0 };
+    return s;
+}
+
+/* The calling module's configuration value key as a decimal number of at
+ * most max: FIASCO_STATUS_OK and *out (fallback when the key is unset), or
+ * FIASCO_STATUS_ERROR after logging what is wrong with the value. */
+static inline int32_t fiasco_config_uint(const FiascoHostApi *host, const char *key,
+                                         uint64_t fallback, uint64_t max, uint64_t *out) {
+    FiascoStr value;
+    uint64_t number = 0;
+    size_t i;
+    char line[200];
+    if (!host->config_get(host->ctx, fiasco_str(key), &value)) {
+        *out = fallback;
+        return FIASCO_STATUS_OK;
+    }
+    for (i = 0; i < value.len; i++) {
+        uint8_t digit = (uint8_t)(value.ptr[i] - '0');
+        if (digit > 9 || digit > max || number > (max - digit) / 10) break;
+        number = number * 10 + digit;
+    }
+    if (value.len == 0 || i < value.len) {
+        snprintf(line, sizeof line, "configuration %s=%.*s is not a number from 0 to %llu", key,
+                 (int)(value.len > 64 ? 64 : value.len), (const char *)value.ptr,
+                 (unsigned long long)max);
+        host->log(host->ctx, FIASCO_LOG_ERROR, fiasco_str(line));
+        return FIASCO_STATUS_ERROR;
+    }
+    *out = number;
+    return FIASCO_STATUS_OK;
+}
+
 #ifdef __cplusplus
 }
+#define FIASCO_EXTERN_C extern "C"
+#else
+#define FIASCO_EXTERN_C
 #endif
+
+#if defined(__GNUC__)
+#define FIASCO_EXPORT FIASCO_EXTERN_C __attribute__((visibility("default")))
+#else
+#define FIASCO_EXPORT FIASCO_EXTERN_C
+#endif
+
+/* Defines the two symbols the loader looks for, returning api (a
+ * const FiascoModuleApi *), exported even under -fvisibility=hidden. Use it
+ * once, at file scope. */
+#define FIASCO_EXPORT_MODULE(api)                                                       \
+    FIASCO_EXPORT uint32_t fiasco_module_abi_version(void) { return FIASCO_ABI_VERSION; } \
+    FIASCO_EXPORT const FiascoModuleApi *fiasco_module_entry(void) { return (api); }
 
 #endif /* FIASCO_MODULE_H */

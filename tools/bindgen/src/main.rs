@@ -14,16 +14,71 @@ struct Binding {
     output: &'static str,
 }
 
-/// A schema whose TypeScript bindings are checked in (a folder of files).
-struct TsBinding {
+/// A schema whose bindings in another language are checked in as a folder
+/// of files.
+struct TreeBinding {
     schema: &'static str,
+    /// flatc's language flag.
+    language: &'static str,
     output_dir: &'static str,
+    /// Also check in the FlatBuffers C++ headers of flatc's own release
+    /// (`flatbuffers/*.h`), so C++ code builds against exactly the version
+    /// that generated it.
+    cpp_headers: bool,
 }
 
-const TS_BINDINGS: &[TsBinding] = &[TsBinding {
-    schema: "examples/ipc_agent/demo.fbs",
-    output_dir: "examples/ipc_agent/web/generated",
-}];
+const TREE_BINDINGS: &[TreeBinding] = &[
+    TreeBinding {
+        schema: "examples/ipc_agent/demo.fbs",
+        language: "--ts",
+        output_dir: "examples/ipc_agent/web/generated",
+        cpp_headers: false,
+    },
+    TreeBinding {
+        schema: "ipc/schema/ipc.fbs",
+        language: "--cpp",
+        output_dir: "ipc/schema/cpp",
+        cpp_headers: true,
+    },
+];
+
+/// The FlatBuffers headers generated C++ code includes (`flatbuffers.h` and
+/// what it includes), not the compiler's own.
+const CPP_HEADERS: &[&str] = &[
+    "allocator.h",
+    "array.h",
+    "base.h",
+    "buffer.h",
+    "buffer_ref.h",
+    "default_allocator.h",
+    "detached_buffer.h",
+    "flatbuffer_builder.h",
+    "flatbuffers.h",
+    "stl_emulation.h",
+    "string.h",
+    "struct.h",
+    "table.h",
+    "vector.h",
+    "vector_downward.h",
+    "verifier.h",
+];
+
+/// Copies the [`CPP_HEADERS`] the `flatc` crate installed beside its flatc
+/// into `out_dir/flatbuffers/`.
+fn copy_cpp_headers(out_dir: &Path) -> Result<(), String> {
+    let installed = flatc::flatc()
+        .parent()
+        .and_then(Path::parent)
+        .map(|prefix| prefix.join("include/flatbuffers"))
+        .ok_or("flatc has no install prefix")?;
+    let target = out_dir.join("flatbuffers");
+    std::fs::create_dir_all(&target).map_err(|error| error.to_string())?;
+    for header in CPP_HEADERS {
+        std::fs::copy(installed.join(header), target.join(header))
+            .map_err(|error| format!("copying {header} from {}: {error}", installed.display()))?;
+    }
+    Ok(())
+}
 
 const BINDINGS: &[Binding] = &[
     Binding {
@@ -48,7 +103,7 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Runs the pinned flatc on `schema` for `language` (`--rust`, `--ts`),
+/// Runs the pinned flatc on `schema` for `language` (`--rust`, `--ts`, `--cpp`),
 /// writing into `out_dir`.
 fn run_flatc(root: &Path, schema: &str, language: &str, out_dir: &Path) -> Result<(), String> {
     let status = Command::new(flatc::flatc())
@@ -99,25 +154,28 @@ fn read_tree(dir: &Path) -> Vec<(PathBuf, String)> {
     files
 }
 
-/// Generates TypeScript for `binding` into a scratch folder; returns its tree.
-fn generate_ts(
+/// Generates `binding` into a scratch folder; returns its tree.
+fn generate_tree(
     root: &Path,
-    binding: &TsBinding,
+    binding: &TreeBinding,
     out_dir: &Path,
 ) -> Result<Vec<(PathBuf, String)>, String> {
-    run_flatc(root, binding.schema, "--ts", out_dir)?;
+    run_flatc(root, binding.schema, binding.language, out_dir)?;
+    if binding.cpp_headers {
+        copy_cpp_headers(out_dir)?;
+    }
     Ok(read_tree(out_dir))
 }
 
-fn check_or_write_ts(
+fn check_or_write_trees(
     root: &Path,
     scratch: &Path,
     check: bool,
     stale: &mut Vec<&'static str>,
 ) -> Result<(), String> {
-    for binding in TS_BINDINGS {
+    for binding in TREE_BINDINGS {
         let _ = std::fs::remove_dir_all(scratch);
-        let fresh = generate_ts(root, binding, scratch)?;
+        let fresh = generate_tree(root, binding, scratch)?;
         let target = root.join(binding.output_dir);
         if read_tree(&target) == fresh {
             println!("fresh: {}/", binding.output_dir);
@@ -176,7 +234,7 @@ fn main() -> ExitCode {
             println!("wrote: {}", binding.output);
         }
     }
-    if let Err(error) = check_or_write_ts(&root, &scratch, check, &mut stale) {
+    if let Err(error) = check_or_write_trees(&root, &scratch, check, &mut stale) {
         eprintln!("error: {error}");
         return ExitCode::FAILURE;
     }
