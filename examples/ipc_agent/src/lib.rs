@@ -10,8 +10,6 @@
 //! Configuration: `ipc_agent.port` (default 9001), `ipc_agent.web_root`
 //! (the folder to serve; default `examples/ipc_agent/web_root`).
 
-use std::collections::BTreeSet;
-
 use fiasco::{
     system, EventReader, EventWriter, Frame, InitContext, Module, ModuleError, ResMut, Stage,
 };
@@ -22,92 +20,12 @@ use fiasco_ipc_schema::{
 
 fiasco::generated_module!(demo_generated);
 
-use demo_generated::demo::{
-    Action, BoxState, BoxStateArgs, CommandAck, CommandAckArgs, CommandMessage, GameMessage,
-    GameMessageArgs,
-};
+pub mod scene;
+
+use scene::Scene;
 
 /// The `user_id` this agent listens with (events on its port carry it).
 pub const USER_ID: u64 = 0xB0C5;
-
-/// The world the box moves in, in pixels.
-const WORLD: (f32, f32) = (640.0, 360.0);
-
-/// The simulated box and who watches it.
-#[derive(Debug)]
-struct Scene {
-    x: f32,
-    y: f32,
-    dx: f32,
-    dy: f32,
-    size: f32,
-    speed: f32,
-    color: u32,
-    paused: bool,
-    /// Channels of connected pages, in opening order.
-    viewers: BTreeSet<u64>,
-}
-
-impl Default for Scene {
-    fn default() -> Self {
-        Self {
-            x: 40.0,
-            y: 60.0,
-            dx: 1.0,
-            dy: 0.6,
-            size: 48.0,
-            speed: 3.0,
-            color: 0x3b82f6,
-            paused: false,
-            viewers: BTreeSet::new(),
-        }
-    }
-}
-
-impl Scene {
-    fn step(&mut self) {
-        if self.paused {
-            return;
-        }
-        self.x += self.dx * self.speed;
-        self.y += self.dy * self.speed;
-        if self.x < 0.0 || self.x + self.size > WORLD.0 {
-            self.dx = -self.dx;
-            self.x = self.x.clamp(0.0, WORLD.0 - self.size);
-        }
-        if self.y < 0.0 || self.y + self.size > WORLD.1 {
-            self.dy = -self.dy;
-            self.y = self.y.clamp(0.0, WORLD.1 - self.size);
-        }
-    }
-
-    /// Applies a command; returns whether it was valid and what happened.
-    fn apply(&mut self, command: &CommandMessage<'_>) -> (bool, String) {
-        match command.action() {
-            Action::Pause => {
-                self.paused = true;
-                (true, "paused".to_owned())
-            }
-            Action::Resume => {
-                self.paused = false;
-                (true, "resumed".to_owned())
-            }
-            Action::SetSpeed if (0.0..=50.0).contains(&command.speed()) => {
-                self.speed = command.speed();
-                (true, format!("speed set to {}", self.speed))
-            }
-            Action::SetSpeed => (
-                false,
-                format!("speed {} out of range 0..=50", command.speed()),
-            ),
-            Action::SetColor => {
-                self.color = command.color() & 0xff_ffff;
-                (true, format!("colour set to #{:06x}", self.color))
-            }
-            other => (false, format!("unknown action {}", other.0)),
-        }
-    }
-}
 
 /// The module's C ABI table (for static linking).
 pub fn api() -> &'static fiasco::abi::FiascoModuleApi {
@@ -210,33 +128,8 @@ fn handle_commands(
             .content()
             .map(|content| content.bytes())
             .unwrap_or_default();
-        // The page's bytes are untrusted: verify before reading.
-        let (id, ok, text) = match flatbuffers::root::<CommandMessage>(content) {
-            Ok(command) => {
-                let (ok, text) = scene.apply(&command);
-                (command.id(), ok, text)
-            }
-            Err(error) => (0, false, format!("not a CommandMessage: {error}")),
-        };
-        builder.reset();
-        let text = builder.create_string(&text);
-        let ack = CommandAck::create(
-            &mut builder,
-            &CommandAckArgs {
-                id,
-                ok,
-                text: Some(text),
-            },
-        );
-        let message = GameMessage::create(
-            &mut builder,
-            &GameMessageArgs {
-                state: None,
-                ack: Some(ack),
-            },
-        );
-        builder.finish_minimal(message);
-        send(&writer, event.channel(), builder.finished_data());
+        let answer = scene.answer(content, &mut builder);
+        send(&writer, event.channel(), answer);
     }
 }
 
@@ -252,28 +145,9 @@ fn stream_state(
         return;
     }
     let mut builder = flatbuffers::FlatBufferBuilder::new();
-    let state = BoxState::create(
-        &mut builder,
-        &BoxStateArgs {
-            frame: frame.0,
-            x: scene.x,
-            y: scene.y,
-            size_: scene.size,
-            color: scene.color,
-            paused: scene.paused,
-            speed: scene.speed,
-        },
-    );
-    let message = GameMessage::create(
-        &mut builder,
-        &GameMessageArgs {
-            state: Some(state),
-            ack: None,
-        },
-    );
-    builder.finish_minimal(message);
+    let state = scene.state_message(frame.0, &mut builder);
     for &channel in &scene.viewers {
-        send(&writer, channel, builder.finished_data());
+        send(&writer, channel, state);
     }
 }
 

@@ -115,7 +115,9 @@ impl PartialEq for ListenError {
 impl Eq for ListenError {}
 
 impl ListenError {
-    pub(crate) fn new(kind: ListenErrorKind, message: impl Into<String>) -> Self {
+    /// An error of `kind` with a message and no source (for glue that
+    /// answers a request the host never saw, e.g. a host that did not start).
+    pub fn new(kind: ListenErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
             message: message.into(),

@@ -1,0 +1,287 @@
+//! The plugin: starts the host, delivers its events early in the frame and
+//! carries out requests late in it.
+
+use std::time::Duration;
+
+use bevy_app::{App, AppExit, Last, Plugin, PreUpdate};
+use bevy_ecs::prelude::*;
+use bevy_ecs::system::SystemParam;
+use fiasco_ipc_core::{
+    Event, HostOptions, IpcHost, ListenError, ListenErrorKind, DEFAULT_SHUTDOWN_TIMEOUT,
+};
+
+use crate::messages::*;
+
+/// The IPC host as a Bevy plugin: `app.add_plugins(IpcPlugin::default())`.
+///
+/// It starts the host's network thread (`fiasco-ipc`) when added. Each
+/// frame, in [`PreUpdate`] ([`IpcSystems::Deliver`]), it writes what the
+/// network brought as messages ([`ConnectionOpened`],
+/// [`MessageFromRemote`], ...), at most the host's frame budget; in
+/// [`Last`] ([`IpcSystems::Flush`]) it carries out the requests written
+/// during the frame ([`Listen`], [`SendMessage`], ...) and hands them to the
+/// network thread at once. So an answer written in the frame a message
+/// arrives leaves in that same frame.
+///
+/// On [`AppExit`] every client is closed with 1001, within
+/// `shutdown_timeout`, and the network thread is joined (also when the
+/// [`App`] is dropped).
+#[derive(Debug, Clone)]
+pub struct IpcPlugin {
+    /// The host's byte budgets and frame budget.
+    pub options: HostOptions,
+    /// How long shutdown waits for clients to answer the 1001 close.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for IpcPlugin {
+    fn default() -> Self {
+        Self {
+            options: HostOptions::default(),
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        }
+    }
+}
+
+/// The plugin's systems, to order yours against.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IpcSystems {
+    /// In [`PreUpdate`]: the network's events become messages.
+    Deliver,
+    /// In [`Last`]: requests go to the network thread.
+    Flush,
+}
+
+/// The running host, as a resource. `None` inside when it could not start
+/// (logged; every [`Listen`] is then answered with the error) or after
+/// shutdown.
+#[derive(Resource, Debug)]
+pub struct Ipc {
+    host: Option<IpcHost>,
+    start_error: Option<String>,
+    shutdown_timeout: Duration,
+}
+
+impl Ipc {
+    /// Whether the network thread runs.
+    pub fn is_running(&self) -> bool {
+        self.host.is_some()
+    }
+
+    /// Channels open now (opened and not yet reported closed).
+    pub fn channel_count(&self) -> usize {
+        self.host.as_ref().map_or(0, IpcHost::channel_count)
+    }
+
+    /// Inbound bytes the host holds, every channel together.
+    pub fn inbound_bytes(&self) -> usize {
+        self.host.as_ref().map_or(0, IpcHost::inbound_bytes)
+    }
+
+    /// Outbound bytes queued to every client together.
+    pub fn outbound_bytes(&self) -> usize {
+        self.host.as_ref().map_or(0, IpcHost::outbound_bytes)
+    }
+}
+
+impl Plugin for IpcPlugin {
+    fn build(&self, app: &mut App) {
+        let (host, start_error) = match IpcHost::with_options(self.options.clone()) {
+            Ok(host) => (Some(host), None),
+            Err(error) => {
+                tracing::error!(%error, "the IPC host could not start: every listen request will fail");
+                (None, Some(error.to_string()))
+            }
+        };
+        app.insert_resource(Ipc {
+            host,
+            start_error,
+            shutdown_timeout: self.shutdown_timeout,
+        })
+        .add_message::<Listen>()
+        .add_message::<StopListening>()
+        .add_message::<SendMessage>()
+        .add_message::<CloseChannel>()
+        .add_message::<ListenResult>()
+        .add_message::<StopListeningResult>()
+        .add_message::<ConnectionOpened>()
+        .add_message::<MessageFromRemote>()
+        .add_message::<ChannelClosed>()
+        .add_systems(PreUpdate, deliver_events.in_set(IpcSystems::Deliver))
+        .add_systems(
+            Last,
+            (carry_out_requests, shut_down_on_exit)
+                .chain()
+                .in_set(IpcSystems::Flush),
+        );
+    }
+}
+
+/// Where the host's events go.
+#[derive(SystemParam)]
+struct EventWriters<'w> {
+    listen_results: MessageWriter<'w, ListenResult>,
+    stop_results: MessageWriter<'w, StopListeningResult>,
+    opened: MessageWriter<'w, ConnectionOpened>,
+    messages: MessageWriter<'w, MessageFromRemote>,
+    closed: MessageWriter<'w, ChannelClosed>,
+}
+
+impl EventWriters<'_> {
+    /// Writes every event the host has for this frame.
+    fn deliver_all(&mut self, host: &mut IpcHost) {
+        while let Some(event) = host.poll_event() {
+            self.deliver(event);
+        }
+    }
+
+    fn deliver(&mut self, event: Event) {
+        match event {
+            Event::ListenResult {
+                user_id,
+                requested_port,
+                result,
+            } => {
+                self.listen_results.write(ListenResult {
+                    user_id,
+                    requested_port,
+                    result,
+                });
+            }
+            Event::StopListeningResult {
+                user_id,
+                port,
+                stopped,
+            } => {
+                self.stop_results.write(StopListeningResult {
+                    user_id,
+                    port,
+                    stopped,
+                });
+            }
+            Event::ConnectionOpened {
+                channel,
+                user_id,
+                port,
+                peer,
+                path,
+                origin,
+            } => {
+                self.opened.write(ConnectionOpened {
+                    channel,
+                    user_id,
+                    port,
+                    peer,
+                    path,
+                    origin,
+                });
+            }
+            Event::Message {
+                channel,
+                user_id,
+                kind,
+                data,
+                ..
+            } => {
+                self.messages.write(MessageFromRemote {
+                    channel,
+                    user_id,
+                    kind,
+                    data,
+                });
+            }
+            Event::ChannelClosed {
+                channel,
+                user_id,
+                closed_by,
+                code,
+                reason,
+            } => {
+                self.closed.write(ChannelClosed {
+                    channel,
+                    user_id,
+                    closed_by,
+                    code,
+                    reason,
+                });
+            }
+            other => tracing::debug!(?other, "an IPC event this plugin does not know"),
+        }
+    }
+}
+
+/// [`IpcSystems::Deliver`]: the network's events of this frame, as messages.
+fn deliver_events(mut ipc: ResMut<'_, Ipc>, mut writers: EventWriters<'_>) {
+    if let Some(host) = ipc.host.as_mut() {
+        writers.deliver_all(host);
+    }
+}
+
+/// The requests written this frame.
+#[derive(SystemParam)]
+struct Requests<'w, 's> {
+    listens: MessageReader<'w, 's, Listen>,
+    stops: MessageReader<'w, 's, StopListening>,
+    sends: MessageReader<'w, 's, SendMessage>,
+    closes: MessageReader<'w, 's, CloseChannel>,
+}
+
+/// [`IpcSystems::Flush`]: carries out this frame's requests (listens,
+/// stops, sends, closes, in that order) and hands them to the network
+/// thread.
+fn carry_out_requests(
+    mut ipc: ResMut<'_, Ipc>,
+    mut requests: Requests<'_, '_>,
+    mut listen_results: MessageWriter<'_, ListenResult>,
+) {
+    let ipc = &mut *ipc;
+    let Some(host) = ipc.host.as_mut() else {
+        let why = ipc
+            .start_error
+            .as_deref()
+            .unwrap_or("the IPC host has shut down");
+        for listen in requests.listens.read() {
+            listen_results.write(ListenResult {
+                user_id: listen.user_id,
+                requested_port: listen.port,
+                result: Err(ListenError::new(ListenErrorKind::Other, why)),
+            });
+        }
+        requests.stops.clear();
+        requests.sends.clear();
+        requests.closes.clear();
+        return;
+    };
+    for listen in requests.listens.read() {
+        host.listen(listen.user_id, listen.port, listen.options.clone());
+    }
+    for stop in requests.stops.read() {
+        host.stop_listening(stop.user_id, stop.port);
+    }
+    for send in requests.sends.read() {
+        // A refused send closes its channel, which its ChannelClosed reports.
+        host.send(send.channel, send.kind, send.data.clone());
+    }
+    for close in requests.closes.read() {
+        host.close(close.channel, close.code, close.reason.clone());
+    }
+    host.flush();
+}
+
+/// On [`AppExit`]: 1001 to every client within the timeout, the network
+/// thread joined, and the last `ChannelClosed` messages written.
+fn shut_down_on_exit(
+    mut ipc: ResMut<'_, Ipc>,
+    mut exits: MessageReader<'_, '_, AppExit>,
+    mut writers: EventWriters<'_>,
+) {
+    if exits.read().last().is_none() {
+        return;
+    }
+    let timeout = ipc.shutdown_timeout;
+    if let Some(mut host) = ipc.host.take() {
+        host.shutdown(timeout);
+        writers.deliver_all(&mut host);
+        tracing::info!("IPC host shut down");
+    }
+}

@@ -1,0 +1,282 @@
+//! The plugin in a Bevy `App`, over real sockets with real WebSocket
+//! clients (tungstenite): round trip within a frame, order and exactly
+//! once, kinds, close codes both ways, a foreign Origin refused, and
+//! shutdown on `AppExit` with 1001.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::net::{SocketAddr, TcpStream};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bevy_app::{App, AppExit, Update};
+use bevy_ecs::prelude::*;
+use fiasco_ipc_bevy::*;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::{Message, WebSocket};
+
+const USER_ID: u64 = 77;
+
+/// What the test's agent saw, with the frame it saw it in.
+#[derive(Resource, Default)]
+struct Seen {
+    frame: u64,
+    address: Option<SocketAddr>,
+    opened: Vec<ConnectionOpened>,
+    messages: Vec<(u64, MessageFromRemote)>,
+    closed: Vec<ChannelClosed>,
+}
+
+/// The test's agent: echoes every message with its kind in the frame it
+/// arrives; "close me" is answered by closing the channel with 4002.
+fn agent(
+    mut seen: ResMut<Seen>,
+    mut results: MessageReader<ListenResult>,
+    mut opened: MessageReader<ConnectionOpened>,
+    mut messages: MessageReader<MessageFromRemote>,
+    mut closed: MessageReader<ChannelClosed>,
+    mut sends: MessageWriter<SendMessage>,
+    mut closes: MessageWriter<CloseChannel>,
+) {
+    seen.frame += 1;
+    for result in results.read() {
+        seen.address = Some(*result.result.as_ref().expect("listening"));
+    }
+    seen.opened.extend(opened.read().cloned());
+    for message in messages.read() {
+        let frame = seen.frame;
+        seen.messages.push((frame, message.clone()));
+        if message.text() == Some("close me") {
+            closes.write(CloseChannel {
+                channel: message.channel,
+                code: 4002,
+                reason: "asked".into(),
+            });
+        } else {
+            sends.write(SendMessage {
+                channel: message.channel,
+                kind: message.kind,
+                data: message.data.clone(),
+            });
+        }
+    }
+    seen.closed.extend(closed.read().cloned());
+}
+
+/// An app with the plugin and the agent, listening on a free loopback port.
+fn listening_app() -> (App, SocketAddr) {
+    let mut app = App::new();
+    app.add_plugins(IpcPlugin::default())
+        .init_resource::<Seen>()
+        .add_systems(Update, agent);
+    app.world_mut().write_message(Listen {
+        user_id: USER_ID,
+        port: 0,
+        options: ListenOptions::default(),
+    });
+    let address = run_until(&mut app, |seen| seen.address).expect("a listen result");
+    (app, address)
+}
+
+/// Runs frames (about 200 a second) until `done` gives a value, for at most
+/// ten seconds.
+fn run_until<T>(app: &mut App, mut done: impl FnMut(&Seen) -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        app.update();
+        if let Some(value) = done(app.world().resource::<Seen>()) {
+            return Some(value);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    None
+}
+
+/// Runs frames until the client thread is done; returns what it returned.
+fn run_with_client<T>(app: &mut App, client: JoinHandle<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !client.is_finished() {
+        assert!(Instant::now() < deadline, "the client did not finish");
+        app.update();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    client.join().expect("the client thread")
+}
+
+fn connect(address: SocketAddr) -> WebSocket<TcpStream> {
+    let stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let (socket, _) = tungstenite::client(format!("ws://{address}/"), stream).unwrap();
+    socket
+}
+
+/// The next data message (answering pings on the way).
+fn next_message(socket: &mut WebSocket<TcpStream>) -> Message {
+    loop {
+        match socket.read().expect("a message") {
+            message @ (Message::Text(_) | Message::Binary(_) | Message::Close(_)) => {
+                return message
+            }
+            _ => continue,
+        }
+    }
+}
+
+#[test]
+fn an_answer_leaves_in_the_frame_its_message_arrives() {
+    let (mut app, address) = listening_app();
+    let mut socket = connect(address);
+    socket.send(Message::text("ping")).unwrap();
+    // Run frames only until the agent has seen the message...
+    run_until(&mut app, |seen| seen.messages.first().map(|_| ())).expect("the message");
+    // ...and no more: the echo written in that frame must already be out.
+    assert_eq!(next_message(&mut socket), Message::text("ping"));
+    let seen = app.world().resource::<Seen>();
+    assert_eq!(seen.messages.len(), 1);
+    assert_eq!(seen.opened.len(), 1);
+    assert_eq!(seen.opened[0].user_id, USER_ID);
+}
+
+#[test]
+fn messages_come_back_in_order_exactly_once_with_their_kinds() {
+    let (mut app, address) = listening_app();
+    const COUNT: usize = 300;
+    let client = std::thread::spawn(move || {
+        let mut socket = connect(address);
+        for index in 0..COUNT {
+            let message = if index % 2 == 0 {
+                Message::text(format!("text {index}"))
+            } else {
+                Message::binary(format!("bytes {index}").into_bytes())
+            };
+            socket.send(message).unwrap();
+        }
+        (0..COUNT)
+            .map(|_| next_message(&mut socket))
+            .collect::<Vec<_>>()
+    });
+    let echoes = run_with_client(&mut app, client);
+    for (index, echo) in echoes.iter().enumerate() {
+        let expected = if index % 2 == 0 {
+            Message::text(format!("text {index}"))
+        } else {
+            Message::binary(format!("bytes {index}").into_bytes())
+        };
+        assert_eq!(echo, &expected, "echo {index}");
+    }
+    let seen = app.world().resource::<Seen>();
+    assert_eq!(seen.messages.len(), COUNT, "each message seen exactly once");
+    for (index, (_, message)) in seen.messages.iter().enumerate() {
+        let kind = if index % 2 == 0 {
+            MessageKind::Text
+        } else {
+            MessageKind::Binary
+        };
+        assert_eq!(message.kind, kind);
+    }
+}
+
+#[test]
+fn close_codes_go_both_ways() {
+    let (mut app, address) = listening_app();
+    // The client closes with 4001.
+    let client = std::thread::spawn(move || {
+        let mut socket = connect(address);
+        socket
+            .close(Some(CloseFrame {
+                code: CloseCode::from(4001),
+                reason: "bye".into(),
+            }))
+            .unwrap();
+        while socket.read().is_ok() {}
+    });
+    run_with_client(&mut app, client);
+    let closed = run_until(&mut app, |seen| seen.closed.first().cloned()).expect("closed");
+    assert_eq!(
+        (
+            closed.closed_by,
+            closed.code,
+            closed.reason.as_str(),
+            closed.user_id
+        ),
+        (ClosedBy::Remote, 4001, "bye", USER_ID)
+    );
+    // The agent closes with 4002.
+    let client = std::thread::spawn(move || {
+        let mut socket = connect(address);
+        socket.send(Message::text("close me")).unwrap();
+        next_message(&mut socket)
+    });
+    let close = run_with_client(&mut app, client);
+    let Message::Close(Some(frame)) = close else {
+        panic!("expected a close frame, got {close:?}");
+    };
+    assert_eq!(
+        (u16::from(frame.code), frame.reason.as_str()),
+        (4002, "asked")
+    );
+    let closed = run_until(&mut app, |seen| seen.closed.get(1).cloned()).expect("closed");
+    assert_eq!((closed.closed_by, closed.code), (ClosedBy::Agent, 4002));
+}
+
+#[test]
+fn a_page_from_a_foreign_origin_is_refused() {
+    let (mut app, address) = listening_app();
+    let client = std::thread::spawn(move || {
+        let stream = TcpStream::connect(address).unwrap();
+        let request = tungstenite::http::Request::builder()
+            .uri(format!("ws://{address}/"))
+            .header("Host", address.to_string())
+            .header("Origin", "http://evil.example")
+            .header("Connection", "Upgrade")
+            .header("Upgrade", "websocket")
+            .header("Sec-WebSocket-Version", "13")
+            .header(
+                "Sec-WebSocket-Key",
+                tungstenite::handshake::client::generate_key(),
+            )
+            .body(())
+            .unwrap();
+        tungstenite::client(request, stream)
+            .map(|_| ())
+            .unwrap_err()
+    });
+    let error = run_with_client(&mut app, client);
+    let tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response)) = error else {
+        panic!("expected an HTTP refusal, got {error:?}");
+    };
+    assert_eq!(response.status(), 403);
+    app.update();
+    assert!(app.world().resource::<Seen>().opened.is_empty());
+}
+
+#[test]
+fn app_exit_closes_every_client_with_1001_and_joins_the_thread() {
+    let (mut app, address) = listening_app();
+    let (connected, is_connected) = std::sync::mpsc::channel();
+    let client = std::thread::spawn(move || {
+        let mut socket = connect(address);
+        connected.send(()).unwrap();
+        // Reading the close frame answers it, as a browser does.
+        next_message(&mut socket)
+    });
+    is_connected.recv().unwrap();
+    run_until(&mut app, |seen| seen.opened.first().map(|_| ())).expect("opened");
+    assert!(app.world().resource::<Ipc>().is_running());
+    app.world_mut().write_message(AppExit::Success);
+    app.update();
+    // The update returned after the network thread was joined.
+    assert!(!app.world().resource::<Ipc>().is_running());
+    let Message::Close(Some(frame)) = client.join().unwrap() else {
+        panic!("expected a close frame");
+    };
+    assert_eq!(u16::from(frame.code), 1001);
+    app.update();
+    let seen = app.world().resource::<Seen>();
+    assert_eq!(seen.closed.len(), 1);
+    assert_eq!(seen.closed[0].closed_by, ClosedBy::HostShutdown);
+    assert_eq!(seen.closed[0].code, 1001);
+}
