@@ -2,18 +2,25 @@
 //!
 //! Configuration: `echo_agent.port` (default 9001; 0 for any free port),
 //! `echo_agent.bind` (default 127.0.0.1) and `echo_agent.max_connections`
-//! (default: the host's, 1024). `scripts/echo-game PORT` runs it
-//! with the IPC host in `platform_native`; the Autobahn conformance run and
-//! the benchmarks drive it.
+//! (default: the host's, 1024). With `echo_agent.connect=URL` it also dials
+//! URL (`echo_agent.connect_token`, `echo_agent.connect_ca`: a bearer token
+//! and a CA file for wss://), keeps that link up, and echoes what it gets on
+//! it too. `scripts/echo-game PORT [--connect URL ...]` runs it with the IPC
+//! host in `platform_native`; the Autobahn conformance run and the
+//! benchmarks drive it.
 
 use fiasco::{system, EventReader, EventWriter, InitContext, Module, ModuleError, Stage};
 use fiasco_ipc_schema::{
-    ListenRequest, ListenRequestArgs, ListenResult, ListenStatus, MessageFromRemote,
-    MessageToRemote, MessageToRemoteArgs,
+    ConnectRequest, ConnectRequestArgs, ConnectState, ConnectStatus, ListenRequest,
+    ListenRequestArgs, ListenResult, ListenStatus, MessageFromRemote, MessageToRemote,
+    MessageToRemoteArgs,
 };
 
-/// The `user_id` this agent listens with.
+/// The `user_id` this agent listens and dials with.
 pub const USER_ID: u64 = 0xEC40;
+
+/// The `connect_id` of its one outbound link.
+pub const CONNECT_ID: u64 = 1;
 
 /// The module's C ABI table (for static linking).
 pub fn api() -> &'static fiasco::abi::FiascoModuleApi {
@@ -26,6 +33,7 @@ pub fn module() -> Module {
         .with_init(init)
         .with_system(Stage::Update, echo())
         .with_system(Stage::Update, report_listening())
+        .with_system(Stage::Update, report_link())
 }
 
 fn init(ctx: &mut InitContext<'_>) -> Result<(), ModuleError> {
@@ -45,6 +53,26 @@ fn init(ctx: &mut InitContext<'_>) -> Result<(), ModuleError> {
             },
         )
     });
+    if let Some(url) = ctx.config("connect") {
+        let token = ctx.config("connect_token");
+        let ca_file = ctx.config("connect_ca");
+        ctx.writer::<ConnectRequest<'_>>().write_builder(|builder| {
+            let url = Some(builder.create_string(&url));
+            let token = token.as_deref().map(|token| builder.create_string(token));
+            let ca_file = ca_file.as_deref().map(|file| builder.create_string(file));
+            ConnectRequest::create(
+                builder,
+                &ConnectRequestArgs {
+                    user_id: USER_ID,
+                    connect_id: CONNECT_ID,
+                    url,
+                    token,
+                    ca_file,
+                    ..Default::default()
+                },
+            )
+        });
+    }
     Ok(())
 }
 
@@ -92,4 +120,26 @@ fn report_listening(results: EventReader<ListenResult<'_>>) {
         }
     }
 }
+
+/// Logs how the outbound link is doing (scripts wait for these lines).
+#[system]
+fn report_link(statuses: EventReader<ConnectStatus<'_>>) {
+    for status in statuses.iter().filter(|status| status.user_id() == USER_ID) {
+        match status.state() {
+            ConnectState::Connected => {
+                tracing::info!(channel = status.channel(), "echo agent connected")
+            }
+            ConnectState::Failed => tracing::warn!(
+                failure = ?status.failure(),
+                http_status = status.http_status(),
+                retry_in_ms = status.retry_in_ms(),
+                message = status.message().unwrap_or(""),
+                "echo agent link failed"
+            ),
+            ConnectState::Stopped => tracing::info!("echo agent link stopped"),
+            _ => {}
+        }
+    }
+}
+
 fiasco::export_module!(crate::api);

@@ -38,12 +38,13 @@ mod messages;
 mod plugin;
 
 pub use messages::{
-    ChannelClosed, CloseChannel, ConnectionOpened, Listen, ListenResult, MessageFromRemote,
-    SendMessage, StopListening, StopListeningResult,
+    ChannelClosed, CloseChannel, Connect, ConnectStatus, ConnectionOpened, Disconnect, Listen,
+    ListenResult, MessageFromRemote, SendMessage, StopListening, StopListeningResult,
 };
 pub use plugin::{Ipc, IpcPlugin, IpcSystems};
 
 pub use fiasco_ipc_core::{
-    ChannelId, ClosedBy, FrameBudget, HostOptions, Limits, ListenError, ListenErrorKind,
-    ListenOptions, MessageKind, TlsFiles,
+    ChannelId, ClosedBy, ConnectError, ConnectErrorKind, ConnectOptions, ConnectState, Direction,
+    FrameBudget, HostOptions, Limits, ListenError, ListenErrorKind, ListenOptions, MessageKind,
+    TlsFiles,
 };

@@ -1,16 +1,20 @@
 //! The plugin's Bevy messages: plain Rust values, no FlatBuffers.
 //!
 //! Requests (written by your systems, carried out at the end of the frame):
-//! [`Listen`], [`StopListening`], [`SendMessage`], [`CloseChannel`].
+//! [`Listen`], [`StopListening`], [`Connect`], [`Disconnect`],
+//! [`SendMessage`], [`CloseChannel`].
 //! Events (written at the start of the frame, before `Update`):
-//! [`ListenResult`], [`StopListeningResult`], [`ConnectionOpened`],
+//! [`ListenResult`], [`StopListeningResult`], [`ConnectStatus`], [`ConnectionOpened`],
 //! [`MessageFromRemote`], [`ChannelClosed`].
 
 use std::net::SocketAddr;
 
 use bevy_ecs::message::Message;
 use bytes::Bytes;
-use fiasco_ipc_core::{ChannelId, ClosedBy, ListenError, ListenOptions, MessageKind};
+use fiasco_ipc_core::{
+    ChannelId, ClosedBy, ConnectOptions, ConnectState, Direction, ListenError, ListenOptions,
+    MessageKind,
+};
 
 /// Listen on `port` (0: any free port) for `user_id`, which every event
 /// about the port and its channels carries. Answered by [`ListenResult`].
@@ -115,8 +119,45 @@ pub struct ConnectionOpened {
     pub peer: SocketAddr,
     /// The request path and query (without a `token` parameter).
     pub path: String,
-    /// The Origin header, when sent.
+    /// The Origin header, when sent (inbound only).
     pub origin: Option<String>,
+    /// Which way it goes: a client that connected, or a [`Connect`].
+    pub direction: Direction,
+}
+
+/// Dial a WebSocket server (`ws://` or `wss://`) and keep the link up,
+/// dialing again with backoff and jitter after a failure or a drop, until
+/// [`Disconnect`] or exit. Reported by [`ConnectStatus`]; each connection is
+/// a new channel ([`ConnectionOpened`] with [`Direction::Outbound`]).
+#[derive(Message, Debug, Clone)]
+pub struct Connect {
+    /// Who asks: its events carry it.
+    pub user_id: u64,
+    /// The requester's id for this connection, unique among its own.
+    pub connect_id: u64,
+    /// URL, token, CA file, reconnect policy, limits.
+    pub options: ConnectOptions,
+}
+
+/// Stop dialing for `connect_id` and close its channel (1000), if open.
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Disconnect {
+    /// The requester, as in its [`Connect`].
+    pub user_id: u64,
+    /// The request's id.
+    pub connect_id: u64,
+}
+
+/// How a [`Connect`] is doing: one message per attempt and state.
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
+pub struct ConnectStatus {
+    /// The requester.
+    pub user_id: u64,
+    /// The request's id.
+    pub connect_id: u64,
+    /// Connecting, connected (with its channel), failed (why, and when the
+    /// next attempt starts), stopped.
+    pub state: ConnectState,
 }
 
 /// A message from a client, in order, exactly once.

@@ -102,6 +102,9 @@ impl Plugin for IpcPlugin {
         .add_message::<StopListening>()
         .add_message::<SendMessage>()
         .add_message::<CloseChannel>()
+        .add_message::<Connect>()
+        .add_message::<Disconnect>()
+        .add_message::<ConnectStatus>()
         .add_message::<ListenResult>()
         .add_message::<StopListeningResult>()
         .add_message::<ConnectionOpened>()
@@ -125,6 +128,7 @@ struct EventWriters<'w> {
     opened: MessageWriter<'w, ConnectionOpened>,
     messages: MessageWriter<'w, MessageFromRemote>,
     closed: MessageWriter<'w, ChannelClosed>,
+    connect_status: MessageWriter<'w, ConnectStatus>,
 }
 
 impl EventWriters<'_> {
@@ -166,6 +170,7 @@ impl EventWriters<'_> {
                 peer,
                 path,
                 origin,
+                direction,
             } => {
                 self.opened.write(ConnectionOpened {
                     channel,
@@ -174,6 +179,18 @@ impl EventWriters<'_> {
                     peer,
                     path,
                     origin,
+                    direction,
+                });
+            }
+            Event::ConnectStatus {
+                user_id,
+                connect_id,
+                state,
+            } => {
+                self.connect_status.write(ConnectStatus {
+                    user_id,
+                    connect_id,
+                    state,
                 });
             }
             Event::Message {
@@ -224,10 +241,12 @@ struct Requests<'w, 's> {
     stops: MessageReader<'w, 's, StopListening>,
     sends: MessageReader<'w, 's, SendMessage>,
     closes: MessageReader<'w, 's, CloseChannel>,
+    connects: MessageReader<'w, 's, Connect>,
+    disconnects: MessageReader<'w, 's, Disconnect>,
 }
 
 /// [`IpcSystems::Flush`]: carries out this frame's requests (listens,
-/// stops, sends, closes, in that order) and hands them to the network
+/// stops, connects, sends, closes, disconnects, in that order) and hands them to the network
 /// thread.
 fn carry_out_requests(
     mut ipc: ResMut<'_, Ipc>,
@@ -250,6 +269,8 @@ fn carry_out_requests(
         requests.stops.clear();
         requests.sends.clear();
         requests.closes.clear();
+        requests.connects.clear();
+        requests.disconnects.clear();
         return;
     };
     for listen in requests.listens.read() {
@@ -258,12 +279,18 @@ fn carry_out_requests(
     for stop in requests.stops.read() {
         host.stop_listening(stop.user_id, stop.port);
     }
+    for connect in requests.connects.read() {
+        host.connect(connect.user_id, connect.connect_id, connect.options.clone());
+    }
     for send in requests.sends.read() {
         // A refused send closes its channel, which its ChannelClosed reports.
         host.send(send.channel, send.kind, send.data.clone());
     }
     for close in requests.closes.read() {
         host.close(close.channel, close.code, close.reason.clone());
+    }
+    for disconnect in requests.disconnects.read() {
+        host.disconnect(disconnect.user_id, disconnect.connect_id);
     }
     host.flush();
 }

@@ -67,6 +67,23 @@ extern "C" {
 #define FIASCO_IPC_CLOSED_BY_HOST_ERROR 3u
 #define FIASCO_IPC_CLOSED_BY_HOST_SHUTDOWN 4u
 
+/* ConnectState */
+#define FIASCO_IPC_CONNECT_CONNECTING 0u
+#define FIASCO_IPC_CONNECT_CONNECTED 1u
+#define FIASCO_IPC_CONNECT_FAILED 2u
+#define FIASCO_IPC_CONNECT_STOPPED 3u
+
+/* ConnectFailure */
+#define FIASCO_IPC_FAILURE_NONE 0u
+#define FIASCO_IPC_FAILURE_INVALID_REQUEST 1u
+#define FIASCO_IPC_FAILURE_DNS 2u
+#define FIASCO_IPC_FAILURE_REFUSED 3u
+#define FIASCO_IPC_FAILURE_TIMEOUT 4u
+#define FIASCO_IPC_FAILURE_TLS 5u
+#define FIASCO_IPC_FAILURE_HTTP_STATUS 6u
+#define FIASCO_IPC_FAILURE_HANDSHAKE 7u
+#define FIASCO_IPC_FAILURE_CLOSED 8u
+
 /* Where a module reads one event kind: zero-initialise it
  * (FiascoIpcReader r = {0};) and use it with one fiasco_ipc_next_* function
  * only. From cursor 0 it sees every event the bus still holds, each once. */
@@ -127,6 +144,8 @@ typedef struct FiascoIpcConnectionOpened {
     FiascoStr peer_address;
     FiascoStr path;
     FiascoStr origin;
+    uint8_t outbound; /* 1: the game dialed out (connect_id says for which request) */
+    uint64_t connect_id;
 } FiascoIpcConnectionOpened;
 
 typedef struct FiascoIpcMessageFromRemote {
@@ -156,6 +175,44 @@ typedef struct FiascoIpcChannelClosed {
     FiascoStr reason;
 } FiascoIpcChannelClosed;
 
+typedef struct FiascoIpcConnectRequest {
+    uint64_t user_id;
+    uint64_t connect_id;
+    FiascoStr url;
+    FiascoStr token;
+    FiascoStr ca_file;
+    uint8_t no_reconnect; /* 0 or 1 */
+    uint32_t initial_backoff_ms;
+    uint32_t max_backoff_ms;
+    uint64_t max_message_size;
+    uint64_t max_frame_size;
+    uint32_t handshake_timeout_ms;
+    uint32_t idle_timeout_ms;
+    uint32_t max_outbound_messages;
+    uint64_t max_outbound_bytes;
+    uint32_t max_inbound_messages;
+    uint64_t max_inbound_bytes;
+    uint32_t write_timeout_ms;
+    uint32_t message_timeout_ms;
+} FiascoIpcConnectRequest;
+
+typedef struct FiascoIpcConnectStatus {
+    uint64_t user_id;
+    uint64_t connect_id;
+    uint8_t state; /* FIASCO_IPC_CONNECT_* */
+    uint32_t attempt;
+    uint64_t channel;
+    uint8_t failure; /* FIASCO_IPC_FAILURE_* */
+    uint16_t http_status;
+    uint32_t retry_in_ms;
+    FiascoStr message;
+} FiascoIpcConnectStatus;
+
+typedef struct FiascoIpcDisconnectRequest {
+    uint64_t user_id;
+    uint64_t connect_id;
+} FiascoIpcDisconnectRequest;
+
 #define FIASCO_IPC_FUNCTIONS(T, name)                                                   \
     int32_t fiasco_ipc_next_##name(const FiascoHostApi *host, FiascoIpcReader *reader,  \
                                    T *out);                                             \
@@ -172,6 +229,9 @@ FIASCO_IPC_FUNCTIONS(FiascoIpcMessageFromRemote, message_from_remote)
 FIASCO_IPC_FUNCTIONS(FiascoIpcMessageToRemote, message_to_remote)
 FIASCO_IPC_FUNCTIONS(FiascoIpcCloseChannel, close_channel)
 FIASCO_IPC_FUNCTIONS(FiascoIpcChannelClosed, channel_closed)
+FIASCO_IPC_FUNCTIONS(FiascoIpcConnectRequest, connect_request)
+FIASCO_IPC_FUNCTIONS(FiascoIpcConnectStatus, connect_status)
+FIASCO_IPC_FUNCTIONS(FiascoIpcDisconnectRequest, disconnect_request)
 
 #undef FIASCO_IPC_FUNCTIONS
 

@@ -252,6 +252,8 @@ pub struct FiascoIpcConnectionOpened {
     pub peer_address: FiascoStr,
     pub path: FiascoStr,
     pub origin: FiascoStr,
+    pub outbound: u8,
+    pub connect_id: u64,
 }
 
 impl CEvent for FiascoIpcConnectionOpened {
@@ -267,6 +269,8 @@ impl CEvent for FiascoIpcConnectionOpened {
             peer_address: c_str(table.peer_address()),
             path: c_str(table.path()),
             origin: c_str(table.origin()),
+            outbound: u8::from(table.outbound()),
+            connect_id: table.connect_id(),
         })
     }
 
@@ -283,6 +287,8 @@ impl CEvent for FiascoIpcConnectionOpened {
                 peer_address: convert::add_text(builder, self.peer_address, "peer_address")?,
                 path: convert::add_text(builder, self.path, "path")?,
                 origin: convert::add_text(builder, self.origin, "origin")?,
+                outbound: self.outbound != 0,
+                connect_id: self.connect_id,
             }
         };
         Ok(ipc::ConnectionOpened::create(builder, &args).as_union_value())
@@ -447,5 +453,179 @@ impl CEvent for FiascoIpcChannelClosed {
             reason,
         };
         Ok(ipc::ChannelClosed::create(builder, &args).as_union_value())
+    }
+}
+
+/// `fiasco.ipc.ConnectRequest`; `no_reconnect` is 0 or 1.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+#[allow(missing_docs)]
+pub struct FiascoIpcConnectRequest {
+    pub user_id: u64,
+    pub connect_id: u64,
+    pub url: FiascoStr,
+    pub token: FiascoStr,
+    pub ca_file: FiascoStr,
+    pub no_reconnect: u8,
+    pub initial_backoff_ms: u32,
+    pub max_backoff_ms: u32,
+    pub max_message_size: u64,
+    pub max_frame_size: u64,
+    pub handshake_timeout_ms: u32,
+    pub idle_timeout_ms: u32,
+    pub max_outbound_messages: u32,
+    pub max_outbound_bytes: u64,
+    pub max_inbound_messages: u32,
+    pub max_inbound_bytes: u64,
+    pub write_timeout_ms: u32,
+    pub message_timeout_ms: u32,
+}
+
+impl CEvent for FiascoIpcConnectRequest {
+    const NAME: &'static str = ipc::ConnectRequest::NAME;
+    const INDEX: u32 = 10;
+
+    fn read(data: &[u8]) -> Result<Self, InvalidFlatbuffer> {
+        let table = root::<ipc::ConnectRequest>(data)?;
+        Ok(Self {
+            user_id: table.user_id(),
+            connect_id: table.connect_id(),
+            url: c_str(table.url()),
+            token: c_str(table.token()),
+            ca_file: c_str(table.ca_file()),
+            no_reconnect: u8::from(table.no_reconnect()),
+            initial_backoff_ms: table.initial_backoff_ms(),
+            max_backoff_ms: table.max_backoff_ms(),
+            max_message_size: table.max_message_size(),
+            max_frame_size: table.max_frame_size(),
+            handshake_timeout_ms: table.handshake_timeout_ms(),
+            idle_timeout_ms: table.idle_timeout_ms(),
+            max_outbound_messages: table.max_outbound_messages(),
+            max_outbound_bytes: table.max_outbound_bytes(),
+            max_inbound_messages: table.max_inbound_messages(),
+            max_inbound_bytes: table.max_inbound_bytes(),
+            write_timeout_ms: table.write_timeout_ms(),
+            message_timeout_ms: table.message_timeout_ms(),
+        })
+    }
+
+    unsafe fn build(
+        &self,
+        builder: &mut FlatBufferBuilder<'_>,
+    ) -> Result<WIPOffset<UnionWIPOffset>, Invalid> {
+        // SAFETY (every call below): the caller vouches for the pointers.
+        let args = unsafe {
+            ipc::ConnectRequestArgs {
+                user_id: self.user_id,
+                connect_id: self.connect_id,
+                url: convert::add_text(builder, self.url, "url")?,
+                token: convert::add_text(builder, self.token, "token")?,
+                ca_file: convert::add_text(builder, self.ca_file, "ca_file")?,
+                no_reconnect: self.no_reconnect != 0,
+                initial_backoff_ms: self.initial_backoff_ms,
+                max_backoff_ms: self.max_backoff_ms,
+                max_message_size: self.max_message_size,
+                max_frame_size: self.max_frame_size,
+                handshake_timeout_ms: self.handshake_timeout_ms,
+                idle_timeout_ms: self.idle_timeout_ms,
+                max_outbound_messages: self.max_outbound_messages,
+                max_outbound_bytes: self.max_outbound_bytes,
+                max_inbound_messages: self.max_inbound_messages,
+                max_inbound_bytes: self.max_inbound_bytes,
+                write_timeout_ms: self.write_timeout_ms,
+                message_timeout_ms: self.message_timeout_ms,
+            }
+        };
+        Ok(ipc::ConnectRequest::create(builder, &args).as_union_value())
+    }
+}
+
+/// `fiasco.ipc.ConnectStatus`; `state` is a `FIASCO_IPC_CONNECT_*` value,
+/// `failure` a `FIASCO_IPC_FAILURE_*` value.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+#[allow(missing_docs)]
+pub struct FiascoIpcConnectStatus {
+    pub user_id: u64,
+    pub connect_id: u64,
+    pub state: u8,
+    pub attempt: u32,
+    pub channel: u64,
+    pub failure: u8,
+    pub http_status: u16,
+    pub retry_in_ms: u32,
+    pub message: FiascoStr,
+}
+
+impl CEvent for FiascoIpcConnectStatus {
+    const NAME: &'static str = ipc::ConnectStatus::NAME;
+    const INDEX: u32 = 11;
+
+    fn read(data: &[u8]) -> Result<Self, InvalidFlatbuffer> {
+        let table = root::<ipc::ConnectStatus>(data)?;
+        Ok(Self {
+            user_id: table.user_id(),
+            connect_id: table.connect_id(),
+            state: table.state().0,
+            attempt: table.attempt(),
+            channel: table.channel(),
+            failure: table.failure().0,
+            http_status: table.http_status(),
+            retry_in_ms: table.retry_in_ms(),
+            message: c_str(table.message()),
+        })
+    }
+
+    unsafe fn build(
+        &self,
+        builder: &mut FlatBufferBuilder<'_>,
+    ) -> Result<WIPOffset<UnionWIPOffset>, Invalid> {
+        // SAFETY: the caller vouches for the pointers.
+        let message = unsafe { convert::add_text(builder, self.message, "message") }?;
+        let args = ipc::ConnectStatusArgs {
+            user_id: self.user_id,
+            connect_id: self.connect_id,
+            state: ipc::ConnectState(self.state),
+            attempt: self.attempt,
+            channel: self.channel,
+            failure: ipc::ConnectFailure(self.failure),
+            http_status: self.http_status,
+            retry_in_ms: self.retry_in_ms,
+            message,
+        };
+        Ok(ipc::ConnectStatus::create(builder, &args).as_union_value())
+    }
+}
+
+/// `fiasco.ipc.DisconnectRequest`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+#[allow(missing_docs)]
+pub struct FiascoIpcDisconnectRequest {
+    pub user_id: u64,
+    pub connect_id: u64,
+}
+
+impl CEvent for FiascoIpcDisconnectRequest {
+    const NAME: &'static str = ipc::DisconnectRequest::NAME;
+    const INDEX: u32 = 12;
+
+    fn read(data: &[u8]) -> Result<Self, InvalidFlatbuffer> {
+        let table = root::<ipc::DisconnectRequest>(data)?;
+        Ok(Self {
+            user_id: table.user_id(),
+            connect_id: table.connect_id(),
+        })
+    }
+
+    unsafe fn build(
+        &self,
+        builder: &mut FlatBufferBuilder<'_>,
+    ) -> Result<WIPOffset<UnionWIPOffset>, Invalid> {
+        let args = ipc::DisconnectRequestArgs {
+            user_id: self.user_id,
+            connect_id: self.connect_id,
+        };
+        Ok(ipc::DisconnectRequest::create(builder, &args).as_union_value())
     }
 }

@@ -29,9 +29,10 @@ mod events;
 
 pub use api::FiascoIpcReader;
 pub use events::{
-    FiascoIpcChannelClosed, FiascoIpcCloseChannel, FiascoIpcConnectionOpened,
-    FiascoIpcListenRequest, FiascoIpcListenResult, FiascoIpcMessageFromRemote,
-    FiascoIpcMessageToRemote, FiascoIpcStopListeningRequest, FiascoIpcStopListeningResult,
+    FiascoIpcChannelClosed, FiascoIpcCloseChannel, FiascoIpcConnectRequest, FiascoIpcConnectStatus,
+    FiascoIpcConnectionOpened, FiascoIpcDisconnectRequest, FiascoIpcListenRequest,
+    FiascoIpcListenResult, FiascoIpcMessageFromRemote, FiascoIpcMessageToRemote,
+    FiascoIpcStopListeningRequest, FiascoIpcStopListeningResult,
 };
 
 use fiasco::abi::{FiascoBuffer, FiascoHostApi, FiascoStr};
@@ -150,6 +151,27 @@ c_functions!(
     fiasco_ipc_read_channel_closed,
     fiasco_ipc_write_channel_closed,
     fiasco_ipc_build_channel_closed
+);
+c_functions!(
+    FiascoIpcConnectRequest,
+    fiasco_ipc_next_connect_request,
+    fiasco_ipc_read_connect_request,
+    fiasco_ipc_write_connect_request,
+    fiasco_ipc_build_connect_request
+);
+c_functions!(
+    FiascoIpcConnectStatus,
+    fiasco_ipc_next_connect_status,
+    fiasco_ipc_read_connect_status,
+    fiasco_ipc_write_connect_status,
+    fiasco_ipc_build_connect_status
+);
+c_functions!(
+    FiascoIpcDisconnectRequest,
+    fiasco_ipc_next_disconnect_request,
+    fiasco_ipc_read_disconnect_request,
+    fiasco_ipc_write_disconnect_request,
+    fiasco_ipc_build_disconnect_request
 );
 
 /// Origin `index` of a `fiasco.ipc.ListenRequest` in `data`:

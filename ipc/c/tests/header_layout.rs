@@ -44,11 +44,21 @@ fn the_header_matches_the_rust_structs() {
         FiascoIpcListenResult { user_id, requested_port, port, status, message }
         FiascoIpcStopListeningRequest { user_id, port }
         FiascoIpcStopListeningResult { user_id, port, stopped }
-        FiascoIpcConnectionOpened { channel, user_id, port, peer_address, path, origin }
+        FiascoIpcConnectionOpened { channel, user_id, port, peer_address, path, origin, outbound, connect_id }
         FiascoIpcMessageFromRemote { channel, user_id, kind, content }
         FiascoIpcMessageToRemote { channel, content, kind }
         FiascoIpcCloseChannel { channel, code, reason }
         FiascoIpcChannelClosed { channel, user_id, closed_by, code, reason }
+        FiascoIpcConnectRequest {
+            user_id, connect_id, url, token, ca_file, no_reconnect, initial_backoff_ms,
+            max_backoff_ms, max_message_size, max_frame_size, handshake_timeout_ms,
+            idle_timeout_ms, max_outbound_messages, max_outbound_bytes, max_inbound_messages,
+            max_inbound_bytes, write_timeout_ms, message_timeout_ms,
+        }
+        FiascoIpcConnectStatus {
+            user_id, connect_id, state, attempt, channel, failure, http_status, retry_in_ms, message,
+        }
+        FiascoIpcDisconnectRequest { user_id, connect_id }
     };
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fiasco-ipc-header");

@@ -200,6 +200,8 @@ fn channel_events_round_trip() {
         peer_address: s("127.0.0.1:5000"),
         path: s("/"),
         origin: ABSENT,
+        outbound: 1,
+        connect_id: 99,
     };
     let bytes = built(fiasco_ipc_build_connection_opened, &opened);
     let back = read(fiasco_ipc_read_connection_opened, &bytes).expect("reads back");
@@ -207,6 +209,7 @@ fn channel_events_round_trip() {
     assert_eq!(text(back.peer_address).as_deref(), Some("127.0.0.1:5000"));
     assert_eq!(text(back.path).as_deref(), Some("/"));
     assert_eq!(text(back.origin), None);
+    assert_eq!((back.outbound, back.connect_id), (1, 99));
 
     let content = [0u8, 1, 2, 255];
     let from = FiascoIpcMessageFromRemote {
@@ -332,4 +335,98 @@ fn bad_input_from_c_is_refused_not_built() {
         STATUS_INVALID
     );
     assert!(buffer.release.is_none(), "nothing was built");
+}
+
+#[test]
+fn connect_events_round_trip() {
+    let request = FiascoIpcConnectRequest {
+        user_id: 1,
+        connect_id: 2,
+        url: s("wss://collector.example/ingest"),
+        token: s("t0k"),
+        ca_file: s("ca.pem"),
+        no_reconnect: 1,
+        initial_backoff_ms: 50,
+        max_backoff_ms: 800,
+        max_message_size: 3,
+        max_frame_size: 4,
+        handshake_timeout_ms: 5,
+        idle_timeout_ms: 6,
+        max_outbound_messages: 7,
+        max_outbound_bytes: 8,
+        max_inbound_messages: 9,
+        max_inbound_bytes: 10,
+        write_timeout_ms: 11,
+        message_timeout_ms: 12,
+    };
+    let bytes = built(fiasco_ipc_build_connect_request, &request);
+    let rust = root::<ipc::ConnectRequest>(&bytes).expect("valid");
+    assert_eq!(rust.url(), Some("wss://collector.example/ingest"));
+    assert!(rust.no_reconnect());
+    let back = read(fiasco_ipc_read_connect_request, &bytes).expect("reads back");
+    assert_eq!(
+        (back.user_id, back.connect_id, back.no_reconnect),
+        (1, 2, 1)
+    );
+    assert_eq!(text(back.token).as_deref(), Some("t0k"));
+    assert_eq!(text(back.ca_file).as_deref(), Some("ca.pem"));
+    assert_eq!((back.initial_backoff_ms, back.max_backoff_ms), (50, 800));
+    assert_eq!(
+        (
+            back.max_message_size,
+            back.max_frame_size,
+            back.handshake_timeout_ms
+        ),
+        (3, 4, 5)
+    );
+    assert_eq!(
+        (
+            back.idle_timeout_ms,
+            back.max_outbound_messages,
+            back.max_outbound_bytes
+        ),
+        (6, 7, 8)
+    );
+    assert_eq!((back.max_inbound_messages, back.max_inbound_bytes), (9, 10));
+    assert_eq!((back.write_timeout_ms, back.message_timeout_ms), (11, 12));
+
+    let status = FiascoIpcConnectStatus {
+        user_id: 1,
+        connect_id: 2,
+        state: 2,
+        attempt: 3,
+        channel: 0,
+        failure: 6,
+        http_status: 401,
+        retry_in_ms: 250,
+        message: s("the server answered the handshake with HTTP 401"),
+    };
+    let bytes = built(fiasco_ipc_build_connect_status, &status);
+    assert_eq!(
+        root::<ipc::ConnectStatus>(&bytes).expect("valid").failure(),
+        ipc::ConnectFailure::HttpStatus
+    );
+    let back = read(fiasco_ipc_read_connect_status, &bytes).expect("reads back");
+    assert_eq!(
+        (
+            back.state,
+            back.attempt,
+            back.failure,
+            back.http_status,
+            back.retry_in_ms
+        ),
+        (2, 3, 6, 401, 250)
+    );
+    assert_eq!(
+        text(back.message).as_deref(),
+        Some("the server answered the handshake with HTTP 401")
+    );
+
+    let disconnect = FiascoIpcDisconnectRequest {
+        user_id: 1,
+        connect_id: 2,
+    };
+    let bytes = built(fiasco_ipc_build_disconnect_request, &disconnect);
+    let back = read(fiasco_ipc_read_disconnect_request, &bytes).expect("reads back");
+    assert_eq!((back.user_id, back.connect_id), (1, 2));
 }

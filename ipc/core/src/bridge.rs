@@ -16,7 +16,7 @@ use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
 
 use crate::budget::{Budget, Held};
-use crate::options::{HostOptions, Limits, ListenOptions};
+use crate::options::{ConnectOptions, HostOptions, Limits, ListenOptions};
 use crate::types::{ChannelId, Event, MessageKind};
 
 /// A request from the game, as the network thread receives it.
@@ -39,6 +39,15 @@ pub(crate) enum Command {
         channel: ChannelId,
         code: u16,
         reason: String,
+    },
+    Connect {
+        user_id: u64,
+        connect_id: u64,
+        options: Box<ConnectOptions>,
+    },
+    Disconnect {
+        user_id: u64,
+        connect_id: u64,
     },
     /// The game took inbound messages: channels waiting for room may read.
     Released,

@@ -11,11 +11,14 @@ use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::time::Instant;
 
 use crate::bridge::{Command, EventQueue, HostShared, NetEvent, Outbound};
+use crate::connector::{self, Link};
 use crate::context::{ChannelMap, Encoder, ListenerCtx, Tracker};
 use crate::listener;
-use crate::options::ListenOptions;
+use crate::options::{ConnectOptions, ListenOptions};
 use crate::tls;
-use crate::types::{ChannelId, Event, ListenError, ListenErrorKind};
+use crate::types::{
+    ChannelId, ConnectError, ConnectErrorKind, ConnectState, Event, ListenError, ListenErrorKind,
+};
 
 /// Tells the network thread to shut down, with a deadline for the clients.
 #[derive(Debug)]
@@ -62,6 +65,8 @@ struct Driver {
     host: Arc<HostShared>,
     encoder: Encoder,
     listeners: HashMap<u16, Listening>,
+    /// Outbound connect requests by (user_id, connect_id): set to stop.
+    connectors: HashMap<(u64, u64), watch::Sender<bool>>,
     channels: ChannelMap,
     tracker: Arc<Tracker>,
     /// Set to the deadline when the host shuts down.
@@ -75,6 +80,7 @@ impl Driver {
             host,
             encoder,
             listeners: HashMap::new(),
+            connectors: HashMap::new(),
             channels: Arc::default(),
             tracker: Arc::default(),
             shutdown: watch::Sender::new(None),
@@ -158,6 +164,20 @@ impl Driver {
             Command::Send { channel, message } => {
                 self.route(channel, Outbound::Message(message));
             }
+            Command::Connect {
+                user_id,
+                connect_id,
+                options,
+            } => self.connect(user_id, connect_id, *options),
+            Command::Disconnect {
+                user_id,
+                connect_id,
+            } => match self.connectors.remove(&(user_id, connect_id)) {
+                Some(stop) => {
+                    let _ = stop.send(true);
+                }
+                None => tracing::debug!(user_id, connect_id, "disconnect for no connect request"),
+            },
             Command::Released => self.host.wake_blocked(),
             Command::Close {
                 channel,
@@ -167,6 +187,43 @@ impl Driver {
                 self.route(channel, Outbound::Close(code, reason));
             }
         }
+    }
+
+    fn connect(&mut self, user_id: u64, connect_id: u64, options: ConnectOptions) {
+        let key = (user_id, connect_id);
+        if self
+            .connectors
+            .get(&key)
+            .is_some_and(|stop| !stop.is_closed())
+        {
+            let error = ConnectError::new(
+                ConnectErrorKind::InvalidRequest,
+                format!("connect_id {connect_id} is already in use by this user_id"),
+            );
+            self.queue.push(NetEvent::Event(Event::ConnectStatus {
+                user_id,
+                connect_id,
+                state: ConnectState::Failed {
+                    error,
+                    retry_in: None,
+                },
+            }));
+            return;
+        }
+        let (stop, stop_rx) = watch::channel(false);
+        self.connectors.insert(key, stop);
+        let link = Link {
+            queue: Arc::clone(&self.queue),
+            host: Arc::clone(&self.host),
+            encoder: self.encoder.clone(),
+            channels: Arc::clone(&self.channels),
+            tracker: Arc::clone(&self.tracker),
+            shutdown: self.shutdown.subscribe(),
+        };
+        let guard = self.tracker.guard();
+        tokio::spawn(connector::run(
+            user_id, connect_id, options, link, stop_rx, guard,
+        ));
     }
 
     fn route(&self, channel: ChannelId, outbound: Outbound) {

@@ -11,7 +11,7 @@ use crate::bridge::{ChannelShared, Command, EventQueue, HostShared, NetEvent, Ou
 use crate::budget::{outbound_check, OutboundFull};
 use crate::driver;
 use crate::inbox::{Allowance, Inbox};
-use crate::options::{HostOptions, ListenOptions};
+use crate::options::{ConnectOptions, HostOptions, ListenOptions};
 use crate::types::{ChannelId, ChannelMap, Event, MessageKind};
 
 /// How long [`IpcHost`]'s drop waits for clients to answer the 1001 close.
@@ -126,6 +126,32 @@ impl IpcHost {
             user_id,
             port,
             options: Box::new(options),
+        });
+    }
+
+    /// Dials a WebSocket server and keeps the link up: reported by
+    /// [`Event::ConnectStatus`] with this `user_id` and `connect_id` (which
+    /// the requester picks, unique among its own), each connection a new
+    /// channel ([`Event::ConnectionOpened`] with
+    /// [`Direction::Outbound`](crate::Direction::Outbound)) on which
+    /// messages and closes work as on inbound ones. After a failure, drop or
+    /// close it dials again, backing off with jitter, until
+    /// [`disconnect`](Self::disconnect) or shutdown.
+    pub fn connect(&mut self, user_id: u64, connect_id: u64, options: ConnectOptions) {
+        self.pending.push(Command::Connect {
+            user_id,
+            connect_id,
+            options: Box::new(options),
+        });
+    }
+
+    /// Stops dialing for `connect_id` and closes its channel with 1000,
+    /// if open; [`ConnectState::Stopped`](crate::ConnectState::Stopped)
+    /// follows.
+    pub fn disconnect(&mut self, user_id: u64, connect_id: u64) {
+        self.pending.push(Command::Disconnect {
+            user_id,
+            connect_id,
         });
     }
 

@@ -34,6 +34,7 @@
 
 mod bridge;
 mod budget;
+mod connector;
 mod context;
 mod driver;
 #[cfg(feature = "fuzzing")]
@@ -54,8 +55,10 @@ mod types;
 mod websocket;
 
 pub use host::{IpcHost, DEFAULT_SHUTDOWN_TIMEOUT};
-pub use options::{FrameBudget, HostOptions, InvalidOptions, Limits, ListenOptions, TlsFiles};
+pub use options::{
+    ConnectOptions, FrameBudget, HostOptions, InvalidOptions, Limits, ListenOptions, TlsFiles,
+};
 pub use types::{
-    ChannelId, ClosedBy, Encoded, Event, InboundMessage, ListenError, ListenErrorKind,
-    MessageEncoder, MessageKind,
+    ChannelId, ClosedBy, ConnectError, ConnectErrorKind, ConnectState, Direction, Encoded, Event,
+    InboundMessage, ListenError, ListenErrorKind, MessageEncoder, MessageKind,
 };

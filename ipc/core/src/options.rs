@@ -294,3 +294,80 @@ impl FrameBudget {
         }
     }
 }
+
+/// How an outbound connection dials and stays up. `#[non_exhaustive]`:
+/// start from [`ConnectOptions::new`].
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectOptions {
+    /// `ws://host[:port]/path` or `wss://...`.
+    pub url: String,
+    /// Sent as `Authorization: Bearer`; never over plain `ws://` to a host
+    /// beyond loopback (refused as invalid), never logged.
+    pub token: Option<String>,
+    /// PEM file of the CAs to trust for `wss://`, instead of the system's
+    /// trust store.
+    pub ca_file: Option<PathBuf>,
+    /// Dial again after a failure or a drop. Default: yes.
+    pub reconnect: bool,
+    /// The first delay before dialing again. Default 100 ms.
+    pub initial_backoff: Duration,
+    /// The longest delay: it doubles up to this. Default 30 s.
+    pub max_backoff: Duration,
+    /// The channel's limits, as a listener's (`max_connections` unused;
+    /// `handshake_timeout` covers TCP, TLS and the handshake).
+    pub limits: Limits,
+}
+
+impl std::fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is a secret: never in a log line.
+        f.debug_struct("ConnectOptions")
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("ca_file", &self.ca_file)
+            .field("reconnect", &self.reconnect)
+            .field("initial_backoff", &self.initial_backoff)
+            .field("max_backoff", &self.max_backoff)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl ConnectOptions {
+    /// Dials `url` with the defaults.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            token: None,
+            ca_file: None,
+            reconnect: true,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(30),
+            limits: Limits::default(),
+        }
+    }
+
+    /// Checks what can be checked before dialing.
+    pub(crate) fn validate(&self) -> Result<(), crate::types::ConnectError> {
+        let as_listen = ListenOptions {
+            limits: self.limits,
+            ..ListenOptions::default()
+        };
+        let invalid = |message: String| {
+            crate::types::ConnectError::new(crate::types::ConnectErrorKind::InvalidRequest, message)
+        };
+        as_listen
+            .validate()
+            .map_err(|error| invalid(error.message))?;
+        if self.token.as_deref() == Some("") {
+            return Err(invalid("an empty token is not a secret".to_owned()));
+        }
+        if self.initial_backoff.is_zero() || self.max_backoff < self.initial_backoff {
+            return Err(invalid(
+                "initial_backoff must be positive and at most max_backoff".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -39,3 +39,59 @@ pub(crate) fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ListenError> {
         .map_err(|error| tls_error("certificate and key", error))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
+
+/// A TLS client for outbound wss://: trusting the CAs in `ca_file` (PEM),
+/// or the system's trust store.
+pub(crate) fn connector(
+    ca_file: Option<&std::path::Path>,
+) -> Result<tokio_rustls::TlsConnector, crate::types::ConnectError> {
+    use crate::types::{ConnectError, ConnectErrorKind};
+    let invalid = |message: String| ConnectError::new(ConnectErrorKind::InvalidRequest, message);
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|error| invalid(format!("CA file {}: {error}", path.display())))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|error| invalid(format!("CA file {}: {error}", path.display())))?;
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(invalid(format!(
+                    "CA file {}: no usable certificate",
+                    path.display()
+                )));
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for error in &found.errors {
+                tracing::debug!(%error, "a system certificate could not be read");
+            }
+            let (added, _) = roots.add_parsable_certificates(found.certs);
+            if added == 0 {
+                return Err(invalid(
+                    "the system's trust store has no certificate: give a CA file".to_owned(),
+                ));
+            }
+        }
+    }
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|error| invalid(format!("TLS protocol versions: {error}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+/// The name a server's certificate must carry: a DNS name or an IP address.
+pub(crate) fn server_name(
+    host: &str,
+) -> Result<tokio_rustls::rustls::pki_types::ServerName<'static>, crate::types::ConnectError> {
+    tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|error| {
+        crate::types::ConnectError::new(
+            crate::types::ConnectErrorKind::InvalidRequest,
+            format!("{host} is not a valid TLS server name: {error}"),
+        )
+    })
+}

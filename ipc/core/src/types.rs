@@ -173,20 +173,33 @@ pub enum Event {
         /// Whether the host was listening there and stopped.
         stopped: bool,
     },
-    /// A client completed the WebSocket handshake.
+    /// A WebSocket handshake completed: a client's on a listening port,
+    /// or the server's a [`connect`](crate::IpcHost::connect) dialed.
     ConnectionOpened {
         /// The new channel.
         channel: ChannelId,
-        /// The listener's `user_id`.
+        /// The listener's (or the connect request's) `user_id`.
         user_id: u64,
         /// The local port.
         port: u16,
-        /// The client's address.
+        /// The other end's address.
         peer: SocketAddr,
         /// The request path and query (without a `token` parameter).
         path: String,
-        /// The Origin header, when sent.
+        /// The Origin header, when sent (inbound only).
         origin: Option<String>,
+        /// Which way the channel goes.
+        direction: Direction,
+    },
+    /// How an outbound connection is doing: one report per attempt and
+    /// state (see [`ConnectState`]).
+    ConnectStatus {
+        /// The requester.
+        user_id: u64,
+        /// The requester's id for the connection.
+        connect_id: u64,
+        /// What happened.
+        state: ConnectState,
     },
     /// A message from a client.
     Message {
@@ -225,6 +238,88 @@ impl Event {
         match self {
             Event::Message { data, encoded, .. } => encoded.as_ref().map_or(data.len(), Bytes::len),
             _ => 0,
+        }
+    }
+}
+
+/// Which way a channel goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// A client connected to a listening port.
+    Inbound,
+    /// The game dialed out, for this connect request.
+    Outbound {
+        /// The connect request's id.
+        connect_id: u64,
+    },
+}
+
+/// The state of an outbound connection, reported as it changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectState {
+    /// Dialing: attempt 1 is the first.
+    Connecting {
+        /// The attempt's number.
+        attempt: u32,
+    },
+    /// Connected: the channel's `ConnectionOpened` follows.
+    Connected {
+        /// The new channel.
+        channel: ChannelId,
+    },
+    /// The attempt failed, or the connection ended.
+    Failed {
+        /// Why.
+        error: ConnectError,
+        /// When the next attempt starts; `None`: no more attempts
+        /// (`Stopped` follows).
+        retry_in: Option<std::time::Duration>,
+    },
+    /// No more attempts: disconnected, not to be retried, or the host
+    /// stops. Nothing about this request follows.
+    Stopped,
+}
+
+/// Why an outbound attempt failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectErrorKind {
+    /// The request cannot work (bad URL, a token over plain `ws://`
+    /// beyond loopback, an unreadable CA file): never retried.
+    InvalidRequest,
+    /// The host name did not resolve.
+    Dns,
+    /// No server took the TCP connection (refused, unreachable).
+    Refused,
+    /// TCP, TLS and the handshake did not finish within `handshake_timeout`.
+    Timeout,
+    /// TLS failed: an untrusted or mismatched certificate, or another TLS error.
+    Tls,
+    /// The server answered the handshake with an HTTP status, not 101.
+    HttpStatus(u16),
+    /// The server's answer was not a WebSocket handshake.
+    Handshake,
+    /// The connection was up and ended (the channel's `ChannelClosed` says how).
+    Closed,
+}
+
+/// A failed outbound attempt: a kind to act on and a message for people
+/// (naming the certificate, the status, the OS error...).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind:?}: {message}")]
+pub struct ConnectError {
+    /// What went wrong.
+    pub kind: ConnectErrorKind,
+    /// Details.
+    pub message: String,
+}
+
+impl ConnectError {
+    /// An error of `kind` with a message.
+    pub fn new(kind: ConnectErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
         }
     }
 }

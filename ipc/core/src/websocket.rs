@@ -26,7 +26,7 @@ use crate::bridge::{ChannelShared, EventQueue, NetEvent, Outbound, OutboundMessa
 use crate::context::{shutdown_deadline, ListenerCtx, TrackerGuard};
 use crate::meter::{MessageTimeout, MeteredIo};
 use crate::options::Limits;
-use crate::types::{ChannelId, ClosedBy, Event, InboundMessage, MessageKind};
+use crate::types::{ChannelId, ClosedBy, Direction, Event, InboundMessage, MessageKind};
 
 /// Channel ids: unique for the life of the process, never reused.
 static NEXT_CHANNEL: AtomicU64 = AtomicU64::new(1);
@@ -146,6 +146,31 @@ fn classify(error: &WsError) -> Option<(ClosedBy, u16, String)> {
     }
 }
 
+/// The WebSocket settings of a channel with these limits.
+pub(crate) fn config(limits: &Limits) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
+        .max_message_size(Some(limits.max_message_size))
+        .max_frame_size(Some(limits.max_frame_size))
+}
+
+/// A new channel id, never used before.
+pub(crate) fn next_channel() -> ChannelId {
+    ChannelId(NEXT_CHANNEL.fetch_add(1, Ordering::Relaxed))
+}
+
+/// What `ConnectionOpened` says of a new channel.
+pub(crate) struct Opened {
+    pub(crate) channel: ChannelId,
+    pub(crate) peer: SocketAddr,
+    pub(crate) path: String,
+    pub(crate) origin: Option<String>,
+    pub(crate) direction: Direction,
+}
+
+/// Runs an accepted client's channel to its end.
 pub(crate) async fn run<IO>(
     io: IO,
     peer: SocketAddr,
@@ -158,17 +183,36 @@ pub(crate) async fn run<IO>(
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     let limits = ctx.options.limits;
-    let config = WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .max_write_buffer_size(MAX_WRITE_BUFFER)
-        .max_message_size(Some(limits.max_message_size))
-        .max_frame_size(Some(limits.max_frame_size));
     let shared = Arc::new(ChannelShared::new(limits));
     let io = MeteredIo::new(io, Arc::clone(&shared), Arc::clone(&ctx.host));
-    let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+    let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config(&limits))).await;
+    let opened = Opened {
+        channel: next_channel(),
+        peer,
+        path,
+        origin,
+        direction: Direction::Inbound,
+    };
+    serve(ws, shared, opened, &ctx).await;
+}
 
-    let channel = ChannelId(NEXT_CHANNEL.fetch_add(1, Ordering::Relaxed));
+/// Runs an open channel, either way, to its end: reports it opened, pumps
+/// messages both ways, closes, and reports it closed exactly once.
+pub(crate) async fn serve<IO>(
+    mut ws: WebSocketStream<MeteredIo<IO>>,
+    shared: Arc<ChannelShared>,
+    opened: Opened,
+    ctx: &ListenerCtx,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let Opened {
+        channel,
+        peer,
+        path,
+        origin,
+        direction,
+    } = opened;
     let (sender, mut outbound) = mpsc::unbounded_channel();
     ctx.channels
         .lock()
@@ -180,7 +224,7 @@ pub(crate) async fn run<IO>(
         queue: Arc::clone(&ctx.queue),
         reported: false,
     };
-    tracing::debug!(%channel, %peer, %path, "channel opened");
+    tracing::debug!(%channel, %peer, %path, ?direction, "channel opened");
     ctx.queue.push(NetEvent::Opened(
         Event::ConnectionOpened {
             channel,
@@ -189,11 +233,12 @@ pub(crate) async fn run<IO>(
             peer,
             path,
             origin,
+            direction,
         },
         Arc::clone(&shared),
     ));
 
-    let end = pump(&mut ws, &mut outbound, &shared, &ctx, channel).await;
+    let end = pump(&mut ws, &mut outbound, &shared, ctx, channel).await;
     ctx.channels
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -36,15 +36,16 @@ use fiasco::bytes::Bytes;
 use fiasco::flatbuffers::{FlatBufferBuilder, WIPOffset};
 use fiasco::{system, EventReader, EventWriter, InitContext, Module, ModuleError, ResMut, Stage};
 use fiasco_ipc_core::{
-    ChannelId, ClosedBy, Encoded, Event, FrameBudget, HostOptions, InboundMessage, IpcHost,
-    ListenErrorKind, ListenOptions, MessageEncoder, TlsFiles,
+    ChannelId, ClosedBy, ConnectError, ConnectErrorKind, ConnectOptions, ConnectState, Direction,
+    Encoded, Event, FrameBudget, HostOptions, InboundMessage, IpcHost, Limits, ListenErrorKind,
+    ListenOptions, MessageEncoder, TlsFiles,
 };
 use fiasco_ipc_schema as schema;
 use schema::{
-    ChannelClosed, ChannelClosedArgs, CloseChannel, ConnectionOpened, ConnectionOpenedArgs,
-    ListenRequest, ListenResult, ListenResultArgs, ListenStatus, MessageFromRemote,
-    MessageFromRemoteArgs, MessageToRemote, StopListeningRequest, StopListeningResult,
-    StopListeningResultArgs,
+    ChannelClosed, ChannelClosedArgs, CloseChannel, ConnectRequest, ConnectStatus,
+    ConnectStatusArgs, ConnectionOpened, ConnectionOpenedArgs, DisconnectRequest, ListenRequest,
+    ListenResult, ListenResultArgs, ListenStatus, MessageFromRemote, MessageFromRemoteArgs,
+    MessageToRemote, StopListeningRequest, StopListeningResult, StopListeningResultArgs,
 };
 
 /// The module's name (configuration prefix `ipc.`).
@@ -243,6 +244,7 @@ fn ipc_receive(
     closed: EventWriter<ChannelClosed<'_>>,
     listen_results: EventWriter<ListenResult<'_>>,
     stop_results: EventWriter<StopListeningResult<'_>>,
+    connect_status: EventWriter<ConnectStatus<'_>>,
 ) {
     while let Some(event) = state.host.poll_event() {
         match event {
@@ -280,7 +282,12 @@ fn ipc_receive(
                 peer,
                 path,
                 origin,
+                direction,
             } => {
+                let (outbound, connect_id) = match direction {
+                    Direction::Outbound { connect_id } => (true, connect_id),
+                    _ => (false, 0),
+                };
                 opened.write_builder(|builder| {
                     let peer_address = Some(builder.create_string(&peer.to_string()));
                     let path = Some(builder.create_string(&path));
@@ -296,10 +303,17 @@ fn ipc_receive(
                             peer_address,
                             path,
                             origin,
+                            outbound,
+                            connect_id,
                         },
                     )
                 });
             }
+            Event::ConnectStatus {
+                user_id,
+                connect_id,
+                state,
+            } => write_connect_status(&connect_status, user_id, connect_id, &state),
             Event::ChannelClosed {
                 channel,
                 user_id,
@@ -422,46 +436,175 @@ fn listen_options(request: &ListenRequest<'_>) -> Result<ListenOptions, RequestE
         (None, None) => {}
         _ => return Err(RequestError::TlsPair),
     }
-    let limits = &mut options.limits;
-    let size =
-        |value: u64| usize::try_from(value).map_err(|source| RequestError::Size { value, source });
-    if request.max_message_size() > 0 {
-        limits.max_message_size = size(request.max_message_size())?;
-    }
-    if request.max_frame_size() > 0 {
-        limits.max_frame_size = size(request.max_frame_size())?;
-    }
-    if request.max_connections() > 0 {
-        limits.max_connections = request.max_connections() as usize;
-    }
-    if request.handshake_timeout_ms() > 0 {
-        limits.handshake_timeout = Duration::from_millis(request.handshake_timeout_ms().into());
-    }
-    if request.idle_timeout_ms() > 0 {
-        limits.idle_timeout = Duration::from_millis(request.idle_timeout_ms().into());
-    }
-    if request.max_outbound_messages() > 0 {
-        limits.max_outbound_messages = request.max_outbound_messages() as usize;
-    }
-    if request.max_outbound_bytes() > 0 {
-        limits.max_outbound_bytes = size(request.max_outbound_bytes())?;
-    }
-    if request.max_inbound_messages() > 0 {
-        limits.max_inbound_messages = request.max_inbound_messages() as usize;
-    }
-    if request.max_inbound_bytes() > 0 {
-        limits.max_inbound_bytes = size(request.max_inbound_bytes())?;
-    }
-    if request.write_timeout_ms() > 0 {
-        limits.write_timeout = Duration::from_millis(request.write_timeout_ms().into());
-    }
-    if request.message_timeout_ms() > 0 {
-        limits.message_timeout = Duration::from_millis(request.message_timeout_ms().into());
-    }
+    apply_limits(
+        &mut options.limits,
+        &LimitFields {
+            max_message_size: request.max_message_size(),
+            max_frame_size: request.max_frame_size(),
+            max_connections: request.max_connections(),
+            handshake_timeout_ms: request.handshake_timeout_ms(),
+            idle_timeout_ms: request.idle_timeout_ms(),
+            max_outbound_messages: request.max_outbound_messages(),
+            max_outbound_bytes: request.max_outbound_bytes(),
+            max_inbound_messages: request.max_inbound_messages(),
+            max_inbound_bytes: request.max_inbound_bytes(),
+            write_timeout_ms: request.write_timeout_ms(),
+            message_timeout_ms: request.message_timeout_ms(),
+        },
+    )?;
     Ok(options)
 }
 
-/// Agent requests -> network, one batch a frame.
+/// The limit fields a `ListenRequest` or a `ConnectRequest` carries; 0
+/// keeps the default.
+struct LimitFields {
+    max_message_size: u64,
+    max_frame_size: u64,
+    max_connections: u32,
+    handshake_timeout_ms: u32,
+    idle_timeout_ms: u32,
+    max_outbound_messages: u32,
+    max_outbound_bytes: u64,
+    max_inbound_messages: u32,
+    max_inbound_bytes: u64,
+    write_timeout_ms: u32,
+    message_timeout_ms: u32,
+}
+
+/// Sets every limit the request gives (non-zero) in `limits`.
+fn apply_limits(limits: &mut Limits, fields: &LimitFields) -> Result<(), RequestError> {
+    let size =
+        |value: u64| usize::try_from(value).map_err(|source| RequestError::Size { value, source });
+    let millis = |value: u32| Duration::from_millis(value.into());
+    if fields.max_message_size > 0 {
+        limits.max_message_size = size(fields.max_message_size)?;
+    }
+    if fields.max_frame_size > 0 {
+        limits.max_frame_size = size(fields.max_frame_size)?;
+    }
+    if fields.max_connections > 0 {
+        limits.max_connections = fields.max_connections as usize;
+    }
+    if fields.handshake_timeout_ms > 0 {
+        limits.handshake_timeout = millis(fields.handshake_timeout_ms);
+    }
+    if fields.idle_timeout_ms > 0 {
+        limits.idle_timeout = millis(fields.idle_timeout_ms);
+    }
+    if fields.max_outbound_messages > 0 {
+        limits.max_outbound_messages = fields.max_outbound_messages as usize;
+    }
+    if fields.max_outbound_bytes > 0 {
+        limits.max_outbound_bytes = size(fields.max_outbound_bytes)?;
+    }
+    if fields.max_inbound_messages > 0 {
+        limits.max_inbound_messages = fields.max_inbound_messages as usize;
+    }
+    if fields.max_inbound_bytes > 0 {
+        limits.max_inbound_bytes = size(fields.max_inbound_bytes)?;
+    }
+    if fields.write_timeout_ms > 0 {
+        limits.write_timeout = millis(fields.write_timeout_ms);
+    }
+    if fields.message_timeout_ms > 0 {
+        limits.message_timeout = millis(fields.message_timeout_ms);
+    }
+    Ok(())
+}
+
+/// Reads a `ConnectRequest` into options.
+fn connect_options(request: &ConnectRequest<'_>) -> Result<ConnectOptions, RequestError> {
+    let mut options = ConnectOptions::new(request.url().unwrap_or(""));
+    options.token = request.token().map(str::to_owned);
+    options.ca_file = request
+        .ca_file()
+        .filter(|file| !file.is_empty())
+        .map(PathBuf::from);
+    options.reconnect = !request.no_reconnect();
+    if request.initial_backoff_ms() > 0 {
+        options.initial_backoff = Duration::from_millis(request.initial_backoff_ms().into());
+    }
+    if request.max_backoff_ms() > 0 {
+        options.max_backoff = Duration::from_millis(request.max_backoff_ms().into());
+    }
+    apply_limits(
+        &mut options.limits,
+        &LimitFields {
+            max_message_size: request.max_message_size(),
+            max_frame_size: request.max_frame_size(),
+            max_connections: 0,
+            handshake_timeout_ms: request.handshake_timeout_ms(),
+            idle_timeout_ms: request.idle_timeout_ms(),
+            max_outbound_messages: request.max_outbound_messages(),
+            max_outbound_bytes: request.max_outbound_bytes(),
+            max_inbound_messages: request.max_inbound_messages(),
+            max_inbound_bytes: request.max_inbound_bytes(),
+            write_timeout_ms: request.write_timeout_ms(),
+            message_timeout_ms: request.message_timeout_ms(),
+        },
+    )?;
+    Ok(options)
+}
+
+/// Writes a `ConnectStatus` event.
+fn write_connect_status(
+    writer: &EventWriter<ConnectStatus<'_>>,
+    user_id: u64,
+    connect_id: u64,
+    state: &ConnectState,
+) {
+    let (state_value, attempt, channel) = match state {
+        ConnectState::Connecting { attempt } => (schema::ConnectState::Connecting, *attempt, 0),
+        ConnectState::Connected { channel } => (schema::ConnectState::Connected, 0, channel.0),
+        ConnectState::Failed { .. } => (schema::ConnectState::Failed, 0, 0),
+        ConnectState::Stopped => (schema::ConnectState::Stopped, 0, 0),
+    };
+    let (failure, http_status, retry_in_ms, message) = match state {
+        ConnectState::Failed { error, retry_in } => {
+            let (failure, status) = connect_failure(error.kind);
+            let retry = retry_in.map_or(0, |delay| {
+                u32::try_from(delay.as_millis()).unwrap_or(u32::MAX).max(1)
+            });
+            (failure, status, retry, error.message.as_str())
+        }
+        _ => (schema::ConnectFailure::None, 0, 0, ""),
+    };
+    writer.write_builder(|builder| {
+        let message = (!message.is_empty()).then(|| builder.create_string(message));
+        ConnectStatus::create(
+            builder,
+            &ConnectStatusArgs {
+                user_id,
+                connect_id,
+                state: state_value,
+                attempt,
+                channel,
+                failure,
+                http_status,
+                retry_in_ms,
+                message,
+            },
+        )
+    });
+}
+
+fn connect_failure(kind: ConnectErrorKind) -> (schema::ConnectFailure, u16) {
+    match kind {
+        ConnectErrorKind::InvalidRequest => (schema::ConnectFailure::InvalidRequest, 0),
+        ConnectErrorKind::Dns => (schema::ConnectFailure::Dns, 0),
+        ConnectErrorKind::Refused => (schema::ConnectFailure::Refused, 0),
+        ConnectErrorKind::Timeout => (schema::ConnectFailure::Timeout, 0),
+        ConnectErrorKind::Tls => (schema::ConnectFailure::Tls, 0),
+        ConnectErrorKind::HttpStatus(status) => (schema::ConnectFailure::HttpStatus, status),
+        ConnectErrorKind::Handshake => (schema::ConnectFailure::Handshake, 0),
+        _ => (schema::ConnectFailure::Closed, 0),
+    }
+}
+
+/// Agent requests -> network, one batch a frame. (One reader per request
+/// kind and the writers of early refusals: a system's parameters are its
+/// event kinds.)
+#[allow(clippy::too_many_arguments)]
 #[system]
 fn ipc_send(
     mut state: ResMut<'_, IpcState>,
@@ -469,7 +612,10 @@ fn ipc_send(
     stop: EventReader<StopListeningRequest<'_>>,
     send: EventReader<MessageToRemote<'_>>,
     close: EventReader<CloseChannel<'_>>,
+    connect: EventReader<ConnectRequest<'_>>,
+    disconnect: EventReader<DisconnectRequest<'_>>,
     listen_results: EventWriter<ListenResult<'_>>,
+    connect_status: EventWriter<ConnectStatus<'_>>,
 ) {
     let state = &mut *state;
     let host = &mut state.host;
@@ -498,6 +644,21 @@ fn ipc_send(
     for request in &stop {
         host.stop_listening(request.user_id(), request.port());
     }
+    for request in &connect {
+        let (user_id, connect_id) = (request.user_id(), request.connect_id());
+        match connect_options(&request) {
+            Ok(options) => host.connect(user_id, connect_id, options),
+            Err(error) => {
+                let error = ConnectError::new(ConnectErrorKind::InvalidRequest, error.to_string());
+                tracing::warn!(user_id, connect_id, %error, "invalid connect request");
+                let failed = ConnectState::Failed {
+                    error,
+                    retry_in: None,
+                };
+                write_connect_status(&connect_status, user_id, connect_id, &failed);
+            }
+        }
+    }
     for (message, event) in send.iter_with_refs() {
         let kind = match message.kind() {
             schema::MessageKind::Text => fiasco_ipc_core::MessageKind::Text,
@@ -516,6 +677,9 @@ fn ipc_send(
     for request in &close {
         let reason = request.reason().unwrap_or("");
         host.close(ChannelId(request.channel()), request.code(), reason);
+    }
+    for request in &disconnect {
+        host.disconnect(request.user_id(), request.connect_id());
     }
     host.flush();
 }

@@ -43,6 +43,15 @@ struct CloseChannelBuilder;
 struct ChannelClosed;
 struct ChannelClosedBuilder;
 
+struct ConnectRequest;
+struct ConnectRequestBuilder;
+
+struct ConnectStatus;
+struct ConnectStatusBuilder;
+
+struct DisconnectRequest;
+struct DisconnectRequestBuilder;
+
 /// Whether a WebSocket message is text (valid UTF-8) or binary.
 enum MessageKind : uint8_t {
   /// A binary message: any bytes.
@@ -137,6 +146,113 @@ inline const char *EnumNameListenStatus(ListenStatus e) {
   if (::flatbuffers::IsOutRange(e, ListenStatus_Ok, ListenStatus_Other)) return "";
   const size_t index = static_cast<size_t>(e);
   return EnumNamesListenStatus()[index];
+}
+
+/// The state of an outbound connection, in a ConnectStatus.
+enum ConnectState : uint8_t {
+  /// Dialing (attempt says which try this is, from 1).
+  ConnectState_Connecting = 0,
+  /// Connected: `channel` is the new channel; its ConnectionOpened follows.
+  ConnectState_Connected = 1,
+  /// The attempt failed or the connection ended: `failure` says why,
+  /// `retry_in_ms` when the next attempt starts (0 with `Stopped` next: no
+  /// more attempts).
+  ConnectState_Failed = 2,
+  /// No more attempts (disconnected, not retried, or the game stops).
+  /// Nothing about this connect_id follows.
+  ConnectState_Stopped = 3,
+  ConnectState_MIN = ConnectState_Connecting,
+  ConnectState_MAX = ConnectState_Stopped
+};
+
+inline const ConnectState (&EnumValuesConnectState())[4] {
+  static const ConnectState values[] = {
+    ConnectState_Connecting,
+    ConnectState_Connected,
+    ConnectState_Failed,
+    ConnectState_Stopped
+  };
+  return values;
+}
+
+inline const char * const *EnumNamesConnectState() {
+  static const char * const names[5] = {
+    "Connecting",
+    "Connected",
+    "Failed",
+    "Stopped",
+    nullptr
+  };
+  return names;
+}
+
+inline const char *EnumNameConnectState(ConnectState e) {
+  if (::flatbuffers::IsOutRange(e, ConnectState_Connecting, ConnectState_Stopped)) return "";
+  const size_t index = static_cast<size_t>(e);
+  return EnumNamesConnectState()[index];
+}
+
+/// Why an outbound attempt failed.
+enum ConnectFailure : uint8_t {
+  /// Not a failure (states other than Failed).
+  ConnectFailure_None = 0,
+  /// The request cannot work (bad URL, a token over plain ws:// beyond
+  /// loopback, an unreadable CA file, a connect_id in use): never retried.
+  ConnectFailure_InvalidRequest = 1,
+  /// The host name did not resolve.
+  ConnectFailure_Dns = 2,
+  /// No server took the TCP connection.
+  ConnectFailure_Refused = 3,
+  /// TCP, TLS and the handshake did not finish within handshake_timeout_ms.
+  ConnectFailure_Timeout = 4,
+  /// TLS failed: an untrusted certificate, a wrong host name, another TLS
+  /// error (the message names it).
+  ConnectFailure_Tls = 5,
+  /// The server answered the handshake with an HTTP status (`http_status`).
+  ConnectFailure_HttpStatus = 6,
+  /// The server's answer was not a WebSocket handshake.
+  ConnectFailure_Handshake = 7,
+  /// The connection was up and ended (its ChannelClosed says how).
+  ConnectFailure_Closed = 8,
+  ConnectFailure_MIN = ConnectFailure_None,
+  ConnectFailure_MAX = ConnectFailure_Closed
+};
+
+inline const ConnectFailure (&EnumValuesConnectFailure())[9] {
+  static const ConnectFailure values[] = {
+    ConnectFailure_None,
+    ConnectFailure_InvalidRequest,
+    ConnectFailure_Dns,
+    ConnectFailure_Refused,
+    ConnectFailure_Timeout,
+    ConnectFailure_Tls,
+    ConnectFailure_HttpStatus,
+    ConnectFailure_Handshake,
+    ConnectFailure_Closed
+  };
+  return values;
+}
+
+inline const char * const *EnumNamesConnectFailure() {
+  static const char * const names[10] = {
+    "None",
+    "InvalidRequest",
+    "Dns",
+    "Refused",
+    "Timeout",
+    "Tls",
+    "HttpStatus",
+    "Handshake",
+    "Closed",
+    nullptr
+  };
+  return names;
+}
+
+inline const char *EnumNameConnectFailure(ConnectFailure e) {
+  if (::flatbuffers::IsOutRange(e, ConnectFailure_None, ConnectFailure_Closed)) return "";
+  const size_t index = static_cast<size_t>(e);
+  return EnumNamesConnectFailure()[index];
 }
 
 /// Who ended a channel.
@@ -741,7 +857,9 @@ struct ConnectionOpened FLATBUFFERS_FINAL_CLASS : private ::flatbuffers::Table {
     VT_PORT = 8,
     VT_PEER_ADDRESS = 10,
     VT_PATH = 12,
-    VT_ORIGIN = 14
+    VT_ORIGIN = 14,
+    VT_OUTBOUND = 16,
+    VT_CONNECT_ID = 18
   };
   /// The channel id: unique for the life of the process, never reused, never 0.
   uint64_t channel() const {
@@ -764,9 +882,19 @@ struct ConnectionOpened FLATBUFFERS_FINAL_CLASS : private ::flatbuffers::Table {
   const ::flatbuffers::String *path() const {
     return GetPointer<const ::flatbuffers::String *>(VT_PATH);
   }
-  /// The Origin header, absent when the client sent none.
+  /// The Origin header, absent when the client sent none (and on outbound
+  /// channels).
   const ::flatbuffers::String *origin() const {
     return GetPointer<const ::flatbuffers::String *>(VT_ORIGIN);
+  }
+  /// True when the game dialed out (a ConnectRequest); false for a client
+  /// that connected to a listening port.
+  bool outbound() const {
+    return GetField<uint8_t>(VT_OUTBOUND, 0) != 0;
+  }
+  /// For an outbound channel, the `connect_id` of its ConnectRequest.
+  uint64_t connect_id() const {
+    return GetField<uint64_t>(VT_CONNECT_ID, 0);
   }
   bool Verify(::flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
@@ -779,6 +907,8 @@ struct ConnectionOpened FLATBUFFERS_FINAL_CLASS : private ::flatbuffers::Table {
            verifier.VerifyString(path()) &&
            VerifyOffset(verifier, VT_ORIGIN) &&
            verifier.VerifyString(origin()) &&
+           VerifyField<uint8_t>(verifier, VT_OUTBOUND, 1) &&
+           VerifyField<uint64_t>(verifier, VT_CONNECT_ID, 8) &&
            verifier.EndTable();
   }
 };
@@ -805,6 +935,12 @@ struct ConnectionOpenedBuilder {
   void add_origin(::flatbuffers::Offset<::flatbuffers::String> origin) {
     fbb_.AddOffset(ConnectionOpened::VT_ORIGIN, origin);
   }
+  void add_outbound(bool outbound) {
+    fbb_.AddElement<uint8_t>(ConnectionOpened::VT_OUTBOUND, static_cast<uint8_t>(outbound), 0);
+  }
+  void add_connect_id(uint64_t connect_id) {
+    fbb_.AddElement<uint64_t>(ConnectionOpened::VT_CONNECT_ID, connect_id, 0);
+  }
   explicit ConnectionOpenedBuilder(::flatbuffers::FlatBufferBuilder &_fbb)
         : fbb_(_fbb) {
     start_ = fbb_.StartTable();
@@ -823,14 +959,18 @@ inline ::flatbuffers::Offset<ConnectionOpened> CreateConnectionOpened(
     uint16_t port = 0,
     ::flatbuffers::Offset<::flatbuffers::String> peer_address = 0,
     ::flatbuffers::Offset<::flatbuffers::String> path = 0,
-    ::flatbuffers::Offset<::flatbuffers::String> origin = 0) {
+    ::flatbuffers::Offset<::flatbuffers::String> origin = 0,
+    bool outbound = false,
+    uint64_t connect_id = 0) {
   ConnectionOpenedBuilder builder_(_fbb);
+  builder_.add_connect_id(connect_id);
   builder_.add_user_id(user_id);
   builder_.add_channel(channel);
   builder_.add_origin(origin);
   builder_.add_path(path);
   builder_.add_peer_address(peer_address);
   builder_.add_port(port);
+  builder_.add_outbound(outbound);
   return builder_.Finish();
 }
 
@@ -841,7 +981,9 @@ inline ::flatbuffers::Offset<ConnectionOpened> CreateConnectionOpenedDirect(
     uint16_t port = 0,
     const char *peer_address = nullptr,
     const char *path = nullptr,
-    const char *origin = nullptr) {
+    const char *origin = nullptr,
+    bool outbound = false,
+    uint64_t connect_id = 0) {
   auto peer_address__ = peer_address ? _fbb.CreateString(peer_address) : 0;
   auto path__ = path ? _fbb.CreateString(path) : 0;
   auto origin__ = origin ? _fbb.CreateString(origin) : 0;
@@ -852,7 +994,9 @@ inline ::flatbuffers::Offset<ConnectionOpened> CreateConnectionOpenedDirect(
       port,
       peer_address__,
       path__,
-      origin__);
+      origin__,
+      outbound,
+      connect_id);
 }
 
 /// Host -> agents: a message a client sent.
@@ -1214,6 +1358,499 @@ inline ::flatbuffers::Offset<ChannelClosed> CreateChannelClosedDirect(
       closed_by,
       code,
       reason__);
+}
+
+/// Agent -> host: dial a WebSocket server and keep the link up. Reported by
+/// ConnectStatus events with this `user_id` and `connect_id`; each
+/// connection is a new channel (ConnectionOpened with `outbound`), on which
+/// MessageToRemote, CloseChannel, MessageFromRemote and ChannelClosed work
+/// as on inbound channels. After a failure, drop or close the host dials
+/// again with exponential backoff and jitter (each delay between half and
+/// all of the current step; steps double from initial_backoff_ms up to
+/// max_backoff_ms), until a DisconnectRequest or the game stops. Zero or
+/// absent numbers take the defaults given ("default ...").
+struct ConnectRequest FLATBUFFERS_FINAL_CLASS : private ::flatbuffers::Table {
+  typedef ConnectRequestBuilder Builder;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_USER_ID = 4,
+    VT_CONNECT_ID = 6,
+    VT_URL = 8,
+    VT_TOKEN = 10,
+    VT_CA_FILE = 12,
+    VT_NO_RECONNECT = 14,
+    VT_INITIAL_BACKOFF_MS = 16,
+    VT_MAX_BACKOFF_MS = 18,
+    VT_MAX_MESSAGE_SIZE = 20,
+    VT_MAX_FRAME_SIZE = 22,
+    VT_HANDSHAKE_TIMEOUT_MS = 24,
+    VT_IDLE_TIMEOUT_MS = 26,
+    VT_MAX_OUTBOUND_MESSAGES = 28,
+    VT_MAX_OUTBOUND_BYTES = 30,
+    VT_MAX_INBOUND_MESSAGES = 32,
+    VT_MAX_INBOUND_BYTES = 34,
+    VT_WRITE_TIMEOUT_MS = 36,
+    VT_MESSAGE_TIMEOUT_MS = 38
+  };
+  /// Who asks: its events carry it.
+  uint64_t user_id() const {
+    return GetField<uint64_t>(VT_USER_ID, 0);
+  }
+  /// The requester's id for this connection, unique among its own.
+  uint64_t connect_id() const {
+    return GetField<uint64_t>(VT_CONNECT_ID, 0);
+  }
+  /// A ws:// or wss:// URL, e.g. "wss://collector.example:9300/ingest".
+  const ::flatbuffers::String *url() const {
+    return GetPointer<const ::flatbuffers::String *>(VT_URL);
+  }
+  /// Sent as the header "Authorization: Bearer" and the token. Never sent over plain ws://
+  /// to a host beyond loopback (the request is refused as invalid); never
+  /// logged.
+  const ::flatbuffers::String *token() const {
+    return GetPointer<const ::flatbuffers::String *>(VT_TOKEN);
+  }
+  /// A PEM file of the CAs to trust for wss:// (default: the system's
+  /// trust store).
+  const ::flatbuffers::String *ca_file() const {
+    return GetPointer<const ::flatbuffers::String *>(VT_CA_FILE);
+  }
+  /// True: connect once, no reconnect (default false: reconnect).
+  bool no_reconnect() const {
+    return GetField<uint8_t>(VT_NO_RECONNECT, 0) != 0;
+  }
+  /// The first reconnect delay step (default 100).
+  uint32_t initial_backoff_ms() const {
+    return GetField<uint32_t>(VT_INITIAL_BACKOFF_MS, 0);
+  }
+  /// The largest reconnect delay step (default 30000).
+  uint32_t max_backoff_ms() const {
+    return GetField<uint32_t>(VT_MAX_BACKOFF_MS, 0);
+  }
+  /// Limits of the channel, as in ListenRequest.
+  uint64_t max_message_size() const {
+    return GetField<uint64_t>(VT_MAX_MESSAGE_SIZE, 0);
+  }
+  uint64_t max_frame_size() const {
+    return GetField<uint64_t>(VT_MAX_FRAME_SIZE, 0);
+  }
+  /// Time for TCP, TLS and the handshake together (default 5000).
+  uint32_t handshake_timeout_ms() const {
+    return GetField<uint32_t>(VT_HANDSHAKE_TIMEOUT_MS, 0);
+  }
+  uint32_t idle_timeout_ms() const {
+    return GetField<uint32_t>(VT_IDLE_TIMEOUT_MS, 0);
+  }
+  uint32_t max_outbound_messages() const {
+    return GetField<uint32_t>(VT_MAX_OUTBOUND_MESSAGES, 0);
+  }
+  uint64_t max_outbound_bytes() const {
+    return GetField<uint64_t>(VT_MAX_OUTBOUND_BYTES, 0);
+  }
+  uint32_t max_inbound_messages() const {
+    return GetField<uint32_t>(VT_MAX_INBOUND_MESSAGES, 0);
+  }
+  uint64_t max_inbound_bytes() const {
+    return GetField<uint64_t>(VT_MAX_INBOUND_BYTES, 0);
+  }
+  uint32_t write_timeout_ms() const {
+    return GetField<uint32_t>(VT_WRITE_TIMEOUT_MS, 0);
+  }
+  uint32_t message_timeout_ms() const {
+    return GetField<uint32_t>(VT_MESSAGE_TIMEOUT_MS, 0);
+  }
+  bool Verify(::flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyField<uint64_t>(verifier, VT_USER_ID, 8) &&
+           VerifyField<uint64_t>(verifier, VT_CONNECT_ID, 8) &&
+           VerifyOffset(verifier, VT_URL) &&
+           verifier.VerifyString(url()) &&
+           VerifyOffset(verifier, VT_TOKEN) &&
+           verifier.VerifyString(token()) &&
+           VerifyOffset(verifier, VT_CA_FILE) &&
+           verifier.VerifyString(ca_file()) &&
+           VerifyField<uint8_t>(verifier, VT_NO_RECONNECT, 1) &&
+           VerifyField<uint32_t>(verifier, VT_INITIAL_BACKOFF_MS, 4) &&
+           VerifyField<uint32_t>(verifier, VT_MAX_BACKOFF_MS, 4) &&
+           VerifyField<uint64_t>(verifier, VT_MAX_MESSAGE_SIZE, 8) &&
+           VerifyField<uint64_t>(verifier, VT_MAX_FRAME_SIZE, 8) &&
+           VerifyField<uint32_t>(verifier, VT_HANDSHAKE_TIMEOUT_MS, 4) &&
+           VerifyField<uint32_t>(verifier, VT_IDLE_TIMEOUT_MS, 4) &&
+           VerifyField<uint32_t>(verifier, VT_MAX_OUTBOUND_MESSAGES, 4) &&
+           VerifyField<uint64_t>(verifier, VT_MAX_OUTBOUND_BYTES, 8) &&
+           VerifyField<uint32_t>(verifier, VT_MAX_INBOUND_MESSAGES, 4) &&
+           VerifyField<uint64_t>(verifier, VT_MAX_INBOUND_BYTES, 8) &&
+           VerifyField<uint32_t>(verifier, VT_WRITE_TIMEOUT_MS, 4) &&
+           VerifyField<uint32_t>(verifier, VT_MESSAGE_TIMEOUT_MS, 4) &&
+           verifier.EndTable();
+  }
+};
+
+struct ConnectRequestBuilder {
+  typedef ConnectRequest Table;
+  ::flatbuffers::FlatBufferBuilder &fbb_;
+  ::flatbuffers::uoffset_t start_;
+  void add_user_id(uint64_t user_id) {
+    fbb_.AddElement<uint64_t>(ConnectRequest::VT_USER_ID, user_id, 0);
+  }
+  void add_connect_id(uint64_t connect_id) {
+    fbb_.AddElement<uint64_t>(ConnectRequest::VT_CONNECT_ID, connect_id, 0);
+  }
+  void add_url(::flatbuffers::Offset<::flatbuffers::String> url) {
+    fbb_.AddOffset(ConnectRequest::VT_URL, url);
+  }
+  void add_token(::flatbuffers::Offset<::flatbuffers::String> token) {
+    fbb_.AddOffset(ConnectRequest::VT_TOKEN, token);
+  }
+  void add_ca_file(::flatbuffers::Offset<::flatbuffers::String> ca_file) {
+    fbb_.AddOffset(ConnectRequest::VT_CA_FILE, ca_file);
+  }
+  void add_no_reconnect(bool no_reconnect) {
+    fbb_.AddElement<uint8_t>(ConnectRequest::VT_NO_RECONNECT, static_cast<uint8_t>(no_reconnect), 0);
+  }
+  void add_initial_backoff_ms(uint32_t initial_backoff_ms) {
+    fbb_.AddElement<uint32_t>(ConnectRequest::VT_INITIAL_BACKOFF_MS, initial_backoff_ms, 0);
+  }
+  void add_max_backoff_ms(uint32_t max_backoff_ms) {
+    fbb_.AddElement<uint32_t>(ConnectRequest::VT_MAX_BACKOFF_MS, max_backoff_ms, 0);
+  }
+  void add_max_message_size(uint64_t max_message_size) {
+    fbb_.AddElement<uint64_t>(ConnectRequest::VT_MAX_MESSAGE_SIZE, max_message_size, 0);
+  }
+  void add_max_frame_size(uint64_t max_frame_size) {
+    fbb_.AddElement<uint64_t>(ConnectRequest::VT_MAX_FRAME_SIZE, max_frame_size, 0);
+  }
+  void add_handshake_timeout_ms(uint32_t handshake_timeout_ms) {
+    fbb_.AddElement<uint32_t>(ConnectRequest::VT_HANDSHAKE_TIMEOUT_MS, handshake_timeout_ms, 0);
+  }
+  void add_idle_timeout_ms(uint32_t idle_timeout_ms) {
+    fbb_.AddElement<uint32_t>(ConnectRequest::VT_IDLE_TIMEOUT_MS, idle_timeout_ms, 0);
+  }
+  void add_max_outbound_messages(uint32_t max_outbound_messages) {
+    fbb_.AddElement<uint32_t>(ConnectRequest::VT_MAX_OUTBOUND_MESSAGES, max_outbound_messages, 0);
+  }
+  void add_max_outbound_bytes(uint64_t max_outbound_bytes) {
+    fbb_.AddElement<uint64_t>(ConnectRequest::VT_MAX_OUTBOUND_BYTES, max_outbound_bytes, 0);
+  }
+  void add_max_inbound_messages(uint32_t max_inbound_messages) {
+    fbb_.AddElement<uint32_t>(ConnectRequest::VT_MAX_INBOUND_MESSAGES, max_inbound_messages, 0);
+  }
+  void add_max_inbound_bytes(uint64_t max_inbound_bytes) {
+    fbb_.AddElement<uint64_t>(ConnectRequest::VT_MAX_INBOUND_BYTES, max_inbound_bytes, 0);
+  }
+  void add_write_timeout_ms(uint32_t write_timeout_ms) {
+    fbb_.AddElement<uint32_t>(ConnectRequest::VT_WRITE_TIMEOUT_MS, write_timeout_ms, 0);
+  }
+  void add_message_timeout_ms(uint32_t message_timeout_ms) {
+    fbb_.AddElement<uint32_t>(ConnectRequest::VT_MESSAGE_TIMEOUT_MS, message_timeout_ms, 0);
+  }
+  explicit ConnectRequestBuilder(::flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  ::flatbuffers::Offset<ConnectRequest> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = ::flatbuffers::Offset<ConnectRequest>(end);
+    return o;
+  }
+};
+
+inline ::flatbuffers::Offset<ConnectRequest> CreateConnectRequest(
+    ::flatbuffers::FlatBufferBuilder &_fbb,
+    uint64_t user_id = 0,
+    uint64_t connect_id = 0,
+    ::flatbuffers::Offset<::flatbuffers::String> url = 0,
+    ::flatbuffers::Offset<::flatbuffers::String> token = 0,
+    ::flatbuffers::Offset<::flatbuffers::String> ca_file = 0,
+    bool no_reconnect = false,
+    uint32_t initial_backoff_ms = 0,
+    uint32_t max_backoff_ms = 0,
+    uint64_t max_message_size = 0,
+    uint64_t max_frame_size = 0,
+    uint32_t handshake_timeout_ms = 0,
+    uint32_t idle_timeout_ms = 0,
+    uint32_t max_outbound_messages = 0,
+    uint64_t max_outbound_bytes = 0,
+    uint32_t max_inbound_messages = 0,
+    uint64_t max_inbound_bytes = 0,
+    uint32_t write_timeout_ms = 0,
+    uint32_t message_timeout_ms = 0) {
+  ConnectRequestBuilder builder_(_fbb);
+  builder_.add_max_inbound_bytes(max_inbound_bytes);
+  builder_.add_max_outbound_bytes(max_outbound_bytes);
+  builder_.add_max_frame_size(max_frame_size);
+  builder_.add_max_message_size(max_message_size);
+  builder_.add_connect_id(connect_id);
+  builder_.add_user_id(user_id);
+  builder_.add_message_timeout_ms(message_timeout_ms);
+  builder_.add_write_timeout_ms(write_timeout_ms);
+  builder_.add_max_inbound_messages(max_inbound_messages);
+  builder_.add_max_outbound_messages(max_outbound_messages);
+  builder_.add_idle_timeout_ms(idle_timeout_ms);
+  builder_.add_handshake_timeout_ms(handshake_timeout_ms);
+  builder_.add_max_backoff_ms(max_backoff_ms);
+  builder_.add_initial_backoff_ms(initial_backoff_ms);
+  builder_.add_ca_file(ca_file);
+  builder_.add_token(token);
+  builder_.add_url(url);
+  builder_.add_no_reconnect(no_reconnect);
+  return builder_.Finish();
+}
+
+inline ::flatbuffers::Offset<ConnectRequest> CreateConnectRequestDirect(
+    ::flatbuffers::FlatBufferBuilder &_fbb,
+    uint64_t user_id = 0,
+    uint64_t connect_id = 0,
+    const char *url = nullptr,
+    const char *token = nullptr,
+    const char *ca_file = nullptr,
+    bool no_reconnect = false,
+    uint32_t initial_backoff_ms = 0,
+    uint32_t max_backoff_ms = 0,
+    uint64_t max_message_size = 0,
+    uint64_t max_frame_size = 0,
+    uint32_t handshake_timeout_ms = 0,
+    uint32_t idle_timeout_ms = 0,
+    uint32_t max_outbound_messages = 0,
+    uint64_t max_outbound_bytes = 0,
+    uint32_t max_inbound_messages = 0,
+    uint64_t max_inbound_bytes = 0,
+    uint32_t write_timeout_ms = 0,
+    uint32_t message_timeout_ms = 0) {
+  auto url__ = url ? _fbb.CreateString(url) : 0;
+  auto token__ = token ? _fbb.CreateString(token) : 0;
+  auto ca_file__ = ca_file ? _fbb.CreateString(ca_file) : 0;
+  return fiasco::ipc::CreateConnectRequest(
+      _fbb,
+      user_id,
+      connect_id,
+      url__,
+      token__,
+      ca_file__,
+      no_reconnect,
+      initial_backoff_ms,
+      max_backoff_ms,
+      max_message_size,
+      max_frame_size,
+      handshake_timeout_ms,
+      idle_timeout_ms,
+      max_outbound_messages,
+      max_outbound_bytes,
+      max_inbound_messages,
+      max_inbound_bytes,
+      write_timeout_ms,
+      message_timeout_ms);
+}
+
+/// Host -> agents: how a ConnectRequest is doing, one event per change.
+struct ConnectStatus FLATBUFFERS_FINAL_CLASS : private ::flatbuffers::Table {
+  typedef ConnectStatusBuilder Builder;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_USER_ID = 4,
+    VT_CONNECT_ID = 6,
+    VT_STATE = 8,
+    VT_ATTEMPT = 10,
+    VT_CHANNEL = 12,
+    VT_FAILURE = 14,
+    VT_HTTP_STATUS = 16,
+    VT_RETRY_IN_MS = 18,
+    VT_MESSAGE = 20
+  };
+  /// The requester.
+  uint64_t user_id() const {
+    return GetField<uint64_t>(VT_USER_ID, 0);
+  }
+  /// The request's connect_id.
+  uint64_t connect_id() const {
+    return GetField<uint64_t>(VT_CONNECT_ID, 0);
+  }
+  /// What happened.
+  fiasco::ipc::ConnectState state() const {
+    return static_cast<fiasco::ipc::ConnectState>(GetField<uint8_t>(VT_STATE, 0));
+  }
+  /// Connecting: the attempt's number, from 1.
+  uint32_t attempt() const {
+    return GetField<uint32_t>(VT_ATTEMPT, 0);
+  }
+  /// Connected: the new channel.
+  uint64_t channel() const {
+    return GetField<uint64_t>(VT_CHANNEL, 0);
+  }
+  /// Failed: why.
+  fiasco::ipc::ConnectFailure failure() const {
+    return static_cast<fiasco::ipc::ConnectFailure>(GetField<uint8_t>(VT_FAILURE, 0));
+  }
+  /// Failed with HttpStatus: the status the server answered.
+  uint16_t http_status() const {
+    return GetField<uint16_t>(VT_HTTP_STATUS, 0);
+  }
+  /// Failed: when the next attempt starts (0: none; Stopped follows).
+  uint32_t retry_in_ms() const {
+    return GetField<uint32_t>(VT_RETRY_IN_MS, 0);
+  }
+  /// Failed: a message for people, naming the cause.
+  const ::flatbuffers::String *message() const {
+    return GetPointer<const ::flatbuffers::String *>(VT_MESSAGE);
+  }
+  bool Verify(::flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyField<uint64_t>(verifier, VT_USER_ID, 8) &&
+           VerifyField<uint64_t>(verifier, VT_CONNECT_ID, 8) &&
+           VerifyField<uint8_t>(verifier, VT_STATE, 1) &&
+           VerifyField<uint32_t>(verifier, VT_ATTEMPT, 4) &&
+           VerifyField<uint64_t>(verifier, VT_CHANNEL, 8) &&
+           VerifyField<uint8_t>(verifier, VT_FAILURE, 1) &&
+           VerifyField<uint16_t>(verifier, VT_HTTP_STATUS, 2) &&
+           VerifyField<uint32_t>(verifier, VT_RETRY_IN_MS, 4) &&
+           VerifyOffset(verifier, VT_MESSAGE) &&
+           verifier.VerifyString(message()) &&
+           verifier.EndTable();
+  }
+};
+
+struct ConnectStatusBuilder {
+  typedef ConnectStatus Table;
+  ::flatbuffers::FlatBufferBuilder &fbb_;
+  ::flatbuffers::uoffset_t start_;
+  void add_user_id(uint64_t user_id) {
+    fbb_.AddElement<uint64_t>(ConnectStatus::VT_USER_ID, user_id, 0);
+  }
+  void add_connect_id(uint64_t connect_id) {
+    fbb_.AddElement<uint64_t>(ConnectStatus::VT_CONNECT_ID, connect_id, 0);
+  }
+  void add_state(fiasco::ipc::ConnectState state) {
+    fbb_.AddElement<uint8_t>(ConnectStatus::VT_STATE, static_cast<uint8_t>(state), 0);
+  }
+  void add_attempt(uint32_t attempt) {
+    fbb_.AddElement<uint32_t>(ConnectStatus::VT_ATTEMPT, attempt, 0);
+  }
+  void add_channel(uint64_t channel) {
+    fbb_.AddElement<uint64_t>(ConnectStatus::VT_CHANNEL, channel, 0);
+  }
+  void add_failure(fiasco::ipc::ConnectFailure failure) {
+    fbb_.AddElement<uint8_t>(ConnectStatus::VT_FAILURE, static_cast<uint8_t>(failure), 0);
+  }
+  void add_http_status(uint16_t http_status) {
+    fbb_.AddElement<uint16_t>(ConnectStatus::VT_HTTP_STATUS, http_status, 0);
+  }
+  void add_retry_in_ms(uint32_t retry_in_ms) {
+    fbb_.AddElement<uint32_t>(ConnectStatus::VT_RETRY_IN_MS, retry_in_ms, 0);
+  }
+  void add_message(::flatbuffers::Offset<::flatbuffers::String> message) {
+    fbb_.AddOffset(ConnectStatus::VT_MESSAGE, message);
+  }
+  explicit ConnectStatusBuilder(::flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  ::flatbuffers::Offset<ConnectStatus> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = ::flatbuffers::Offset<ConnectStatus>(end);
+    return o;
+  }
+};
+
+inline ::flatbuffers::Offset<ConnectStatus> CreateConnectStatus(
+    ::flatbuffers::FlatBufferBuilder &_fbb,
+    uint64_t user_id = 0,
+    uint64_t connect_id = 0,
+    fiasco::ipc::ConnectState state = fiasco::ipc::ConnectState_Connecting,
+    uint32_t attempt = 0,
+    uint64_t channel = 0,
+    fiasco::ipc::ConnectFailure failure = fiasco::ipc::ConnectFailure_None,
+    uint16_t http_status = 0,
+    uint32_t retry_in_ms = 0,
+    ::flatbuffers::Offset<::flatbuffers::String> message = 0) {
+  ConnectStatusBuilder builder_(_fbb);
+  builder_.add_channel(channel);
+  builder_.add_connect_id(connect_id);
+  builder_.add_user_id(user_id);
+  builder_.add_message(message);
+  builder_.add_retry_in_ms(retry_in_ms);
+  builder_.add_attempt(attempt);
+  builder_.add_http_status(http_status);
+  builder_.add_failure(failure);
+  builder_.add_state(state);
+  return builder_.Finish();
+}
+
+inline ::flatbuffers::Offset<ConnectStatus> CreateConnectStatusDirect(
+    ::flatbuffers::FlatBufferBuilder &_fbb,
+    uint64_t user_id = 0,
+    uint64_t connect_id = 0,
+    fiasco::ipc::ConnectState state = fiasco::ipc::ConnectState_Connecting,
+    uint32_t attempt = 0,
+    uint64_t channel = 0,
+    fiasco::ipc::ConnectFailure failure = fiasco::ipc::ConnectFailure_None,
+    uint16_t http_status = 0,
+    uint32_t retry_in_ms = 0,
+    const char *message = nullptr) {
+  auto message__ = message ? _fbb.CreateString(message) : 0;
+  return fiasco::ipc::CreateConnectStatus(
+      _fbb,
+      user_id,
+      connect_id,
+      state,
+      attempt,
+      channel,
+      failure,
+      http_status,
+      retry_in_ms,
+      message__);
+}
+
+/// Agent -> host: stop dialing for connect_id and close its channel (1000),
+/// if open. ConnectStatus Stopped follows.
+struct DisconnectRequest FLATBUFFERS_FINAL_CLASS : private ::flatbuffers::Table {
+  typedef DisconnectRequestBuilder Builder;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_USER_ID = 4,
+    VT_CONNECT_ID = 6
+  };
+  /// The requester, as in its ConnectRequest.
+  uint64_t user_id() const {
+    return GetField<uint64_t>(VT_USER_ID, 0);
+  }
+  /// The request's connect_id.
+  uint64_t connect_id() const {
+    return GetField<uint64_t>(VT_CONNECT_ID, 0);
+  }
+  bool Verify(::flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyField<uint64_t>(verifier, VT_USER_ID, 8) &&
+           VerifyField<uint64_t>(verifier, VT_CONNECT_ID, 8) &&
+           verifier.EndTable();
+  }
+};
+
+struct DisconnectRequestBuilder {
+  typedef DisconnectRequest Table;
+  ::flatbuffers::FlatBufferBuilder &fbb_;
+  ::flatbuffers::uoffset_t start_;
+  void add_user_id(uint64_t user_id) {
+    fbb_.AddElement<uint64_t>(DisconnectRequest::VT_USER_ID, user_id, 0);
+  }
+  void add_connect_id(uint64_t connect_id) {
+    fbb_.AddElement<uint64_t>(DisconnectRequest::VT_CONNECT_ID, connect_id, 0);
+  }
+  explicit DisconnectRequestBuilder(::flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  ::flatbuffers::Offset<DisconnectRequest> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = ::flatbuffers::Offset<DisconnectRequest>(end);
+    return o;
+  }
+};
+
+inline ::flatbuffers::Offset<DisconnectRequest> CreateDisconnectRequest(
+    ::flatbuffers::FlatBufferBuilder &_fbb,
+    uint64_t user_id = 0,
+    uint64_t connect_id = 0) {
+  DisconnectRequestBuilder builder_(_fbb);
+  builder_.add_connect_id(connect_id);
+  builder_.add_user_id(user_id);
+  return builder_.Finish();
 }
 
 }  // namespace ipc

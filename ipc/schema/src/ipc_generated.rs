@@ -240,6 +240,232 @@ impl<'a> flatbuffers::Verifiable for ListenStatus {
 
 impl flatbuffers::SimpleToVerifyInSlice for ListenStatus {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MIN_CONNECT_STATE: u8 = 0;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MAX_CONNECT_STATE: u8 = 3;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+#[allow(non_camel_case_types)]
+pub const ENUM_VALUES_CONNECT_STATE: [ConnectState; 4] = [
+  ConnectState::Connecting,
+  ConnectState::Connected,
+  ConnectState::Failed,
+  ConnectState::Stopped,
+];
+
+/// The state of an outbound connection, in a ConnectStatus.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct ConnectState(pub u8);
+#[allow(non_upper_case_globals)]
+impl ConnectState {
+  /// Dialing (attempt says which try this is, from 1).
+  pub const Connecting: Self = Self(0);
+  /// Connected: `channel` is the new channel; its ConnectionOpened follows.
+  pub const Connected: Self = Self(1);
+  /// The attempt failed or the connection ended: `failure` says why,
+  /// `retry_in_ms` when the next attempt starts (0 with `Stopped` next: no
+  /// more attempts).
+  pub const Failed: Self = Self(2);
+  /// No more attempts (disconnected, not retried, or the game stops).
+  /// Nothing about this connect_id follows.
+  pub const Stopped: Self = Self(3);
+
+  pub const ENUM_MIN: u8 = 0;
+  pub const ENUM_MAX: u8 = 3;
+  pub const ENUM_VALUES: &'static [Self] = &[
+    Self::Connecting,
+    Self::Connected,
+    Self::Failed,
+    Self::Stopped,
+  ];
+  /// Returns the variant's name or "" if unknown.
+  pub fn variant_name(self) -> Option<&'static str> {
+    match self {
+      Self::Connecting => Some("Connecting"),
+      Self::Connected => Some("Connected"),
+      Self::Failed => Some("Failed"),
+      Self::Stopped => Some("Stopped"),
+      _ => None,
+    }
+  }
+}
+impl core::fmt::Debug for ConnectState {
+  fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+    if let Some(name) = self.variant_name() {
+      f.write_str(name)
+    } else {
+      f.write_fmt(format_args!("<UNKNOWN {:?}>", self.0))
+    }
+  }
+}
+impl<'a> flatbuffers::Follow<'a> for ConnectState {
+  type Inner = Self;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    let b = flatbuffers::read_scalar_at::<u8>(buf, loc);
+    Self(b)
+  }
+}
+
+impl flatbuffers::Push for ConnectState {
+    type Output = ConnectState;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        flatbuffers::emplace_scalar::<u8>(dst, self.0);
+    }
+}
+
+impl flatbuffers::EndianScalar for ConnectState {
+  type Scalar = u8;
+  #[inline]
+  fn to_little_endian(self) -> u8 {
+    self.0.to_le()
+  }
+  #[inline]
+  #[allow(clippy::wrong_self_convention)]
+  fn from_little_endian(v: u8) -> Self {
+    let b = u8::from_le(v);
+    Self(b)
+  }
+}
+
+impl<'a> flatbuffers::Verifiable for ConnectState {
+  #[inline]
+  fn run_verifier(
+    v: &mut flatbuffers::Verifier, pos: usize
+  ) -> Result<(), flatbuffers::InvalidFlatbuffer> {
+    use self::flatbuffers::Verifiable;
+    u8::run_verifier(v, pos)
+  }
+}
+
+impl flatbuffers::SimpleToVerifyInSlice for ConnectState {}
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MIN_CONNECT_FAILURE: u8 = 0;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MAX_CONNECT_FAILURE: u8 = 8;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+#[allow(non_camel_case_types)]
+pub const ENUM_VALUES_CONNECT_FAILURE: [ConnectFailure; 9] = [
+  ConnectFailure::None,
+  ConnectFailure::InvalidRequest,
+  ConnectFailure::Dns,
+  ConnectFailure::Refused,
+  ConnectFailure::Timeout,
+  ConnectFailure::Tls,
+  ConnectFailure::HttpStatus,
+  ConnectFailure::Handshake,
+  ConnectFailure::Closed,
+];
+
+/// Why an outbound attempt failed.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct ConnectFailure(pub u8);
+#[allow(non_upper_case_globals)]
+impl ConnectFailure {
+  /// Not a failure (states other than Failed).
+  pub const None: Self = Self(0);
+  /// The request cannot work (bad URL, a token over plain ws:// beyond
+  /// loopback, an unreadable CA file, a connect_id in use): never retried.
+  pub const InvalidRequest: Self = Self(1);
+  /// The host name did not resolve.
+  pub const Dns: Self = Self(2);
+  /// No server took the TCP connection.
+  pub const Refused: Self = Self(3);
+  /// TCP, TLS and the handshake did not finish within handshake_timeout_ms.
+  pub const Timeout: Self = Self(4);
+  /// TLS failed: an untrusted certificate, a wrong host name, another TLS
+  /// error (the message names it).
+  pub const Tls: Self = Self(5);
+  /// The server answered the handshake with an HTTP status (`http_status`).
+  pub const HttpStatus: Self = Self(6);
+  /// The server's answer was not a WebSocket handshake.
+  pub const Handshake: Self = Self(7);
+  /// The connection was up and ended (its ChannelClosed says how).
+  pub const Closed: Self = Self(8);
+
+  pub const ENUM_MIN: u8 = 0;
+  pub const ENUM_MAX: u8 = 8;
+  pub const ENUM_VALUES: &'static [Self] = &[
+    Self::None,
+    Self::InvalidRequest,
+    Self::Dns,
+    Self::Refused,
+    Self::Timeout,
+    Self::Tls,
+    Self::HttpStatus,
+    Self::Handshake,
+    Self::Closed,
+  ];
+  /// Returns the variant's name or "" if unknown.
+  pub fn variant_name(self) -> Option<&'static str> {
+    match self {
+      Self::None => Some("None"),
+      Self::InvalidRequest => Some("InvalidRequest"),
+      Self::Dns => Some("Dns"),
+      Self::Refused => Some("Refused"),
+      Self::Timeout => Some("Timeout"),
+      Self::Tls => Some("Tls"),
+      Self::HttpStatus => Some("HttpStatus"),
+      Self::Handshake => Some("Handshake"),
+      Self::Closed => Some("Closed"),
+      _ => None,
+    }
+  }
+}
+impl core::fmt::Debug for ConnectFailure {
+  fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+    if let Some(name) = self.variant_name() {
+      f.write_str(name)
+    } else {
+      f.write_fmt(format_args!("<UNKNOWN {:?}>", self.0))
+    }
+  }
+}
+impl<'a> flatbuffers::Follow<'a> for ConnectFailure {
+  type Inner = Self;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    let b = flatbuffers::read_scalar_at::<u8>(buf, loc);
+    Self(b)
+  }
+}
+
+impl flatbuffers::Push for ConnectFailure {
+    type Output = ConnectFailure;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        flatbuffers::emplace_scalar::<u8>(dst, self.0);
+    }
+}
+
+impl flatbuffers::EndianScalar for ConnectFailure {
+  type Scalar = u8;
+  #[inline]
+  fn to_little_endian(self) -> u8 {
+    self.0.to_le()
+  }
+  #[inline]
+  #[allow(clippy::wrong_self_convention)]
+  fn from_little_endian(v: u8) -> Self {
+    let b = u8::from_le(v);
+    Self(b)
+  }
+}
+
+impl<'a> flatbuffers::Verifiable for ConnectFailure {
+  #[inline]
+  fn run_verifier(
+    v: &mut flatbuffers::Verifier, pos: usize
+  ) -> Result<(), flatbuffers::InvalidFlatbuffer> {
+    use self::flatbuffers::Verifiable;
+    u8::run_verifier(v, pos)
+  }
+}
+
+impl flatbuffers::SimpleToVerifyInSlice for ConnectFailure {}
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_CLOSED_BY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MAX_CLOSED_BY: u8 = 4;
@@ -1237,6 +1463,8 @@ impl<'a> ConnectionOpened<'a> {
   pub const VT_PEER_ADDRESS: flatbuffers::VOffsetT = 10;
   pub const VT_PATH: flatbuffers::VOffsetT = 12;
   pub const VT_ORIGIN: flatbuffers::VOffsetT = 14;
+  pub const VT_OUTBOUND: flatbuffers::VOffsetT = 16;
+  pub const VT_CONNECT_ID: flatbuffers::VOffsetT = 18;
 
   #[inline]
   pub unsafe fn init_from_table(table: flatbuffers::Table<'a>) -> Self {
@@ -1248,12 +1476,14 @@ impl<'a> ConnectionOpened<'a> {
     args: &'args ConnectionOpenedArgs<'args>
   ) -> flatbuffers::WIPOffset<ConnectionOpened<'bldr>> {
     let mut builder = ConnectionOpenedBuilder::new(_fbb);
+    builder.add_connect_id(args.connect_id);
     builder.add_user_id(args.user_id);
     builder.add_channel(args.channel);
     if let Some(x) = args.origin { builder.add_origin(x); }
     if let Some(x) = args.path { builder.add_path(x); }
     if let Some(x) = args.peer_address { builder.add_peer_address(x); }
     builder.add_port(args.port);
+    builder.add_outbound(args.outbound);
     builder.finish()
   }
 
@@ -1299,13 +1529,31 @@ impl<'a> ConnectionOpened<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<flatbuffers::ForwardsUOffset<&str>>(ConnectionOpened::VT_PATH, None)}
   }
-  /// The Origin header, absent when the client sent none.
+  /// The Origin header, absent when the client sent none (and on outbound
+  /// channels).
   #[inline]
   pub fn origin(&self) -> Option<&'a str> {
     // Safety:
     // Created from valid Table for this object
     // which contains a valid value in this slot
     unsafe { self._tab.get::<flatbuffers::ForwardsUOffset<&str>>(ConnectionOpened::VT_ORIGIN, None)}
+  }
+  /// True when the game dialed out (a ConnectRequest); false for a client
+  /// that connected to a listening port.
+  #[inline]
+  pub fn outbound(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(ConnectionOpened::VT_OUTBOUND, Some(false)).unwrap()}
+  }
+  /// For an outbound channel, the `connect_id` of its ConnectRequest.
+  #[inline]
+  pub fn connect_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ConnectionOpened::VT_CONNECT_ID, Some(0)).unwrap()}
   }
 }
 
@@ -1322,6 +1570,8 @@ impl flatbuffers::Verifiable for ConnectionOpened<'_> {
      .visit_field::<flatbuffers::ForwardsUOffset<&str>>("peer_address", Self::VT_PEER_ADDRESS, false)?
      .visit_field::<flatbuffers::ForwardsUOffset<&str>>("path", Self::VT_PATH, false)?
      .visit_field::<flatbuffers::ForwardsUOffset<&str>>("origin", Self::VT_ORIGIN, false)?
+     .visit_field::<bool>("outbound", Self::VT_OUTBOUND, false)?
+     .visit_field::<u64>("connect_id", Self::VT_CONNECT_ID, false)?
      .finish();
     Ok(())
   }
@@ -1333,6 +1583,8 @@ pub struct ConnectionOpenedArgs<'a> {
     pub peer_address: Option<flatbuffers::WIPOffset<&'a str>>,
     pub path: Option<flatbuffers::WIPOffset<&'a str>>,
     pub origin: Option<flatbuffers::WIPOffset<&'a str>>,
+    pub outbound: bool,
+    pub connect_id: u64,
 }
 impl<'a> Default for ConnectionOpenedArgs<'a> {
   #[inline]
@@ -1344,6 +1596,8 @@ impl<'a> Default for ConnectionOpenedArgs<'a> {
       peer_address: None,
       path: None,
       origin: None,
+      outbound: false,
+      connect_id: 0,
     }
   }
 }
@@ -1378,6 +1632,14 @@ impl<'a: 'b, 'b> ConnectionOpenedBuilder<'a, 'b> {
     self.fbb_.push_slot_always::<flatbuffers::WIPOffset<_>>(ConnectionOpened::VT_ORIGIN, origin);
   }
   #[inline]
+  pub fn add_outbound(&mut self, outbound: bool) {
+    self.fbb_.push_slot::<bool>(ConnectionOpened::VT_OUTBOUND, outbound, false);
+  }
+  #[inline]
+  pub fn add_connect_id(&mut self, connect_id: u64) {
+    self.fbb_.push_slot::<u64>(ConnectionOpened::VT_CONNECT_ID, connect_id, 0);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut flatbuffers::FlatBufferBuilder<'a>) -> ConnectionOpenedBuilder<'a, 'b> {
     let start = _fbb.start_table();
     ConnectionOpenedBuilder {
@@ -1401,6 +1663,8 @@ impl core::fmt::Debug for ConnectionOpened<'_> {
       ds.field("peer_address", &self.peer_address());
       ds.field("path", &self.path());
       ds.field("origin", &self.origin());
+      ds.field("outbound", &self.outbound());
+      ds.field("connect_id", &self.connect_id());
       ds.finish()
   }
 }
@@ -2001,6 +2265,775 @@ impl core::fmt::Debug for ChannelClosed<'_> {
       ds.field("closed_by", &self.closed_by());
       ds.field("code", &self.code());
       ds.field("reason", &self.reason());
+      ds.finish()
+  }
+}
+pub enum ConnectRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Agent -> host: dial a WebSocket server and keep the link up. Reported by
+/// ConnectStatus events with this `user_id` and `connect_id`; each
+/// connection is a new channel (ConnectionOpened with `outbound`), on which
+/// MessageToRemote, CloseChannel, MessageFromRemote and ChannelClosed work
+/// as on inbound channels. After a failure, drop or close the host dials
+/// again with exponential backoff and jitter (each delay between half and
+/// all of the current step; steps double from initial_backoff_ms up to
+/// max_backoff_ms), until a DisconnectRequest or the game stops. Zero or
+/// absent numbers take the defaults given ("default ...").
+pub struct ConnectRequest<'a> {
+  pub _tab: flatbuffers::Table<'a>,
+}
+
+impl<'a> flatbuffers::Follow<'a> for ConnectRequest<'a> {
+  type Inner = ConnectRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: flatbuffers::Table::new(buf, loc) }
+  }
+}
+
+impl<'a> ConnectRequest<'a> {
+  pub const VT_USER_ID: flatbuffers::VOffsetT = 4;
+  pub const VT_CONNECT_ID: flatbuffers::VOffsetT = 6;
+  pub const VT_URL: flatbuffers::VOffsetT = 8;
+  pub const VT_TOKEN: flatbuffers::VOffsetT = 10;
+  pub const VT_CA_FILE: flatbuffers::VOffsetT = 12;
+  pub const VT_NO_RECONNECT: flatbuffers::VOffsetT = 14;
+  pub const VT_INITIAL_BACKOFF_MS: flatbuffers::VOffsetT = 16;
+  pub const VT_MAX_BACKOFF_MS: flatbuffers::VOffsetT = 18;
+  pub const VT_MAX_MESSAGE_SIZE: flatbuffers::VOffsetT = 20;
+  pub const VT_MAX_FRAME_SIZE: flatbuffers::VOffsetT = 22;
+  pub const VT_HANDSHAKE_TIMEOUT_MS: flatbuffers::VOffsetT = 24;
+  pub const VT_IDLE_TIMEOUT_MS: flatbuffers::VOffsetT = 26;
+  pub const VT_MAX_OUTBOUND_MESSAGES: flatbuffers::VOffsetT = 28;
+  pub const VT_MAX_OUTBOUND_BYTES: flatbuffers::VOffsetT = 30;
+  pub const VT_MAX_INBOUND_MESSAGES: flatbuffers::VOffsetT = 32;
+  pub const VT_MAX_INBOUND_BYTES: flatbuffers::VOffsetT = 34;
+  pub const VT_WRITE_TIMEOUT_MS: flatbuffers::VOffsetT = 36;
+  pub const VT_MESSAGE_TIMEOUT_MS: flatbuffers::VOffsetT = 38;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: flatbuffers::Table<'a>) -> Self {
+    ConnectRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr>(
+    _fbb: &'mut_bldr mut flatbuffers::FlatBufferBuilder<'bldr>,
+    args: &'args ConnectRequestArgs<'args>
+  ) -> flatbuffers::WIPOffset<ConnectRequest<'bldr>> {
+    let mut builder = ConnectRequestBuilder::new(_fbb);
+    builder.add_max_inbound_bytes(args.max_inbound_bytes);
+    builder.add_max_outbound_bytes(args.max_outbound_bytes);
+    builder.add_max_frame_size(args.max_frame_size);
+    builder.add_max_message_size(args.max_message_size);
+    builder.add_connect_id(args.connect_id);
+    builder.add_user_id(args.user_id);
+    builder.add_message_timeout_ms(args.message_timeout_ms);
+    builder.add_write_timeout_ms(args.write_timeout_ms);
+    builder.add_max_inbound_messages(args.max_inbound_messages);
+    builder.add_max_outbound_messages(args.max_outbound_messages);
+    builder.add_idle_timeout_ms(args.idle_timeout_ms);
+    builder.add_handshake_timeout_ms(args.handshake_timeout_ms);
+    builder.add_max_backoff_ms(args.max_backoff_ms);
+    builder.add_initial_backoff_ms(args.initial_backoff_ms);
+    if let Some(x) = args.ca_file { builder.add_ca_file(x); }
+    if let Some(x) = args.token { builder.add_token(x); }
+    if let Some(x) = args.url { builder.add_url(x); }
+    builder.add_no_reconnect(args.no_reconnect);
+    builder.finish()
+  }
+
+
+  /// Who asks: its events carry it.
+  #[inline]
+  pub fn user_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ConnectRequest::VT_USER_ID, Some(0)).unwrap()}
+  }
+  /// The requester's id for this connection, unique among its own.
+  #[inline]
+  pub fn connect_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ConnectRequest::VT_CONNECT_ID, Some(0)).unwrap()}
+  }
+  /// A ws:// or wss:// URL, e.g. "wss://collector.example:9300/ingest".
+  #[inline]
+  pub fn url(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<flatbuffers::ForwardsUOffset<&str>>(ConnectRequest::VT_URL, None)}
+  }
+  /// Sent as the header "Authorization: Bearer" and the token. Never sent over plain ws://
+  /// to a host beyond loopback (the request is refused as invalid); never
+  /// logged.
+  #[inline]
+  pub fn token(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<flatbuffers::ForwardsUOffset<&str>>(ConnectRequest::VT_TOKEN, None)}
+  }
+  /// A PEM file of the CAs to trust for wss:// (default: the system's
+  /// trust store).
+  #[inline]
+  pub fn ca_file(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<flatbuffers::ForwardsUOffset<&str>>(ConnectRequest::VT_CA_FILE, None)}
+  }
+  /// True: connect once, no reconnect (default false: reconnect).
+  #[inline]
+  pub fn no_reconnect(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(ConnectRequest::VT_NO_RECONNECT, Some(false)).unwrap()}
+  }
+  /// The first reconnect delay step (default 100).
+  #[inline]
+  pub fn initial_backoff_ms(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(ConnectRequest::VT_INITIAL_BACKOFF_MS, Some(0)).unwrap()}
+  }
+  /// The largest reconnect delay step (default 30000).
+  #[inline]
+  pub fn max_backoff_ms(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(ConnectRequest::VT_MAX_BACKOFF_MS, Some(0)).unwrap()}
+  }
+  /// Limits of the channel, as in ListenRequest.
+  #[inline]
+  pub fn max_message_size(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ConnectRequest::VT_MAX_MESSAGE_SIZE, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn max_frame_size(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ConnectRequest::VT_MAX_FRAME_SIZE, Some(0)).unwrap()}
+  }
+  /// Time for TCP, TLS and the handshake together (default 5000).
+  #[inline]
+  pub fn handshake_timeout_ms(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(ConnectRequest::VT_HANDSHAKE_TIMEOUT_MS, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn idle_timeout_ms(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(ConnectRequest::VT_IDLE_TIMEOUT_MS, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn max_outbound_messages(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(ConnectRequest::VT_MAX_OUTBOUND_MESSAGES, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn max_outbound_bytes(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ConnectRequest::VT_MAX_OUTBOUND_BYTES, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn max_inbound_messages(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(ConnectRequest::VT_MAX_INBOUND_MESSAGES, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn max_inbound_bytes(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ConnectRequest::VT_MAX_INBOUND_BYTES, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn write_timeout_ms(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(ConnectRequest::VT_WRITE_TIMEOUT_MS, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn message_timeout_ms(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(ConnectRequest::VT_MESSAGE_TIMEOUT_MS, Some(0)).unwrap()}
+  }
+}
+
+impl flatbuffers::Verifiable for ConnectRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut flatbuffers::Verifier, pos: usize
+  ) -> Result<(), flatbuffers::InvalidFlatbuffer> {
+    use self::flatbuffers::Verifiable;
+    v.visit_table(pos)?
+     .visit_field::<u64>("user_id", Self::VT_USER_ID, false)?
+     .visit_field::<u64>("connect_id", Self::VT_CONNECT_ID, false)?
+     .visit_field::<flatbuffers::ForwardsUOffset<&str>>("url", Self::VT_URL, false)?
+     .visit_field::<flatbuffers::ForwardsUOffset<&str>>("token", Self::VT_TOKEN, false)?
+     .visit_field::<flatbuffers::ForwardsUOffset<&str>>("ca_file", Self::VT_CA_FILE, false)?
+     .visit_field::<bool>("no_reconnect", Self::VT_NO_RECONNECT, false)?
+     .visit_field::<u32>("initial_backoff_ms", Self::VT_INITIAL_BACKOFF_MS, false)?
+     .visit_field::<u32>("max_backoff_ms", Self::VT_MAX_BACKOFF_MS, false)?
+     .visit_field::<u64>("max_message_size", Self::VT_MAX_MESSAGE_SIZE, false)?
+     .visit_field::<u64>("max_frame_size", Self::VT_MAX_FRAME_SIZE, false)?
+     .visit_field::<u32>("handshake_timeout_ms", Self::VT_HANDSHAKE_TIMEOUT_MS, false)?
+     .visit_field::<u32>("idle_timeout_ms", Self::VT_IDLE_TIMEOUT_MS, false)?
+     .visit_field::<u32>("max_outbound_messages", Self::VT_MAX_OUTBOUND_MESSAGES, false)?
+     .visit_field::<u64>("max_outbound_bytes", Self::VT_MAX_OUTBOUND_BYTES, false)?
+     .visit_field::<u32>("max_inbound_messages", Self::VT_MAX_INBOUND_MESSAGES, false)?
+     .visit_field::<u64>("max_inbound_bytes", Self::VT_MAX_INBOUND_BYTES, false)?
+     .visit_field::<u32>("write_timeout_ms", Self::VT_WRITE_TIMEOUT_MS, false)?
+     .visit_field::<u32>("message_timeout_ms", Self::VT_MESSAGE_TIMEOUT_MS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ConnectRequestArgs<'a> {
+    pub user_id: u64,
+    pub connect_id: u64,
+    pub url: Option<flatbuffers::WIPOffset<&'a str>>,
+    pub token: Option<flatbuffers::WIPOffset<&'a str>>,
+    pub ca_file: Option<flatbuffers::WIPOffset<&'a str>>,
+    pub no_reconnect: bool,
+    pub initial_backoff_ms: u32,
+    pub max_backoff_ms: u32,
+    pub max_message_size: u64,
+    pub max_frame_size: u64,
+    pub handshake_timeout_ms: u32,
+    pub idle_timeout_ms: u32,
+    pub max_outbound_messages: u32,
+    pub max_outbound_bytes: u64,
+    pub max_inbound_messages: u32,
+    pub max_inbound_bytes: u64,
+    pub write_timeout_ms: u32,
+    pub message_timeout_ms: u32,
+}
+impl<'a> Default for ConnectRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ConnectRequestArgs {
+      user_id: 0,
+      connect_id: 0,
+      url: None,
+      token: None,
+      ca_file: None,
+      no_reconnect: false,
+      initial_backoff_ms: 0,
+      max_backoff_ms: 0,
+      max_message_size: 0,
+      max_frame_size: 0,
+      handshake_timeout_ms: 0,
+      idle_timeout_ms: 0,
+      max_outbound_messages: 0,
+      max_outbound_bytes: 0,
+      max_inbound_messages: 0,
+      max_inbound_bytes: 0,
+      write_timeout_ms: 0,
+      message_timeout_ms: 0,
+    }
+  }
+}
+
+pub struct ConnectRequestBuilder<'a: 'b, 'b> {
+  fbb_: &'b mut flatbuffers::FlatBufferBuilder<'a>,
+  start_: flatbuffers::WIPOffset<flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b> ConnectRequestBuilder<'a, 'b> {
+  #[inline]
+  pub fn add_user_id(&mut self, user_id: u64) {
+    self.fbb_.push_slot::<u64>(ConnectRequest::VT_USER_ID, user_id, 0);
+  }
+  #[inline]
+  pub fn add_connect_id(&mut self, connect_id: u64) {
+    self.fbb_.push_slot::<u64>(ConnectRequest::VT_CONNECT_ID, connect_id, 0);
+  }
+  #[inline]
+  pub fn add_url(&mut self, url: flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<flatbuffers::WIPOffset<_>>(ConnectRequest::VT_URL, url);
+  }
+  #[inline]
+  pub fn add_token(&mut self, token: flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<flatbuffers::WIPOffset<_>>(ConnectRequest::VT_TOKEN, token);
+  }
+  #[inline]
+  pub fn add_ca_file(&mut self, ca_file: flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<flatbuffers::WIPOffset<_>>(ConnectRequest::VT_CA_FILE, ca_file);
+  }
+  #[inline]
+  pub fn add_no_reconnect(&mut self, no_reconnect: bool) {
+    self.fbb_.push_slot::<bool>(ConnectRequest::VT_NO_RECONNECT, no_reconnect, false);
+  }
+  #[inline]
+  pub fn add_initial_backoff_ms(&mut self, initial_backoff_ms: u32) {
+    self.fbb_.push_slot::<u32>(ConnectRequest::VT_INITIAL_BACKOFF_MS, initial_backoff_ms, 0);
+  }
+  #[inline]
+  pub fn add_max_backoff_ms(&mut self, max_backoff_ms: u32) {
+    self.fbb_.push_slot::<u32>(ConnectRequest::VT_MAX_BACKOFF_MS, max_backoff_ms, 0);
+  }
+  #[inline]
+  pub fn add_max_message_size(&mut self, max_message_size: u64) {
+    self.fbb_.push_slot::<u64>(ConnectRequest::VT_MAX_MESSAGE_SIZE, max_message_size, 0);
+  }
+  #[inline]
+  pub fn add_max_frame_size(&mut self, max_frame_size: u64) {
+    self.fbb_.push_slot::<u64>(ConnectRequest::VT_MAX_FRAME_SIZE, max_frame_size, 0);
+  }
+  #[inline]
+  pub fn add_handshake_timeout_ms(&mut self, handshake_timeout_ms: u32) {
+    self.fbb_.push_slot::<u32>(ConnectRequest::VT_HANDSHAKE_TIMEOUT_MS, handshake_timeout_ms, 0);
+  }
+  #[inline]
+  pub fn add_idle_timeout_ms(&mut self, idle_timeout_ms: u32) {
+    self.fbb_.push_slot::<u32>(ConnectRequest::VT_IDLE_TIMEOUT_MS, idle_timeout_ms, 0);
+  }
+  #[inline]
+  pub fn add_max_outbound_messages(&mut self, max_outbound_messages: u32) {
+    self.fbb_.push_slot::<u32>(ConnectRequest::VT_MAX_OUTBOUND_MESSAGES, max_outbound_messages, 0);
+  }
+  #[inline]
+  pub fn add_max_outbound_bytes(&mut self, max_outbound_bytes: u64) {
+    self.fbb_.push_slot::<u64>(ConnectRequest::VT_MAX_OUTBOUND_BYTES, max_outbound_bytes, 0);
+  }
+  #[inline]
+  pub fn add_max_inbound_messages(&mut self, max_inbound_messages: u32) {
+    self.fbb_.push_slot::<u32>(ConnectRequest::VT_MAX_INBOUND_MESSAGES, max_inbound_messages, 0);
+  }
+  #[inline]
+  pub fn add_max_inbound_bytes(&mut self, max_inbound_bytes: u64) {
+    self.fbb_.push_slot::<u64>(ConnectRequest::VT_MAX_INBOUND_BYTES, max_inbound_bytes, 0);
+  }
+  #[inline]
+  pub fn add_write_timeout_ms(&mut self, write_timeout_ms: u32) {
+    self.fbb_.push_slot::<u32>(ConnectRequest::VT_WRITE_TIMEOUT_MS, write_timeout_ms, 0);
+  }
+  #[inline]
+  pub fn add_message_timeout_ms(&mut self, message_timeout_ms: u32) {
+    self.fbb_.push_slot::<u32>(ConnectRequest::VT_MESSAGE_TIMEOUT_MS, message_timeout_ms, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut flatbuffers::FlatBufferBuilder<'a>) -> ConnectRequestBuilder<'a, 'b> {
+    let start = _fbb.start_table();
+    ConnectRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> flatbuffers::WIPOffset<ConnectRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl core::fmt::Debug for ConnectRequest<'_> {
+  fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    let mut ds = f.debug_struct("ConnectRequest");
+      ds.field("user_id", &self.user_id());
+      ds.field("connect_id", &self.connect_id());
+      ds.field("url", &self.url());
+      ds.field("token", &self.token());
+      ds.field("ca_file", &self.ca_file());
+      ds.field("no_reconnect", &self.no_reconnect());
+      ds.field("initial_backoff_ms", &self.initial_backoff_ms());
+      ds.field("max_backoff_ms", &self.max_backoff_ms());
+      ds.field("max_message_size", &self.max_message_size());
+      ds.field("max_frame_size", &self.max_frame_size());
+      ds.field("handshake_timeout_ms", &self.handshake_timeout_ms());
+      ds.field("idle_timeout_ms", &self.idle_timeout_ms());
+      ds.field("max_outbound_messages", &self.max_outbound_messages());
+      ds.field("max_outbound_bytes", &self.max_outbound_bytes());
+      ds.field("max_inbound_messages", &self.max_inbound_messages());
+      ds.field("max_inbound_bytes", &self.max_inbound_bytes());
+      ds.field("write_timeout_ms", &self.write_timeout_ms());
+      ds.field("message_timeout_ms", &self.message_timeout_ms());
+      ds.finish()
+  }
+}
+pub enum ConnectStatusOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Host -> agents: how a ConnectRequest is doing, one event per change.
+pub struct ConnectStatus<'a> {
+  pub _tab: flatbuffers::Table<'a>,
+}
+
+impl<'a> flatbuffers::Follow<'a> for ConnectStatus<'a> {
+  type Inner = ConnectStatus<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: flatbuffers::Table::new(buf, loc) }
+  }
+}
+
+impl<'a> ConnectStatus<'a> {
+  pub const VT_USER_ID: flatbuffers::VOffsetT = 4;
+  pub const VT_CONNECT_ID: flatbuffers::VOffsetT = 6;
+  pub const VT_STATE: flatbuffers::VOffsetT = 8;
+  pub const VT_ATTEMPT: flatbuffers::VOffsetT = 10;
+  pub const VT_CHANNEL: flatbuffers::VOffsetT = 12;
+  pub const VT_FAILURE: flatbuffers::VOffsetT = 14;
+  pub const VT_HTTP_STATUS: flatbuffers::VOffsetT = 16;
+  pub const VT_RETRY_IN_MS: flatbuffers::VOffsetT = 18;
+  pub const VT_MESSAGE: flatbuffers::VOffsetT = 20;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: flatbuffers::Table<'a>) -> Self {
+    ConnectStatus { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr>(
+    _fbb: &'mut_bldr mut flatbuffers::FlatBufferBuilder<'bldr>,
+    args: &'args ConnectStatusArgs<'args>
+  ) -> flatbuffers::WIPOffset<ConnectStatus<'bldr>> {
+    let mut builder = ConnectStatusBuilder::new(_fbb);
+    builder.add_channel(args.channel);
+    builder.add_connect_id(args.connect_id);
+    builder.add_user_id(args.user_id);
+    if let Some(x) = args.message { builder.add_message(x); }
+    builder.add_retry_in_ms(args.retry_in_ms);
+    builder.add_attempt(args.attempt);
+    builder.add_http_status(args.http_status);
+    builder.add_failure(args.failure);
+    builder.add_state(args.state);
+    builder.finish()
+  }
+
+
+  /// The requester.
+  #[inline]
+  pub fn user_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ConnectStatus::VT_USER_ID, Some(0)).unwrap()}
+  }
+  /// The request's connect_id.
+  #[inline]
+  pub fn connect_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ConnectStatus::VT_CONNECT_ID, Some(0)).unwrap()}
+  }
+  /// What happened.
+  #[inline]
+  pub fn state(&self) -> ConnectState {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<ConnectState>(ConnectStatus::VT_STATE, Some(ConnectState::Connecting)).unwrap()}
+  }
+  /// Connecting: the attempt's number, from 1.
+  #[inline]
+  pub fn attempt(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(ConnectStatus::VT_ATTEMPT, Some(0)).unwrap()}
+  }
+  /// Connected: the new channel.
+  #[inline]
+  pub fn channel(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ConnectStatus::VT_CHANNEL, Some(0)).unwrap()}
+  }
+  /// Failed: why.
+  #[inline]
+  pub fn failure(&self) -> ConnectFailure {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<ConnectFailure>(ConnectStatus::VT_FAILURE, Some(ConnectFailure::None)).unwrap()}
+  }
+  /// Failed with HttpStatus: the status the server answered.
+  #[inline]
+  pub fn http_status(&self) -> u16 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u16>(ConnectStatus::VT_HTTP_STATUS, Some(0)).unwrap()}
+  }
+  /// Failed: when the next attempt starts (0: none; Stopped follows).
+  #[inline]
+  pub fn retry_in_ms(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(ConnectStatus::VT_RETRY_IN_MS, Some(0)).unwrap()}
+  }
+  /// Failed: a message for people, naming the cause.
+  #[inline]
+  pub fn message(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<flatbuffers::ForwardsUOffset<&str>>(ConnectStatus::VT_MESSAGE, None)}
+  }
+}
+
+impl flatbuffers::Verifiable for ConnectStatus<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut flatbuffers::Verifier, pos: usize
+  ) -> Result<(), flatbuffers::InvalidFlatbuffer> {
+    use self::flatbuffers::Verifiable;
+    v.visit_table(pos)?
+     .visit_field::<u64>("user_id", Self::VT_USER_ID, false)?
+     .visit_field::<u64>("connect_id", Self::VT_CONNECT_ID, false)?
+     .visit_field::<ConnectState>("state", Self::VT_STATE, false)?
+     .visit_field::<u32>("attempt", Self::VT_ATTEMPT, false)?
+     .visit_field::<u64>("channel", Self::VT_CHANNEL, false)?
+     .visit_field::<ConnectFailure>("failure", Self::VT_FAILURE, false)?
+     .visit_field::<u16>("http_status", Self::VT_HTTP_STATUS, false)?
+     .visit_field::<u32>("retry_in_ms", Self::VT_RETRY_IN_MS, false)?
+     .visit_field::<flatbuffers::ForwardsUOffset<&str>>("message", Self::VT_MESSAGE, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ConnectStatusArgs<'a> {
+    pub user_id: u64,
+    pub connect_id: u64,
+    pub state: ConnectState,
+    pub attempt: u32,
+    pub channel: u64,
+    pub failure: ConnectFailure,
+    pub http_status: u16,
+    pub retry_in_ms: u32,
+    pub message: Option<flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for ConnectStatusArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ConnectStatusArgs {
+      user_id: 0,
+      connect_id: 0,
+      state: ConnectState::Connecting,
+      attempt: 0,
+      channel: 0,
+      failure: ConnectFailure::None,
+      http_status: 0,
+      retry_in_ms: 0,
+      message: None,
+    }
+  }
+}
+
+pub struct ConnectStatusBuilder<'a: 'b, 'b> {
+  fbb_: &'b mut flatbuffers::FlatBufferBuilder<'a>,
+  start_: flatbuffers::WIPOffset<flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b> ConnectStatusBuilder<'a, 'b> {
+  #[inline]
+  pub fn add_user_id(&mut self, user_id: u64) {
+    self.fbb_.push_slot::<u64>(ConnectStatus::VT_USER_ID, user_id, 0);
+  }
+  #[inline]
+  pub fn add_connect_id(&mut self, connect_id: u64) {
+    self.fbb_.push_slot::<u64>(ConnectStatus::VT_CONNECT_ID, connect_id, 0);
+  }
+  #[inline]
+  pub fn add_state(&mut self, state: ConnectState) {
+    self.fbb_.push_slot::<ConnectState>(ConnectStatus::VT_STATE, state, ConnectState::Connecting);
+  }
+  #[inline]
+  pub fn add_attempt(&mut self, attempt: u32) {
+    self.fbb_.push_slot::<u32>(ConnectStatus::VT_ATTEMPT, attempt, 0);
+  }
+  #[inline]
+  pub fn add_channel(&mut self, channel: u64) {
+    self.fbb_.push_slot::<u64>(ConnectStatus::VT_CHANNEL, channel, 0);
+  }
+  #[inline]
+  pub fn add_failure(&mut self, failure: ConnectFailure) {
+    self.fbb_.push_slot::<ConnectFailure>(ConnectStatus::VT_FAILURE, failure, ConnectFailure::None);
+  }
+  #[inline]
+  pub fn add_http_status(&mut self, http_status: u16) {
+    self.fbb_.push_slot::<u16>(ConnectStatus::VT_HTTP_STATUS, http_status, 0);
+  }
+  #[inline]
+  pub fn add_retry_in_ms(&mut self, retry_in_ms: u32) {
+    self.fbb_.push_slot::<u32>(ConnectStatus::VT_RETRY_IN_MS, retry_in_ms, 0);
+  }
+  #[inline]
+  pub fn add_message(&mut self, message: flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<flatbuffers::WIPOffset<_>>(ConnectStatus::VT_MESSAGE, message);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut flatbuffers::FlatBufferBuilder<'a>) -> ConnectStatusBuilder<'a, 'b> {
+    let start = _fbb.start_table();
+    ConnectStatusBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> flatbuffers::WIPOffset<ConnectStatus<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl core::fmt::Debug for ConnectStatus<'_> {
+  fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    let mut ds = f.debug_struct("ConnectStatus");
+      ds.field("user_id", &self.user_id());
+      ds.field("connect_id", &self.connect_id());
+      ds.field("state", &self.state());
+      ds.field("attempt", &self.attempt());
+      ds.field("channel", &self.channel());
+      ds.field("failure", &self.failure());
+      ds.field("http_status", &self.http_status());
+      ds.field("retry_in_ms", &self.retry_in_ms());
+      ds.field("message", &self.message());
+      ds.finish()
+  }
+}
+pub enum DisconnectRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Agent -> host: stop dialing for connect_id and close its channel (1000),
+/// if open. ConnectStatus Stopped follows.
+pub struct DisconnectRequest<'a> {
+  pub _tab: flatbuffers::Table<'a>,
+}
+
+impl<'a> flatbuffers::Follow<'a> for DisconnectRequest<'a> {
+  type Inner = DisconnectRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: flatbuffers::Table::new(buf, loc) }
+  }
+}
+
+impl<'a> DisconnectRequest<'a> {
+  pub const VT_USER_ID: flatbuffers::VOffsetT = 4;
+  pub const VT_CONNECT_ID: flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: flatbuffers::Table<'a>) -> Self {
+    DisconnectRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr>(
+    _fbb: &'mut_bldr mut flatbuffers::FlatBufferBuilder<'bldr>,
+    args: &'args DisconnectRequestArgs
+  ) -> flatbuffers::WIPOffset<DisconnectRequest<'bldr>> {
+    let mut builder = DisconnectRequestBuilder::new(_fbb);
+    builder.add_connect_id(args.connect_id);
+    builder.add_user_id(args.user_id);
+    builder.finish()
+  }
+
+
+  /// The requester, as in its ConnectRequest.
+  #[inline]
+  pub fn user_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(DisconnectRequest::VT_USER_ID, Some(0)).unwrap()}
+  }
+  /// The request's connect_id.
+  #[inline]
+  pub fn connect_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(DisconnectRequest::VT_CONNECT_ID, Some(0)).unwrap()}
+  }
+}
+
+impl flatbuffers::Verifiable for DisconnectRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut flatbuffers::Verifier, pos: usize
+  ) -> Result<(), flatbuffers::InvalidFlatbuffer> {
+    use self::flatbuffers::Verifiable;
+    v.visit_table(pos)?
+     .visit_field::<u64>("user_id", Self::VT_USER_ID, false)?
+     .visit_field::<u64>("connect_id", Self::VT_CONNECT_ID, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct DisconnectRequestArgs {
+    pub user_id: u64,
+    pub connect_id: u64,
+}
+impl<'a> Default for DisconnectRequestArgs {
+  #[inline]
+  fn default() -> Self {
+    DisconnectRequestArgs {
+      user_id: 0,
+      connect_id: 0,
+    }
+  }
+}
+
+pub struct DisconnectRequestBuilder<'a: 'b, 'b> {
+  fbb_: &'b mut flatbuffers::FlatBufferBuilder<'a>,
+  start_: flatbuffers::WIPOffset<flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b> DisconnectRequestBuilder<'a, 'b> {
+  #[inline]
+  pub fn add_user_id(&mut self, user_id: u64) {
+    self.fbb_.push_slot::<u64>(DisconnectRequest::VT_USER_ID, user_id, 0);
+  }
+  #[inline]
+  pub fn add_connect_id(&mut self, connect_id: u64) {
+    self.fbb_.push_slot::<u64>(DisconnectRequest::VT_CONNECT_ID, connect_id, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut flatbuffers::FlatBufferBuilder<'a>) -> DisconnectRequestBuilder<'a, 'b> {
+    let start = _fbb.start_table();
+    DisconnectRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> flatbuffers::WIPOffset<DisconnectRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl core::fmt::Debug for DisconnectRequest<'_> {
+  fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    let mut ds = f.debug_struct("DisconnectRequest");
+      ds.field("user_id", &self.user_id());
+      ds.field("connect_id", &self.connect_id());
       ds.finish()
   }
 }

@@ -32,4 +32,7 @@ fiasco::event_kinds! {
     MessageToRemote => "fiasco.ipc.MessageToRemote",
     CloseChannel => "fiasco.ipc.CloseChannel",
     ChannelClosed => "fiasco.ipc.ChannelClosed",
+    ConnectRequest => "fiasco.ipc.ConnectRequest",
+    ConnectStatus => "fiasco.ipc.ConnectStatus",
+    DisconnectRequest => "fiasco.ipc.DisconnectRequest",
 }

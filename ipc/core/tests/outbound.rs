@@ -1,0 +1,474 @@
+//! Outbound connections against real peers: a third-party server (Python
+//! `websockets`), one host dialing another (with a token, over TLS with a
+//! test CA), a closed port, servers that answer 401/403/500, close at once
+//! or send garbage, a server closing the channel, disconnect, and shutdown
+//! while connecting. Every peer is on loopback.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{Game, Mode};
+use fiasco_ipc_core::{
+    ClosedBy, ConnectErrorKind, ConnectOptions, ConnectState, Direction, Event, ListenOptions,
+    MessageKind, TlsFiles,
+};
+
+const USER: u64 = 5;
+
+/// The states reported for `connect_id`, in order.
+fn states(game: &Game, connect_id: u64) -> Vec<ConnectState> {
+    game.events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|event| match event {
+            Event::ConnectStatus {
+                connect_id: id,
+                state,
+                ..
+            } if *id == connect_id => Some(state.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Waits for a state of `connect_id` matching `predicate`.
+fn wait_state(
+    game: &Game,
+    connect_id: u64,
+    what: &str,
+    predicate: impl Fn(&ConnectState) -> bool,
+) -> ConnectState {
+    match game.wait_for(what, |event| {
+        matches!(event, Event::ConnectStatus { connect_id: id, state, .. } if *id == connect_id && predicate(state))
+    }) {
+        Event::ConnectStatus { state, .. } => state,
+        _ => unreachable!(),
+    }
+}
+
+/// The first failure of `connect_id`: its kind, message and retry delay.
+fn first_failure(game: &Game, connect_id: u64) -> (ConnectErrorKind, String, Option<Duration>) {
+    match wait_state(game, connect_id, "a failure", |state| {
+        matches!(state, ConnectState::Failed { .. })
+    }) {
+        ConnectState::Failed { error, retry_in } => (error.kind, error.message, retry_in),
+        _ => unreachable!(),
+    }
+}
+
+/// Waits (up to the harness's wait) until `done` holds. `done` may lock
+/// the game's events: this does not.
+fn until(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + common::WAIT;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn connect(game: &Game, connect_id: u64, options: ConnectOptions) {
+    game.request(move |host| host.connect(USER, connect_id, options));
+}
+
+/// The outbound channel of `connect_id`, once connected.
+fn connected(game: &Game, connect_id: u64, nth: usize) -> fiasco_ipc_core::ChannelId {
+    let channels = || -> Vec<_> {
+        states(game, connect_id)
+            .into_iter()
+            .filter_map(|state| match state {
+                ConnectState::Connected { channel } => Some(channel),
+                _ => None,
+            })
+            .collect()
+    };
+    until("connected", || channels().len() > nth);
+    channels()[nth]
+}
+
+#[test]
+fn a_third_party_server_echoes_what_the_game_sends() {
+    let mut server = PythonServer::start();
+    let game = Game::start(Mode::Record);
+    connect(
+        &game,
+        1,
+        ConnectOptions::new(format!("ws://127.0.0.1:{}/echo", server.port)),
+    );
+    let channel = connected(&game, 1, 0);
+    let opened = game.wait_for(
+        "opened",
+        |event| matches!(event, Event::ConnectionOpened { channel: c, .. } if *c == channel),
+    );
+    let Event::ConnectionOpened {
+        direction,
+        path,
+        user_id,
+        ..
+    } = opened
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (direction, path.as_str(), user_id),
+        (Direction::Outbound { connect_id: 1 }, "/echo", USER)
+    );
+    game.send(channel, MessageKind::Text, b"hello");
+    game.send(channel, MessageKind::Binary, b"\x00\x01");
+    until("two echoes", || {
+        game.count(|event| matches!(event, Event::Message { channel: c, .. } if *c == channel)) == 2
+    });
+    let echoes: Vec<_> = game
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|event| match event {
+            Event::Message {
+                channel: c,
+                kind,
+                data,
+                ..
+            } if *c == channel => Some((*kind, data.to_vec())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        echoes,
+        [
+            (MessageKind::Text, b"hello".to_vec()),
+            (MessageKind::Binary, vec![0, 1])
+        ]
+    );
+    // The agent closes: 1000 reaches the server, the channel ends once.
+    game.request(move |host| host.close(channel, 1000, "done"));
+    assert_eq!(game.closed_parts(channel).0, ClosedBy::Agent);
+    server.stop();
+}
+
+#[test]
+fn one_game_dials_another_with_a_token() {
+    let listener = Game::start(Mode::Echo);
+    let mut options = ListenOptions::default();
+    options.token = Some("s3cret".to_owned());
+    let address = listener.listen(9, 0, options);
+    let game = Game::start(Mode::Record);
+    // Without the token: 401, and it keeps trying.
+    connect(&game, 1, ConnectOptions::new(format!("ws://{address}/")));
+    let (kind, message, retry) = first_failure(&game, 1);
+    assert_eq!(kind, ConnectErrorKind::HttpStatus(401), "{message}");
+    assert!(retry.is_some());
+    game.request(|host| host.disconnect(USER, 1));
+    wait_state(&game, 1, "stopped", |state| *state == ConnectState::Stopped);
+    // With it: connected, and the listener echoes.
+    let mut with_token = ConnectOptions::new(format!("ws://{address}/"));
+    with_token.token = Some("s3cret".to_owned());
+    connect(&game, 2, with_token);
+    let channel = connected(&game, 2, 0);
+    game.send(channel, MessageKind::Text, b"ping");
+    game.wait_for("the echo", |event| matches!(event, Event::Message { channel: c, data, .. } if *c == channel && &data[..] == b"ping"));
+    // Disconnect: the listener's side sees 1000, this side Stopped.
+    game.request(|host| host.disconnect(USER, 2));
+    wait_state(&game, 2, "stopped", |state| *state == ConnectState::Stopped);
+    let theirs = listener.opened(0);
+    let (by, code, _) = listener.closed_parts(theirs);
+    assert_eq!((by, code), (ClosedBy::Remote, 1000));
+    assert_eq!(game.closed_parts(channel).1, 1000);
+}
+
+#[test]
+fn a_token_never_goes_over_plain_ws_beyond_loopback() {
+    let game = Game::start(Mode::Record);
+    let mut options = ConnectOptions::new("ws://192.0.2.1:9/");
+    options.token = Some("s3cret".to_owned());
+    connect(&game, 1, options);
+    wait_state(&game, 1, "stopped", |state| *state == ConnectState::Stopped);
+    let states = states(&game, 1);
+    let failed = states.iter().find_map(|state| match state {
+        ConnectState::Failed { error, retry_in } => {
+            Some((error.kind, retry_in.is_none(), error.message.clone()))
+        }
+        _ => None,
+    });
+    let (kind, no_retry, message) = failed.expect("a failure");
+    assert_eq!(kind, ConnectErrorKind::InvalidRequest);
+    assert!(no_retry, "an invalid request is not retried");
+    assert!(
+        message.contains("wss://") && !message.contains("s3cret"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_closed_port_is_retried_with_growing_jittered_delays() {
+    let port = {
+        let socket = TcpListener::bind("127.0.0.1:0").unwrap();
+        socket.local_addr().unwrap().port()
+    };
+    let game = Game::start(Mode::Record);
+    let mut options = ConnectOptions::new(format!("ws://127.0.0.1:{port}/"));
+    options.initial_backoff = Duration::from_millis(20);
+    options.max_backoff = Duration::from_millis(80);
+    connect(&game, 1, options);
+    until("five failures", || {
+        states(&game, 1)
+            .iter()
+            .filter(|state| matches!(state, ConnectState::Failed { .. }))
+            .count()
+            >= 5
+    });
+    game.request(|host| host.disconnect(USER, 1));
+    wait_state(&game, 1, "stopped", |state| *state == ConnectState::Stopped);
+    let delays: Vec<_> = states(&game, 1)
+        .into_iter()
+        .filter_map(|state| match state {
+            ConnectState::Failed { error, retry_in } => {
+                assert_eq!(error.kind, ConnectErrorKind::Refused, "{}", error.message);
+                retry_in
+            }
+            _ => None,
+        })
+        .collect();
+    // Steps 20, 40, 80, 80... ms, each delay between half and all of its step.
+    for (index, delay) in delays.iter().enumerate() {
+        let step = Duration::from_millis(20 << index.min(2));
+        assert!(
+            *delay >= step / 2 && *delay <= step,
+            "delay {index}: {delay:?} for step {step:?}"
+        );
+    }
+    let attempts = states(&game, 1)
+        .iter()
+        .filter(|state| matches!(state, ConnectState::Connecting { .. }))
+        .count();
+    assert!(attempts >= 5);
+}
+
+/// A TCP server on loopback that answers every connection with `reply`
+/// (None: closes at once), for as long as the test runs.
+fn answering_server(reply: Option<&'static [u8]>) -> SocketAddr {
+    let socket = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = socket.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in socket.incoming().take(50) {
+            let Ok(mut stream) = stream else { continue };
+            if let Some(reply) = reply {
+                let mut request = [0u8; 1024];
+                let _ = stream.read(&mut request);
+                let _ = stream.write_all(reply);
+            }
+        }
+    });
+    address
+}
+
+#[test]
+fn servers_that_refuse_close_or_babble_cost_a_retry_not_a_panic() {
+    /// What the server answers (None: it closes at once), and the failure
+    /// it must cause.
+    type Case = (Option<&'static [u8]>, fn(ConnectErrorKind) -> bool);
+    let cases: [Case; 5] = [
+        (
+            Some(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n"),
+            |kind| kind == ConnectErrorKind::HttpStatus(401),
+        ),
+        (
+            Some(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"),
+            |kind| kind == ConnectErrorKind::HttpStatus(403),
+        ),
+        (
+            Some(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"),
+            |kind| kind == ConnectErrorKind::HttpStatus(500),
+        ),
+        (Some(b"\x00\xff garbage, not HTTP \xfe\r\n\r\n"), |kind| {
+            kind == ConnectErrorKind::Handshake
+        }),
+        (None, |kind| kind == ConnectErrorKind::Handshake),
+    ];
+    let game = Game::start(Mode::Record);
+    for (id, (reply, expected)) in cases.into_iter().enumerate() {
+        let id = id as u64 + 1;
+        let address = answering_server(reply);
+        let mut options = ConnectOptions::new(format!("ws://{address}/"));
+        options.initial_backoff = Duration::from_millis(10);
+        connect(&game, id, options);
+        let (kind, message, retry) = first_failure(&game, id);
+        assert!(expected(kind), "case {id}: {kind:?} {message}");
+        assert!(retry.is_some(), "case {id} is retried");
+        until("a second attempt", || {
+            states(&game, id)
+                .iter()
+                .any(|state| matches!(state, ConnectState::Connecting { attempt: 2 }))
+        });
+        game.request(move |host| host.disconnect(USER, id));
+        wait_state(&game, id, "stopped", |state| {
+            *state == ConnectState::Stopped
+        });
+    }
+}
+
+#[test]
+fn a_server_that_closes_gets_a_new_channel_of_the_same_request() {
+    let listener = Game::start(Mode::Record);
+    let address = listener.listen(9, 0, ListenOptions::default());
+    let game = Game::start(Mode::Record);
+    let mut options = ConnectOptions::new(format!("ws://{address}/"));
+    options.initial_backoff = Duration::from_millis(10);
+    connect(&game, 7, options);
+    let first = connected(&game, 7, 0);
+    let theirs = listener.opened(0);
+    listener.request(move |host| host.close(theirs, 4000, "go away"));
+    let (by, code, reason) = game.closed_parts(first);
+    assert_eq!(
+        (by, code, reason.as_str()),
+        (ClosedBy::Remote, 4000, "go away")
+    );
+    let second = connected(&game, 7, 1);
+    assert_ne!(first, second, "a new channel, ids never reused");
+    let failures: Vec<_> = states(&game, 7)
+        .into_iter()
+        .filter_map(|state| match state {
+            ConnectState::Failed { error, .. } => Some(error.kind),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failures, [ConnectErrorKind::Closed]);
+}
+
+#[test]
+fn shutdown_while_connecting_stops_the_request() {
+    // A server that takes the TCP connection and never answers.
+    let socket = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = socket.local_addr().unwrap();
+    let held = std::thread::spawn(move || socket.accept().map(|(stream, _)| stream));
+    let mut game = Game::start(Mode::Record);
+    let mut options = ConnectOptions::new(format!("ws://{address}/"));
+    options.limits.handshake_timeout = Duration::from_secs(60);
+    connect(&game, 1, options);
+    wait_state(&game, 1, "connecting", |state| {
+        matches!(state, ConnectState::Connecting { .. })
+    });
+    let _stream = held.join().unwrap();
+    game.stop();
+    let states = states(&game, 1);
+    assert_eq!(states.last(), Some(&ConnectState::Stopped), "{states:?}");
+}
+
+#[test]
+fn tls_trusts_the_given_ca_and_refuses_the_rest() {
+    let dir = std::env::temp_dir().join(format!("fiasco-outbound-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Fiasco outbound test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+
+    let listener = Game::start(Mode::Echo);
+    let mut options = ListenOptions::default();
+    options.tls = Some(TlsFiles {
+        cert_path: dir.join("cert.pem"),
+        key_path: dir.join("key.pem"),
+    });
+    let port = listener.listen(9, 0, options).port();
+    let game = Game::start(Mode::Record);
+
+    // Trusted through the CA file, name matching: connected, echoed.
+    let mut trusted = ConnectOptions::new(format!("wss://localhost:{port}/"));
+    trusted.ca_file = Some(dir.join("ca.pem"));
+    connect(&game, 1, trusted);
+    let channel = connected(&game, 1, 0);
+    game.send(channel, MessageKind::Text, b"over tls");
+    game.wait_for("the echo", |event| matches!(event, Event::Message { channel: c, data, .. } if *c == channel && &data[..] == b"over tls"));
+
+    // The system's trust store does not know the test CA.
+    let mut untrusted = ConnectOptions::new(format!("wss://localhost:{port}/"));
+    untrusted.reconnect = false;
+    connect(&game, 2, untrusted);
+    let (kind, message, retry) = first_failure(&game, 2);
+    assert_eq!((kind, retry), (ConnectErrorKind::Tls, None));
+    assert!(
+        message.contains("localhost") && message.contains("UnknownIssuer"),
+        "{message}"
+    );
+
+    // The right CA, the wrong name: the certificate is for localhost only.
+    let mut wrong_name = ConnectOptions::new(format!("wss://127.0.0.1:{port}/"));
+    wrong_name.ca_file = Some(dir.join("ca.pem"));
+    wrong_name.reconnect = false;
+    connect(&game, 3, wrong_name);
+    let (kind, message, _) = first_failure(&game, 3);
+    assert_eq!(kind, ConnectErrorKind::Tls);
+    assert!(message.contains("not valid for name"), "{message}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `python -m websockets`-style echo server from the test venv, on loopback.
+struct PythonServer {
+    child: Child,
+    port: u16,
+}
+
+impl PythonServer {
+    fn start() -> Self {
+        let python = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv/bin/python");
+        assert!(
+            std::path::Path::new(python).exists(),
+            "{python} is missing: scripts/test makes the venv with websockets"
+        );
+        let script = r#"
+import asyncio, websockets
+async def echo(ws):
+    async for message in ws:
+        await ws.send(message)
+async def main():
+    async with websockets.serve(echo, "127.0.0.1", 0) as server:
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await asyncio.sleep(60)
+asyncio.run(main())
+"#;
+        let mut child = Command::new(python)
+            .args(["-c", script])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the Python websockets server");
+        let mut line = String::new();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut byte = [0u8];
+        while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+            line.push(byte[0] as char);
+        }
+        let port = line.trim().parse().expect("the server's port");
+        Self { child, port }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PythonServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
