@@ -3,7 +3,12 @@
 //! through the IPC module to a real WebSocket server (tungstenite), which
 //! gets the bearer token and every message back with its kind; the server's
 //! close reaches the game and the link is dialed again.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::result_large_err,
+    missing_docs
+)]
 
 use std::net::TcpListener;
 use std::sync::mpsc;
