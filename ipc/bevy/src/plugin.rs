@@ -7,7 +7,7 @@ use bevy_app::{App, AppExit, Last, Plugin, PreUpdate};
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemParam;
 use fiasco_ipc_core::{
-    Event, HostOptions, IpcHost, ListenError, ListenErrorKind, DEFAULT_SHUTDOWN_TIMEOUT,
+    Discovery, Event, HostOptions, IpcHost, ListenError, ListenErrorKind, DEFAULT_SHUTDOWN_TIMEOUT,
 };
 
 use crate::messages::*;
@@ -35,9 +35,13 @@ pub struct IpcPlugin {
 }
 
 impl Default for IpcPlugin {
+    /// The host's defaults, with a discovery file (`fiasco-ipc list` finds
+    /// the app); set `options.discovery = None` to opt out.
     fn default() -> Self {
+        let mut options = HostOptions::default();
+        options.discovery = Some(Discovery::for_this_process());
         Self {
-            options: HostOptions::default(),
+            options,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }

@@ -2,6 +2,7 @@
 //! socket. It wakes only on I/O readiness, timers and the game's batches.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -13,8 +14,9 @@ use tokio::time::Instant;
 use crate::bridge::{Command, EventQueue, HostShared, NetEvent, Outbound};
 use crate::connector::{self, Link};
 use crate::context::{ChannelMap, Encoder, ListenerCtx, Tracker};
+use crate::discovery::{DiscoveryFile, ListenerEntry};
 use crate::listener;
-use crate::options::{ConnectOptions, ListenOptions};
+use crate::options::{ConnectOptions, Discovery, ListenOptions};
 use crate::tls;
 use crate::types::{
     ChannelId, ConnectError, ConnectErrorKind, ConnectState, Event, ListenError, ListenErrorKind,
@@ -37,6 +39,7 @@ pub(crate) fn spawn(
     queue: Arc<EventQueue>,
     host: Arc<HostShared>,
     encoder: Encoder,
+    discovery: Option<Discovery>,
 ) -> std::io::Result<(JoinHandle<()>, ShutdownSignal)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -46,7 +49,9 @@ pub(crate) fn spawn(
     let thread = std::thread::Builder::new()
         .name("fiasco-ipc".into())
         .spawn(move || {
-            let driver = Driver::new(queue, host, encoder);
+            let discovery =
+                discovery.map(|discovery| DiscoveryFile::new(discovery.dir, discovery.name));
+            let driver = Driver::new(queue, host, encoder, discovery);
             runtime.block_on(driver.run(commands, shutdown_rx));
             // Anything still running past the deadline is dropped here; its
             // drop guards report the channel closed.
@@ -71,10 +76,17 @@ struct Driver {
     tracker: Arc<Tracker>,
     /// Set to the deadline when the host shuts down.
     shutdown: watch::Sender<Option<Instant>>,
+    /// Removed when the driver is dropped, at the end of the thread.
+    discovery: Option<DiscoveryFile>,
 }
 
 impl Driver {
-    fn new(queue: Arc<EventQueue>, host: Arc<HostShared>, encoder: Encoder) -> Self {
+    fn new(
+        queue: Arc<EventQueue>,
+        host: Arc<HostShared>,
+        encoder: Encoder,
+        discovery: Option<DiscoveryFile>,
+    ) -> Self {
         Self {
             queue,
             host,
@@ -84,6 +96,7 @@ impl Driver {
             channels: Arc::default(),
             tracker: Arc::default(),
             shutdown: watch::Sender::new(None),
+            discovery,
         }
     }
 
@@ -145,6 +158,9 @@ impl Driver {
                 let stopped = match self.listeners.remove(&port) {
                     Some(listening) if listening.user_id == user_id => {
                         let _ = listening.stop.send(true);
+                        if let Some(discovery) = self.discovery.as_mut() {
+                            discovery.remove(port);
+                        }
                         tracing::info!(user_id, port, "stopped listening");
                         true
                     }
@@ -277,10 +293,40 @@ impl Driver {
             tracker: Arc::clone(&self.tracker),
             shutdown: self.shutdown.subscribe(),
         });
+        if let Some(discovery) = self.discovery.as_mut() {
+            discovery.add(listener_entry(user_id, local, &ctx.options));
+        }
         tokio::spawn(listener::accept_loop(listener, ctx, stop_rx));
         self.listeners
             .insert(local.port(), Listening { user_id, stop });
         tracing::info!(user_id, address = %local, "listening");
         Ok(local)
+    }
+}
+
+/// What the discovery file says of a listener.
+fn listener_entry(user_id: u64, local: SocketAddr, options: &ListenOptions) -> ListenerEntry {
+    let scheme = if options.tls.is_some() { "wss" } else { "ws" };
+    let port = local.port();
+    let hosts: Vec<String> = if local.ip().is_unspecified() {
+        vec!["127.0.0.1".to_owned(), "localhost".to_owned()]
+    } else if local.ip().is_loopback() {
+        vec![local.ip().to_string(), "localhost".to_owned()]
+    } else {
+        vec![local.ip().to_string()]
+    };
+    let urls = hosts
+        .into_iter()
+        .map(|host| match host.parse::<std::net::Ipv6Addr>() {
+            Ok(_) => format!("{scheme}://[{host}]:{port}/"),
+            Err(_) => format!("{scheme}://{host}:{port}/"),
+        })
+        .collect();
+    ListenerEntry {
+        user_id,
+        port,
+        urls,
+        token_required: options.token.is_some(),
+        token: options.token.clone(),
     }
 }

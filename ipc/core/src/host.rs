@@ -101,6 +101,7 @@ impl IpcHost {
             Arc::clone(&queue),
             Arc::clone(&shared),
             options.encoder.clone(),
+            options.discovery.clone(),
         )?;
         Ok(Self {
             commands,

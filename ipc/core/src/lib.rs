@@ -36,6 +36,7 @@ mod bridge;
 mod budget;
 mod connector;
 mod context;
+pub mod discovery;
 mod driver;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -56,7 +57,8 @@ mod websocket;
 
 pub use host::{IpcHost, DEFAULT_SHUTDOWN_TIMEOUT};
 pub use options::{
-    ConnectOptions, FrameBudget, HostOptions, InvalidOptions, Limits, ListenOptions, TlsFiles,
+    ConnectOptions, Discovery, FrameBudget, HostOptions, InvalidOptions, Limits, ListenOptions,
+    TlsFiles,
 };
 pub use types::{
     ChannelId, ClosedBy, ConnectError, ConnectErrorKind, ConnectState, Direction, Encoded, Event,

@@ -209,6 +209,46 @@ pub struct HostOptions {
     /// thread, so the game thread copies nothing (see
     /// [`MessageEncoder`](crate::MessageEncoder)). Default: none.
     pub encoder: Option<std::sync::Arc<dyn crate::MessageEncoder>>,
+    /// Keep a discovery file so tools find the game's ports
+    /// (`fiasco-ipc list`; see [`discovery`](crate::discovery)). Default:
+    /// none (a library writes no files unasked); the IPC module and the
+    /// Bevy plugin turn it on.
+    pub discovery: Option<Discovery>,
+}
+
+/// Where and under which name the game's discovery file is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Discovery {
+    /// The game's name in the file.
+    pub name: String,
+    /// The folder ([`discovery::default_dir`](crate::discovery::default_dir)).
+    pub dir: PathBuf,
+}
+
+impl Discovery {
+    /// This process, named after its executable, in the user's folder.
+    pub fn for_this_process() -> Self {
+        let name = std::env::current_exe()
+            .ok()
+            .and_then(|exe| {
+                exe.file_name()
+                    .map(|name| name.to_string_lossy().into_owned())
+            })
+            .unwrap_or_else(|| "game".to_owned());
+        Self {
+            name,
+            dir: crate::discovery::default_dir(),
+        }
+    }
+
+    /// Named `name`, in `dir`.
+    pub fn new(name: impl Into<String>, dir: impl Into<PathBuf>) -> Self {
+        Self {
+            name: name.into(),
+            dir: dir.into(),
+        }
+    }
 }
 
 impl std::fmt::Debug for HostOptions {
@@ -219,6 +259,7 @@ impl std::fmt::Debug for HostOptions {
             .field("channel_reserve", &self.channel_reserve)
             .field("frame_budget", &self.frame_budget)
             .field("encoder", &self.encoder.is_some())
+            .field("discovery", &self.discovery)
             .finish()
     }
 }
@@ -231,6 +272,7 @@ impl Default for HostOptions {
             channel_reserve: 64 * 1024,
             frame_budget: FrameBudget::default(),
             encoder: None,
+            discovery: None,
         }
     }
 }

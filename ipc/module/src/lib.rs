@@ -37,8 +37,8 @@ use fiasco::flatbuffers::{FlatBufferBuilder, WIPOffset};
 use fiasco::{system, EventReader, EventWriter, InitContext, Module, ModuleError, ResMut, Stage};
 use fiasco_ipc_core::{
     ChannelId, ClosedBy, ConnectError, ConnectErrorKind, ConnectOptions, ConnectState, Direction,
-    Encoded, Event, FrameBudget, HostOptions, InboundMessage, IpcHost, Limits, ListenErrorKind,
-    ListenOptions, MessageEncoder, TlsFiles,
+    Discovery, Encoded, Event, FrameBudget, HostOptions, InboundMessage, IpcHost, Limits,
+    ListenErrorKind, ListenOptions, MessageEncoder, TlsFiles,
 };
 use fiasco_ipc_schema as schema;
 use schema::{
@@ -150,6 +150,14 @@ fn host_options(ctx: &InitContext<'_>) -> Result<HostOptions, ModuleError> {
         ctx.config_parse("frame_bytes", options.frame_budget.max_bytes)?,
     );
     options.encoder = Some(Arc::new(FlatBufferEncoder));
+    // The discovery file, unless the game opts out (`--set ipc.discovery=false`).
+    if ctx.config_parse("discovery", true)? {
+        let mut discovery = Discovery::for_this_process();
+        if let Some(name) = ctx.config("game_name") {
+            discovery.name = name;
+        }
+        options.discovery = Some(discovery);
+    }
     Ok(options)
 }
 

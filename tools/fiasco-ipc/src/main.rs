@@ -1,0 +1,74 @@
+//! `fiasco-ipc list [--json]`: the running games of this user and the
+//! URLs their IPC hosts listen on, from their discovery files
+//! (`$XDG_RUNTIME_DIR/fiasco-ipc/<pid>.json`, or `/tmp/fiasco-ipc-<uid>/`).
+//! Files of games that are gone are removed on the way.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use fiasco_ipc_core::discovery::{self, GameEntry};
+
+/// Find running games and their IPC URLs.
+#[derive(Parser, Debug)]
+#[command(name = "fiasco-ipc", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The running games and their URLs.
+    List {
+        /// JSON for tools: an array of games (pid, name, started,
+        /// listeners with urls, token_required, token).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let Command::List { json } = Cli::parse().command;
+    let dir = discovery::default_dir();
+    let games = match discovery::running(&dir) {
+        Ok(games) => games,
+        Err(error) => {
+            eprintln!("fiasco-ipc: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if json {
+        match serde_json::to_string_pretty(&games) {
+            Ok(text) => println!("{text}"),
+            Err(error) => {
+                eprintln!("fiasco-ipc: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        print!("{}", table(&games));
+    }
+    ExitCode::SUCCESS
+}
+
+/// The games as lines for people: one per URL.
+fn table(games: &[GameEntry]) -> String {
+    if games.is_empty() {
+        return "no running game found\n".to_owned();
+    }
+    let mut out = format!(
+        "{:<8} {:<20} {:<6} {:<6} URL\n",
+        "PID", "NAME", "PORT", "TOKEN"
+    );
+    for game in games {
+        for listener in &game.listeners {
+            let token = if listener.token_required { "yes" } else { "no" };
+            let url = listener.urls.first().map_or("", String::as_str);
+            out.push_str(&format!(
+                "{:<8} {:<20} {:<6} {:<6} {url}\n",
+                game.pid, game.name, listener.port, token
+            ));
+        }
+    }
+    out
+}
