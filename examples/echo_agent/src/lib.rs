@@ -11,7 +11,7 @@
 
 use fiasco::{system, EventReader, EventWriter, InitContext, Module, ModuleError, Stage};
 use fiasco_ipc_schema::{
-    ConnectRequest, ConnectRequestArgs, ConnectState, ConnectStatus, ListenRequest,
+    ConnectFailure, ConnectRequest, ConnectRequestArgs, ConnectState, ConnectStatus, ListenRequest,
     ListenRequestArgs, ListenResult, ListenStatus, MessageFromRemote, MessageToRemote,
     MessageToRemoteArgs,
 };
@@ -128,6 +128,9 @@ fn report_link(statuses: EventReader<ConnectStatus<'_>>) {
         match status.state() {
             ConnectState::Connected => {
                 tracing::info!(channel = status.channel(), "echo agent connected")
+            }
+            ConnectState::Failed if status.failure() == ConnectFailure::Closed => {
+                tracing::info!(retry_in_ms = status.retry_in_ms(), "echo agent link ended")
             }
             ConnectState::Failed => tracing::warn!(
                 failure = ?status.failure(),

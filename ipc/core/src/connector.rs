@@ -319,7 +319,11 @@ pub(crate) async fn run(
             Err(error) => error,
         };
         if !options.reconnect {
-            tracing::info!(user_id, connect_id, %error, "connection failed; not reconnecting");
+            if error.kind == ConnectErrorKind::Closed {
+                tracing::debug!(user_id, connect_id, "connection ended; not reconnecting");
+            } else {
+                tracing::info!(user_id, connect_id, %error, "connection failed; not reconnecting");
+            }
             report(
                 &link,
                 user_id,
