@@ -157,11 +157,3 @@ fn sequence(
 }
 
 fiasco::export_module!(crate::api);
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn case_links_carry_the_echo_agents_user_id() {
-        assert_eq!(super::ECHO_USER_ID, echo_agent::USER_ID);
-    }
-}

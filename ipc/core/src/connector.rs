@@ -367,12 +367,6 @@ async fn connected(
 ) -> bool {
     let channel = websocket::next_channel();
     tracing::info!(user_id, connect_id, %channel, url = %options.url, "connected");
-    report(
-        link,
-        user_id,
-        connect_id,
-        ConnectState::Connected { channel },
-    );
     let ctx = ListenerCtx {
         user_id,
         local: connection.local,
@@ -396,7 +390,20 @@ async fn connected(
         origin: None,
         direction: Direction::Outbound { connect_id },
     };
-    let serving = websocket::serve(connection.ws, connection.shared, opened, &ctx);
+    // Reported right after the channel's ConnectionOpened, so the game
+    // knows the channel by the time it hears it is connected.
+    let connected = Event::ConnectStatus {
+        user_id,
+        connect_id,
+        state: ConnectState::Connected { channel },
+    };
+    let serving = websocket::serve(
+        connection.ws,
+        connection.shared,
+        opened,
+        Some(connected),
+        &ctx,
+    );
     tokio::pin!(serving);
     tokio::select! {
         () = &mut serving => false,

@@ -262,7 +262,8 @@ pub enum ConnectState {
         /// The attempt's number.
         attempt: u32,
     },
-    /// Connected: the channel's `ConnectionOpened` follows.
+    /// Connected: the channel's `ConnectionOpened` came just before, so
+    /// the channel can be sent to at once.
     Connected {
         /// The new channel.
         channel: ChannelId,

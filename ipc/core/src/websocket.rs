@@ -193,15 +193,17 @@ pub(crate) async fn run<IO>(
         origin,
         direction: Direction::Inbound,
     };
-    serve(ws, shared, opened, &ctx).await;
+    serve(ws, shared, opened, None, &ctx).await;
 }
 
-/// Runs an open channel, either way, to its end: reports it opened, pumps
-/// messages both ways, closes, and reports it closed exactly once.
+/// Runs an open channel, either way, to its end: reports it opened (then
+/// `after_open`, when given), pumps messages both ways, closes, and reports
+/// it closed exactly once.
 pub(crate) async fn serve<IO>(
     mut ws: WebSocketStream<MeteredIo<IO>>,
     shared: Arc<ChannelShared>,
     opened: Opened,
+    after_open: Option<Event>,
     ctx: &ListenerCtx,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin,
@@ -237,6 +239,9 @@ pub(crate) async fn serve<IO>(
         },
         Arc::clone(&shared),
     ));
+    if let Some(event) = after_open {
+        ctx.queue.push(NetEvent::Event(event));
+    }
 
     let end = pump(&mut ws, &mut outbound, &shared, ctx, channel).await;
     ctx.channels

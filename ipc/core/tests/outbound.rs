@@ -472,3 +472,56 @@ impl Drop for PythonServer {
         self.stop();
     }
 }
+
+#[test]
+fn shutdown_closes_outbound_channels_with_1001() {
+    let listener = Game::start(Mode::Record);
+    let address = listener.listen(9, 0, ListenOptions::default());
+    let mut game = Game::start(Mode::Record);
+    connect(&game, 1, ConnectOptions::new(format!("ws://{address}/")));
+    let channel = connected(&game, 1, 0);
+    let theirs = listener.opened(0);
+    game.stop();
+    let (by, code, _) = listener.closed_parts(theirs);
+    assert_eq!((by, code), (ClosedBy::Remote, 1001), "the server got 1001");
+    let (by, code, _) = game.closed_parts(channel);
+    assert_eq!((by, code), (ClosedBy::HostShutdown, 1001));
+    assert_eq!(states(&game, 1).last(), Some(&ConnectState::Stopped));
+}
+
+#[test]
+fn the_server_side_close_codes_and_idle_pings_hold_on_outbound_channels() {
+    // A server that stays silent: the game pings it, and it answers (a
+    // listener answers pings), so the link stays up past the idle timeout.
+    let listener = Game::start(Mode::Record);
+    let address = listener.listen(9, 0, ListenOptions::default());
+    let game = Game::start(Mode::Record);
+    let mut options = ConnectOptions::new(format!("ws://{address}/"));
+    options.limits.idle_timeout = Duration::from_millis(50);
+    connect(&game, 1, options);
+    let channel = connected(&game, 1, 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        game.count(
+            |event| matches!(event, Event::ChannelClosed { channel: c, .. } if *c == channel)
+        ),
+        0,
+        "answered pings keep it open"
+    );
+    // A message too big for the link's limit: 1009 to the server.
+    let theirs = listener.opened(0);
+    let mut small = ConnectOptions::new(format!("ws://{address}/"));
+    small.limits.max_message_size = 16;
+    small.limits.max_frame_size = 16;
+    small.reconnect = false;
+    connect(&game, 2, small);
+    let second = connected(&game, 2, 0);
+    let their_second = listener.opened(1);
+    listener.request(move |host| {
+        host.send(their_second, MessageKind::Binary, vec![0u8; 64]);
+    });
+    let (by, code, _) = game.closed_parts(second);
+    assert_eq!((by, code), (ClosedBy::HostLimit, 1009));
+    assert_eq!(listener.closed_parts(their_second).1, 1009);
+    let _ = theirs;
+}

@@ -152,7 +152,8 @@ inline const char *EnumNameListenStatus(ListenStatus e) {
 enum ConnectState : uint8_t {
   /// Dialing (attempt says which try this is, from 1).
   ConnectState_Connecting = 0,
-  /// Connected: `channel` is the new channel; its ConnectionOpened follows.
+  /// Connected: `channel` is the new channel; its ConnectionOpened came just
+  /// before, so agents can send on it at once.
   ConnectState_Connected = 1,
   /// The attempt failed or the connection ended: `failure` says why,
   /// `retry_in_ms` when the next attempt starts (0 with `Stopped` next: no

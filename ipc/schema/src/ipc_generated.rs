@@ -260,7 +260,8 @@ pub struct ConnectState(pub u8);
 impl ConnectState {
   /// Dialing (attempt says which try this is, from 1).
   pub const Connecting: Self = Self(0);
-  /// Connected: `channel` is the new channel; its ConnectionOpened follows.
+  /// Connected: `channel` is the new channel; its ConnectionOpened came just
+  /// before, so agents can send on it at once.
   pub const Connected: Self = Self(1);
   /// The attempt failed or the connection ended: `failure` says why,
   /// `retry_in_ms` when the next attempt starts (0 with `Stopped` next: no
