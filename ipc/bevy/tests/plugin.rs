@@ -1,7 +1,7 @@
 //! The plugin in a Bevy `App`, over real sockets with real WebSocket
 //! clients (tungstenite): round trip within a frame, order and exactly
-//! once, kinds, close codes both ways, a foreign Origin refused, and
-//! shutdown on `AppExit` with 1001.
+//! once, kinds, close codes both ways, a foreign Origin refused, shutdown
+//! on `AppExit` with 1001, and an outbound `Connect`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -279,4 +279,68 @@ fn app_exit_closes_every_client_with_1001_and_joins_the_thread() {
     assert_eq!(seen.closed.len(), 1);
     assert_eq!(seen.closed[0].closed_by, ClosedBy::HostShutdown);
     assert_eq!(seen.closed[0].code, 1001);
+}
+
+/// The states of the app's outbound link, as `ConnectStatus` messages.
+#[derive(Resource, Default)]
+struct Links(Vec<ConnectState>);
+
+fn record_links(mut links: ResMut<Links>, mut statuses: MessageReader<ConnectStatus>) {
+    links
+        .0
+        .extend(statuses.read().map(|status| status.state.clone()));
+}
+
+#[test]
+fn connect_dials_a_server_and_the_agent_echoes_on_the_link() {
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = server.local_addr().unwrap();
+    let server_thread = std::thread::spawn(move || {
+        let (stream, _) = server.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut socket = tungstenite::accept(stream).unwrap();
+        socket.send(Message::text("from the server")).unwrap();
+        let echo = next_message(&mut socket);
+        socket.close(None).unwrap();
+        while socket.read().is_ok() {}
+        echo
+    });
+    let mut app = App::new();
+    app.add_plugins(IpcPlugin::default())
+        .init_resource::<Seen>()
+        .init_resource::<Links>()
+        .add_systems(Update, (agent, record_links));
+    let mut options = ConnectOptions::new(format!("ws://{address}/"));
+    options.reconnect = false;
+    app.world_mut().write_message(Connect {
+        user_id: USER_ID,
+        connect_id: 3,
+        options,
+    });
+    let client = std::thread::spawn(move || server_thread.join().unwrap());
+    let echo = run_with_client(&mut app, client);
+    assert_eq!(echo, Message::text("from the server"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !app
+        .world()
+        .resource::<Links>()
+        .0
+        .contains(&ConnectState::Stopped)
+    {
+        assert!(Instant::now() < deadline, "no Stopped");
+        app.update();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let links = &app.world().resource::<Links>().0;
+    assert!(matches!(
+        links.first(),
+        Some(ConnectState::Connecting { attempt: 1 })
+    ));
+    assert!(links
+        .iter()
+        .any(|state| matches!(state, ConnectState::Connected { .. })));
+    let opened = &app.world().resource::<Seen>().opened;
+    assert_eq!(opened[0].direction, Direction::Outbound { connect_id: 3 });
 }
