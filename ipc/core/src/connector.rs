@@ -227,6 +227,22 @@ fn report(link: &Link, user_id: u64, connect_id: u64, state: ConnectState) {
     }));
 }
 
+/// Reports a failed attempt, and when the next one starts (`None`: never).
+fn report_failed(
+    link: &Link,
+    user_id: u64,
+    connect_id: u64,
+    error: ConnectError,
+    retry_in: Option<Duration>,
+) {
+    report(
+        link,
+        user_id,
+        connect_id,
+        ConnectState::Failed { error, retry_in },
+    );
+}
+
 /// Resolves when the agent disconnects (or the driver is gone).
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopped| *stopped).await;
@@ -254,15 +270,7 @@ pub(crate) async fn run(
         Ok(setup) => setup,
         Err(error) => {
             tracing::warn!(user_id, connect_id, %error, "connect request refused");
-            report(
-                &link,
-                user_id,
-                connect_id,
-                ConnectState::Failed {
-                    error,
-                    retry_in: None,
-                },
-            );
+            report_failed(&link, user_id, connect_id, error, None);
             report(&link, user_id, connect_id, ConnectState::Stopped);
             return;
         }
@@ -305,15 +313,7 @@ pub(crate) async fn run(
             }
             Err(error) if error.kind == ConnectErrorKind::InvalidRequest => {
                 tracing::warn!(user_id, connect_id, %error, "connect request refused");
-                report(
-                    &link,
-                    user_id,
-                    connect_id,
-                    ConnectState::Failed {
-                        error,
-                        retry_in: None,
-                    },
-                );
+                report_failed(&link, user_id, connect_id, error, None);
                 break;
             }
             Err(error) => error,
@@ -324,28 +324,12 @@ pub(crate) async fn run(
             } else {
                 tracing::info!(user_id, connect_id, %error, "connection failed; not reconnecting");
             }
-            report(
-                &link,
-                user_id,
-                connect_id,
-                ConnectState::Failed {
-                    error,
-                    retry_in: None,
-                },
-            );
+            report_failed(&link, user_id, connect_id, error, None);
             break;
         }
         let delay = jittered(base);
         tracing::info!(user_id, connect_id, url = %options.url, %error, ?delay, "connection failed; dialing again");
-        report(
-            &link,
-            user_id,
-            connect_id,
-            ConnectState::Failed {
-                error,
-                retry_in: Some(delay),
-            },
-        );
+        report_failed(&link, user_id, connect_id, error, Some(delay));
         base = (base * 2).min(options.max_backoff);
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
