@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::error::Error as WsError;
@@ -16,9 +16,9 @@ use tokio_tungstenite::tungstenite::http::{HeaderValue, Request};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::bridge::{ChannelShared, EventQueue, HostShared, NetEvent, Outbound};
-use crate::context::{shutdown_deadline, ChannelMap, Encoder, ListenerCtx, Tracker, TrackerGuard};
+use crate::context::{shutdown_deadline, ChannelCtx, ChannelMap, Encoder, TrackerGuard};
 use crate::meter::MeteredIo;
-use crate::options::{ConnectOptions, ListenOptions};
+use crate::options::ConnectOptions;
 use crate::tls;
 use crate::types::{ConnectError, ConnectErrorKind, ConnectState, Direction, Event};
 use crate::websocket::{self, Opened};
@@ -34,7 +34,6 @@ pub(crate) struct Link {
     pub(crate) host: Arc<HostShared>,
     pub(crate) encoder: Encoder,
     pub(crate) channels: ChannelMap,
-    pub(crate) tracker: Arc<Tracker>,
     pub(crate) shutdown: watch::Receiver<Option<Instant>>,
 }
 
@@ -351,21 +350,13 @@ async fn connected(
 ) -> bool {
     let channel = websocket::next_channel();
     tracing::info!(user_id, connect_id, %channel, url = %options.url, "connected");
-    let ctx = ListenerCtx {
+    let ctx = ChannelCtx {
         user_id,
-        local: connection.local,
-        options: ListenOptions {
-            limits: options.limits,
-            ..ListenOptions::default()
-        },
-        tls: None,
-        connections: Arc::new(Semaphore::new(1)),
-        queue: Arc::clone(&link.queue),
-        host: Arc::clone(&link.host),
-        encoder: link.encoder.clone(),
-        channels: Arc::clone(&link.channels),
-        tracker: Arc::clone(&link.tracker),
-        shutdown: link.shutdown.clone(),
+        port: connection.local.port(),
+        queue: &link.queue,
+        encoder: &link.encoder,
+        channels: &link.channels,
+        shutdown: &link.shutdown,
     };
     let opened = Opened {
         channel,

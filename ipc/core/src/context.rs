@@ -1,5 +1,5 @@
-//! What the network thread's parts share: the listener context, the
-//! connection tracker, the channel map and the shutdown deadline. A leaf:
+//! What the network thread's parts share: the listener and channel
+//! contexts, the connection tracker, the channel map and the shutdown deadline. A leaf:
 //! it imports none of the parts that use it (driver -> listener -> http ->
 //! websocket), so their imports run one way.
 
@@ -69,6 +69,32 @@ pub(crate) struct ListenerCtx {
     pub(crate) channels: ChannelMap,
     pub(crate) tracker: Arc<Tracker>,
     pub(crate) shutdown: watch::Receiver<Option<Instant>>,
+}
+
+impl ListenerCtx {
+    /// What a channel accepted on this port needs.
+    pub(crate) fn channel(&self) -> ChannelCtx<'_> {
+        ChannelCtx {
+            user_id: self.user_id,
+            port: self.local.port(),
+            queue: &self.queue,
+            encoder: &self.encoder,
+            channels: &self.channels,
+            shutdown: &self.shutdown,
+        }
+    }
+}
+
+/// What one open channel needs, whichever way it goes: whose it is, where
+/// its events go, the encoder, the channel map and the shutdown signal.
+pub(crate) struct ChannelCtx<'a> {
+    pub(crate) user_id: u64,
+    /// The local port (the listener's, or the dialing socket's).
+    pub(crate) port: u16,
+    pub(crate) queue: &'a Arc<EventQueue>,
+    pub(crate) encoder: &'a Encoder,
+    pub(crate) channels: &'a ChannelMap,
+    pub(crate) shutdown: &'a watch::Receiver<Option<Instant>>,
 }
 
 /// Waits for the host's shutdown; returns its deadline.

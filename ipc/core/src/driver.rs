@@ -233,7 +233,6 @@ impl Driver {
             host: Arc::clone(&self.host),
             encoder: self.encoder.clone(),
             channels: Arc::clone(&self.channels),
-            tracker: Arc::clone(&self.tracker),
             shutdown: self.shutdown.subscribe(),
         };
         let guard = self.tracker.guard();

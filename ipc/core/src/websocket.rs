@@ -23,7 +23,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::bridge::{ChannelShared, EventQueue, NetEvent, Outbound, OutboundMessage};
-use crate::context::{shutdown_deadline, ListenerCtx, TrackerGuard};
+use crate::context::{shutdown_deadline, ChannelCtx, ListenerCtx, TrackerGuard};
 use crate::meter::{MessageTimeout, MeteredIo};
 use crate::options::Limits;
 use crate::types::{ChannelId, ClosedBy, Direction, Event, InboundMessage, MessageKind};
@@ -193,7 +193,7 @@ pub(crate) async fn run<IO>(
         origin,
         direction: Direction::Inbound,
     };
-    serve(ws, shared, opened, None, &ctx).await;
+    serve(ws, shared, opened, None, &ctx.channel()).await;
 }
 
 /// Runs an open channel, either way, to its end: reports it opened (then
@@ -204,7 +204,7 @@ pub(crate) async fn serve<IO>(
     shared: Arc<ChannelShared>,
     opened: Opened,
     after_open: Option<Event>,
-    ctx: &ListenerCtx,
+    ctx: &ChannelCtx<'_>,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
@@ -223,7 +223,7 @@ pub(crate) async fn serve<IO>(
     let mut report = CloseReport {
         channel,
         user_id: ctx.user_id,
-        queue: Arc::clone(&ctx.queue),
+        queue: Arc::clone(ctx.queue),
         reported: false,
     };
     tracing::debug!(%channel, %peer, %path, ?direction, "channel opened");
@@ -231,7 +231,7 @@ pub(crate) async fn serve<IO>(
         Event::ConnectionOpened {
             channel,
             user_id: ctx.user_id,
-            port: ctx.local.port(),
+            port: ctx.port,
             peer,
             path,
             origin,
@@ -286,7 +286,7 @@ async fn pump<IO: AsyncRead + AsyncWrite + Unpin>(
     ws: &mut WebSocketStream<MeteredIo<IO>>,
     outbound: &mut mpsc::UnboundedReceiver<Outbound>,
     shared: &ChannelShared,
-    ctx: &ListenerCtx,
+    ctx: &ChannelCtx<'_>,
     channel: ChannelId,
 ) -> End {
     let limits = shared.limits;
@@ -368,7 +368,7 @@ async fn pump<IO: AsyncRead + AsyncWrite + Unpin>(
 /// A client message as the game gets it: encoded on this thread when the
 /// host has an encoder, the payload then a view into the encoded event.
 fn inbound_event(
-    ctx: &ListenerCtx,
+    ctx: &ChannelCtx<'_>,
     channel: ChannelId,
     kind: MessageKind,
     data: bytes::Bytes,

@@ -491,16 +491,35 @@ fn shutdown_closes_outbound_channels_with_1001() {
 
 #[test]
 fn the_server_side_close_codes_and_idle_pings_hold_on_outbound_channels() {
-    // A server that stays silent: the game pings it, and it answers (a
-    // listener answers pings), so the link stays up past the idle timeout.
+    // Two links with a 50 ms idle timeout, dialed together: one to a
+    // listener (which answers pings), one to a server that completes the
+    // handshake and then never reads, so never answers a ping.
     let listener = Game::start(Mode::Record);
     let address = listener.listen(9, 0, ListenOptions::default());
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_address = silent.local_addr().unwrap();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let silent_server = std::thread::spawn(move || {
+        let (stream, _) = silent.accept().unwrap();
+        let socket = tungstenite::accept(stream).unwrap();
+        // Holds the socket, unread, until the test is done with it.
+        let _ = finished.recv_timeout(Duration::from_secs(20));
+        drop(socket);
+    });
     let game = Game::start(Mode::Record);
-    let mut options = ConnectOptions::new(format!("ws://{address}/"));
-    options.limits.idle_timeout = Duration::from_millis(50);
-    connect(&game, 1, options);
+    let mut answered = ConnectOptions::new(format!("ws://{address}/"));
+    answered.limits.idle_timeout = Duration::from_millis(50);
+    let mut unanswered = ConnectOptions::new(format!("ws://{silent_address}/"));
+    unanswered.limits.idle_timeout = Duration::from_millis(50);
+    unanswered.reconnect = false;
+    connect(&game, 1, answered);
+    connect(&game, 3, unanswered);
     let channel = connected(&game, 1, 0);
-    std::thread::sleep(Duration::from_millis(300));
+    let silent_channel = connected(&game, 3, 0);
+    // The unanswered pings end their link as the idle limit says...
+    let (by, code, reason) = game.closed_parts(silent_channel);
+    assert_eq!((by, code), (ClosedBy::HostLimit, 1001), "{reason}");
+    // ...while the answered link, as old, is open and carries a message.
     assert_eq!(
         game.count(
             |event| matches!(event, Event::ChannelClosed { channel: c, .. } if *c == channel)
@@ -508,8 +527,14 @@ fn the_server_side_close_codes_and_idle_pings_hold_on_outbound_channels() {
         0,
         "answered pings keep it open"
     );
+    game.send(channel, MessageKind::Text, b"still here");
+    listener.wait_for(
+        "the message",
+        |event| matches!(event, Event::Message { data, .. } if &data[..] == b"still here"),
+    );
+    done.send(()).unwrap();
+    silent_server.join().unwrap();
     // A message too big for the link's limit: 1009 to the server.
-    let theirs = listener.opened(0);
     let mut small = ConnectOptions::new(format!("ws://{address}/"));
     small.limits.max_message_size = 16;
     small.limits.max_frame_size = 16;
@@ -523,5 +548,4 @@ fn the_server_side_close_codes_and_idle_pings_hold_on_outbound_channels() {
     let (by, code, _) = game.closed_parts(second);
     assert_eq!((by, code), (ClosedBy::HostLimit, 1009));
     assert_eq!(listener.closed_parts(their_second).1, 1009);
-    let _ = theirs;
 }
