@@ -12,6 +12,9 @@ use tokio::time::Instant;
 
 use crate::bridge::{EventQueue, HostShared, Outbound};
 use crate::options::ListenOptions;
+use crate::pending::Pending;
+use crate::refusals::Refusals;
+use crate::throttle::TokenThrottle;
 use crate::types::MessageEncoder;
 
 /// The encoder of inbound messages, when the game has one.
@@ -56,13 +59,46 @@ impl Drop for TrackerGuard {
     }
 }
 
+/// A port's defences before the handshake: its slots for unfinished and
+/// HTTP connections, its refusal log, its token throttle.
+pub(crate) struct Gate {
+    /// Connections that have not finished the WebSocket handshake.
+    pub(crate) pending: Arc<Pending>,
+    /// Plain HTTP connections (serving files).
+    pub(crate) http: Arc<Semaphore>,
+    pub(crate) refusals: Refusals,
+    pub(crate) throttle: Mutex<TokenThrottle>,
+    /// The token's SHA-256, compared in constant time.
+    pub(crate) token: Option<[u8; 32]>,
+}
+
+impl Gate {
+    pub(crate) fn new(options: &ListenOptions, port: u16) -> Self {
+        let limits = &options.limits;
+        let per_address =
+            (!options.bind_address.is_loopback()).then_some(limits.max_pending_per_address);
+        Self {
+            pending: Arc::new(Pending::new(limits.max_pending_handshakes, per_address)),
+            http: Arc::new(Semaphore::new(limits.max_http_connections)),
+            refusals: Refusals::new(port),
+            throttle: Mutex::default(),
+            token: options
+                .token
+                .as_deref()
+                .map(|token| crate::security::token_digest(token.as_bytes())),
+        }
+    }
+}
+
 /// Everything a connection on this port needs.
 pub(crate) struct ListenerCtx {
     pub(crate) user_id: u64,
     pub(crate) local: SocketAddr,
     pub(crate) options: ListenOptions,
     pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Open channels (`max_connections`).
     pub(crate) connections: Arc<Semaphore>,
+    pub(crate) gate: Gate,
     pub(crate) queue: Arc<EventQueue>,
     pub(crate) host: Arc<HostShared>,
     pub(crate) encoder: Encoder,

@@ -283,6 +283,7 @@ impl Driver {
             user_id,
             local,
             connections: Arc::new(Semaphore::new(options.limits.max_connections)),
+            gate: crate::context::Gate::new(&options, local.port()),
             options,
             tls,
             queue: Arc::clone(&self.queue),

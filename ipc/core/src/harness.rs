@@ -37,16 +37,21 @@ pub(crate) struct Ended {
 
 impl Harness {
     pub(crate) fn new(limits: Limits) -> Self {
-        let queue = Arc::new(EventQueue::default());
-        let (shutdown, shutdown_rx) = watch::channel(None);
-        let options = ListenOptions {
+        Self::with_options(ListenOptions {
             limits,
             ..ListenOptions::default()
-        };
+        })
+    }
+
+    /// A listener's context with these options (a web root, a token...).
+    pub(crate) fn with_options(options: ListenOptions) -> Self {
+        let queue = Arc::new(EventQueue::default());
+        let (shutdown, shutdown_rx) = watch::channel(None);
         let ctx = Arc::new(ListenerCtx {
             user_id: 7,
             local: SocketAddr::from(([127, 0, 0, 1], 9)),
             connections: Arc::new(Semaphore::new(options.limits.max_connections)),
+            gate: crate::context::Gate::new(&options, 9),
             options,
             tls: None,
             queue: Arc::clone(&queue),
@@ -87,17 +92,17 @@ impl Harness {
 
     /// Serves one connection from its first byte (HTTP, checks, upgrade).
     pub(crate) fn serve_http(&self, server: DuplexStream) -> JoinHandle<()> {
-        let permit = Arc::clone(&self.ctx.connections)
-            .try_acquire_owned()
-            .unwrap_or_else(|_| panic!("a connection permit"));
+        let (ticket, _) = self
+            .ctx
+            .gate
+            .pending
+            .admit(std::net::IpAddr::from([127, 0, 0, 1]));
         let guard = self.ctx.tracker.guard();
-        let deadline = Instant::now() + self.ctx.options.limits.handshake_timeout;
-        tokio::spawn(crate::http::serve_http(
+        tokio::spawn(crate::http::serve(
             server,
             SocketAddr::from(([127, 0, 0, 1], 50_000)),
             Arc::clone(&self.ctx),
-            deadline,
-            permit,
+            ticket,
             guard,
         ))
     }

@@ -32,6 +32,7 @@
 //!   turn, so no flood stretches a frame or starves a quiet client;
 //! - HTTP parsing is hyper's, WebSocket framing tungstenite's, TLS rustls'.
 
+mod answer;
 mod bridge;
 mod budget;
 mod connector;
@@ -45,12 +46,19 @@ pub mod fuzzing;
 mod harness;
 mod host;
 mod http;
+mod http_io;
+#[cfg(test)]
+mod http_tests;
 mod inbox;
 mod listener;
 mod meter;
 mod options;
+mod pending;
+mod refusals;
 mod security;
+mod shown;
 mod static_files;
+mod throttle;
 mod tls;
 mod types;
 mod websocket;

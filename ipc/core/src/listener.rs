@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -34,24 +33,15 @@ pub(crate) async fn accept_loop(
 
 fn accept(stream: TcpStream, peer: SocketAddr, ctx: &Arc<ListenerCtx>) {
     let _ = stream.set_nodelay(true);
-    match Arc::clone(&ctx.connections).try_acquire_owned() {
-        Ok(permit) => {
-            let ctx = Arc::clone(ctx);
-            let guard = ctx.tracker.guard();
-            tokio::spawn(async move {
-                crate::http::serve(stream, peer, ctx, permit, guard).await;
-            });
-        }
-        Err(_) => {
-            tracing::warn!(port = ctx.local.port(), %peer, "connection limit reached: 503");
-            let guard = ctx.tracker.guard();
-            tokio::spawn(async move {
-                let _guard = guard;
-                let mut stream = stream;
-                let response = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-                let _ =
-                    tokio::time::timeout(Duration::from_secs(1), stream.write_all(response)).await;
-            });
-        }
+    // No refusal here: a place among the unfinished connections, the
+    // oldest dropped for it when they are full (see `pending`).
+    let (ticket, dropped) = ctx.gate.pending.admit(peer.ip());
+    if dropped {
+        tracing::debug!(port = ctx.local.port(), %peer, "unfinished connections full: the oldest dropped");
     }
+    let ctx = Arc::clone(ctx);
+    let guard = ctx.tracker.guard();
+    tokio::spawn(async move {
+        crate::http::serve(stream, peer, ctx, ticket, guard).await;
+    });
 }

@@ -18,8 +18,12 @@ pub struct ListenOptions {
     /// `http://localhost:PORT`, `http://[::1]:PORT` and their `https`
     /// forms). `"*"` allows any. Default: none.
     pub allowed_origins: Vec<String>,
-    /// Shared secret a client must present (query `token=` or
-    /// `Authorization: Bearer`). Default: none on loopback.
+    /// Shared secret a client must present: exactly one per request, as
+    /// the query parameter `token=` or `Authorization: Bearer` (two that
+    /// disagree: 400). A wrong one is answered 401 late, the later the more
+    /// its address failed recently (up to 1 s); the right one always opens
+    /// at once. Use a long random token (e.g. 32 hex digits): guessing is
+    /// slowed, not impossible. Default: none on loopback.
     pub token: Option<String>,
     /// A folder served for plain HTTP GET. Default: none (404).
     pub web_root: Option<PathBuf>,
@@ -49,10 +53,42 @@ pub struct Limits {
     pub max_message_size: usize,
     /// Largest frame from a client. Default 16 MiB (as the message).
     pub max_frame_size: usize,
-    /// Most connections at once on the port. Default 1024: more tools than
-    /// anyone runs, far fewer than the process's file descriptors. Beyond
-    /// it, clients get HTTP 503.
+    /// Most open channels (completed WebSocket handshakes) at once on the
+    /// port. Default 1024: more tools than anyone runs, far fewer than the
+    /// process's file descriptors. Connections still in their handshake and
+    /// HTTP connections do not count (see [`max_pending_handshakes`]
+    /// (Self::max_pending_handshakes), [`max_http_connections`]
+    /// (Self::max_http_connections)). Beyond it, a client whose handshake
+    /// passed every check gets HTTP 503.
     pub max_connections: usize,
+    /// Most connections at once that have not finished their WebSocket
+    /// handshake (silent sockets, unfinished request heads, TLS
+    /// handshakes). Default 128: a real client needs one for milliseconds.
+    /// When full, a new connection is not refused: the oldest unfinished one
+    /// (preferring one that never sent a byte) is dropped for it, so
+    /// sockets that never finish a request cannot keep out the clients that
+    /// do.
+    pub max_pending_handshakes: usize,
+    /// Most unfinished connections from one address (IPv6: one /64), on
+    /// ports bound beyond loopback only (on loopback every local process
+    /// shares 127.0.0.1). Default 16. Over it, that address's oldest
+    /// unfinished connection is dropped.
+    pub max_pending_per_address: usize,
+    /// Most plain HTTP connections at once (serving `web_root` files; they
+    /// leave the unfinished ones at their first GET). Default 32: a browser
+    /// opens six per page. Beyond it, a GET gets HTTP 503.
+    pub max_http_connections: usize,
+    /// Longest life of an HTTP connection that never upgrades, from its
+    /// accept, whatever it sends. Default 30 s: a page and its files load
+    /// in far less. When it passes, the connection closes after the answer
+    /// being written (which must keep the write timeout's minimum rate:
+    /// 64 KiB per `write_timeout`).
+    pub http_lifetime: Duration,
+    /// Largest HTTP request head (request line and headers), in bytes: the
+    /// read buffer of a connection before its upgrade. Default 32 KiB: a
+    /// browser's head with many localhost cookies fits. Beyond it, HTTP
+    /// 431. At least 8 KiB.
+    pub max_request_head: usize,
     /// Time from TCP accept to a completed handshake. Default 5 s: enough
     /// for TLS on a loaded machine, short enough against slowloris. Beyond
     /// it the socket is dropped.
@@ -70,7 +106,9 @@ pub struct Limits {
     /// How long the socket may accept no bytes while messages wait for it
     /// before the client is closed with 1008 (it stopped reading). Default
     /// 10 s: far beyond any pause of a client that reads, short enough that
-    /// a stuck one does not hold its queue for long.
+    /// a stuck one does not hold its queue for long. HTTP answers (files,
+    /// refusals) must get 64 KiB into the socket per `write_timeout`, or
+    /// the connection is dropped.
     pub write_timeout: Duration,
     /// Messages from one client waiting for the game: at this many the host
     /// stops reading the socket until the game takes some (backpressure).
@@ -94,6 +132,11 @@ impl Default for Limits {
             max_message_size: 16 << 20,
             max_frame_size: 16 << 20,
             max_connections: 1024,
+            max_pending_handshakes: 128,
+            max_pending_per_address: 16,
+            max_http_connections: 32,
+            http_lifetime: Duration::from_secs(30),
+            max_request_head: 32 * 1024,
             handshake_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(30),
             max_outbound_messages: 4096,
@@ -126,6 +169,10 @@ pub(crate) const INBOUND_SLACK: usize = 64 * 1024;
 /// Hard caps: values above are refused as invalid requests.
 const MAX_MESSAGE_CAP: usize = 1 << 30;
 const MAX_CONNECTIONS_CAP: usize = 100_000;
+const MAX_PENDING_CAP: usize = 65_536;
+/// hyper's smallest read buffer.
+const MIN_REQUEST_HEAD: usize = 8 * 1024;
+const MAX_REQUEST_HEAD: usize = 1 << 20;
 
 impl ListenOptions {
     /// Checks the options before binding.
@@ -142,7 +189,20 @@ impl ListenOptions {
         if limits.max_connections == 0 || limits.max_connections > MAX_CONNECTIONS_CAP {
             return invalid("max_connections must be between 1 and 100000");
         }
+        if limits.max_pending_handshakes == 0 || limits.max_pending_handshakes > MAX_PENDING_CAP {
+            return invalid("max_pending_handshakes must be between 1 and 65536");
+        }
+        if limits.max_pending_per_address == 0 || limits.max_http_connections == 0 {
+            return invalid("max_pending_per_address and max_http_connections must be positive");
+        }
+        if limits.max_http_connections > MAX_CONNECTIONS_CAP {
+            return invalid("max_http_connections must be at most 100000");
+        }
+        if !(MIN_REQUEST_HEAD..=MAX_REQUEST_HEAD).contains(&limits.max_request_head) {
+            return invalid("max_request_head must be between 8 KiB and 1 MiB");
+        }
         if limits.handshake_timeout.is_zero()
+            || limits.http_lifetime.is_zero()
             || limits.idle_timeout.is_zero()
             || limits.write_timeout.is_zero()
             || limits.message_timeout.is_zero()
@@ -356,8 +416,9 @@ pub struct ConnectOptions {
     pub initial_backoff: Duration,
     /// The longest delay: it doubles up to this. Default 30 s.
     pub max_backoff: Duration,
-    /// The channel's limits, as a listener's (`max_connections` unused;
-    /// `handshake_timeout` covers TCP, TLS and the handshake).
+    /// The channel's limits, as a listener's (`max_connections`, the
+    /// pending, HTTP and request head limits unused; `handshake_timeout`
+    /// covers TCP, TLS and the handshake).
     pub limits: Limits,
 }
 

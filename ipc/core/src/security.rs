@@ -73,19 +73,39 @@ pub(crate) fn origin_allowed(origin: Option<&str>, options: &ListenOptions, port
             .any(|allowed| normalize(allowed) == origin)
 }
 
-/// Checks the token (query `token=` or `Authorization: Bearer`), in
-/// constant time. On success returns the path and query without the token.
-pub(crate) fn check_token<B>(request: &Request<B>, token: &str) -> Option<String> {
-    let expected = token.as_bytes();
-    let matches = |given: &[u8]| bool::from(given.ct_eq(expected));
-    let bearer = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
-    let path = request.uri().path();
+/// Why a request's token does not open the port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenRefusal {
+    /// No token, or the wrong one: 401 (answered late, see
+    /// [`throttle`](crate::throttle)).
+    Wrong,
+    /// More than one token (two `token` parameters, two `Authorization`
+    /// headers, or a parameter and a header that disagree): 400. One
+    /// request is one guess.
+    Ambiguous,
+}
+
+/// The request's one token (query `token=` or `Authorization: Bearer`, the
+/// scheme in any case), and the path and query without it.
+fn given_token<B>(request: &Request<B>) -> Result<(Option<Vec<u8>>, String), TokenRefusal> {
+    let mut headers = request.headers().get_all(header::AUTHORIZATION).iter();
+    let bearer = match (headers.next(), headers.next()) {
+        (None, _) => None,
+        (Some(value), None) => {
+            let value = value.as_bytes();
+            let split = value.iter().position(u8::is_ascii_whitespace);
+            match split.map(|at| value.split_at(at)) {
+                Some((scheme, rest)) if scheme.eq_ignore_ascii_case(b"bearer") => {
+                    Some(rest.trim_ascii().to_vec())
+                }
+                // Another scheme carries no token of ours.
+                _ => None,
+            }
+        }
+        (Some(_), Some(_)) => return Err(TokenRefusal::Ambiguous),
+    };
+    let mut from_query: Option<Vec<u8>> = None;
     let mut kept = Vec::new();
-    let mut ok = bearer.is_some_and(|given| matches(given.trim().as_bytes()));
     for pair in request
         .uri()
         .query()
@@ -93,21 +113,48 @@ pub(crate) fn check_token<B>(request: &Request<B>, token: &str) -> Option<String
         .split('&')
         .filter(|pair| !pair.is_empty())
     {
-        match pair.split_once('=') {
-            Some(("token", value)) => {
-                let decoded: Vec<u8> = percent_encoding::percent_decode_str(value).collect();
-                ok |= matches(&decoded);
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if name == "token" {
+            if from_query.is_some() {
+                return Err(TokenRefusal::Ambiguous);
             }
-            _ => kept.push(pair),
+            from_query = Some(percent_encoding::percent_decode_str(value).collect());
+        } else {
+            kept.push(pair);
         }
     }
-    ok.then(|| {
-        if kept.is_empty() {
-            path.to_owned()
-        } else {
-            format!("{path}?{}", kept.join("&"))
-        }
-    })
+    let token = match (bearer, from_query) {
+        (Some(bearer), Some(query)) if bearer != query => return Err(TokenRefusal::Ambiguous),
+        (bearer, query) => bearer.or(query),
+    };
+    let path = request.uri().path();
+    let path = if kept.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    };
+    Ok((token, path))
+}
+
+/// SHA-256 of a token: tokens are compared as digests of one length, so the
+/// comparison's time says nothing of the expected token's length.
+pub(crate) fn token_digest(token: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, token);
+    let mut out = [0; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+/// Checks the request's one token against the expected token's digest, in
+/// constant time. On success returns the path and query without the token.
+pub(crate) fn check_token<B>(request: &Request<B>, expected: &[u8; 32]) -> Result<String, TokenRefusal> {
+    let (given, path) = given_token(request)?;
+    let given = given.ok_or(TokenRefusal::Wrong)?;
+    if bool::from(token_digest(&given).ct_eq(expected)) {
+        Ok(path)
+    } else {
+        Err(TokenRefusal::Wrong)
+    }
 }
 
 /// Whether this is a WebSocket upgrade request (by its headers).
@@ -220,29 +267,34 @@ mod tests {
 
     #[test]
     fn token_from_query_or_bearer_and_removed_from_path() {
-        let request = |uri: &str, bearer: Option<&str>| {
+        let request = |uri: &str, authorization: &[&str]| {
             let mut builder = Request::builder().uri(uri);
-            if let Some(bearer) = bearer {
-                builder = builder.header("authorization", format!("Bearer {bearer}"));
+            for value in authorization {
+                builder = builder.header("authorization", *value);
             }
             builder.body(()).unwrap_or_default()
         };
+        let expected = token_digest(b"s3cret");
+        let check = |uri: &str, authorization: &[&str]| check_token(&request(uri, authorization), &expected);
+        assert_eq!(check("/ws?token=s3cret&room=1", &[]), Ok("/ws?room=1".to_owned()));
+        assert_eq!(check("/ws?token=s3%63ret", &[]), Ok("/ws".to_owned()));
+        assert_eq!(check("/ws", &["Bearer s3cret"]), Ok("/ws".to_owned()));
+        assert_eq!(check("/ws", &["bearer s3cret"]), Ok("/ws".to_owned()));
+        assert_eq!(check("/ws", &["BEARER  s3cret "]), Ok("/ws".to_owned()));
+        // A parameter and a header that agree are one token.
+        assert_eq!(check("/ws?token=s3cret", &["Bearer s3cret"]), Ok("/ws".to_owned()));
+        assert_eq!(check("/ws?token=wrong", &[]), Err(TokenRefusal::Wrong));
+        assert_eq!(check("/ws", &[]), Err(TokenRefusal::Wrong));
+        assert_eq!(check("/ws", &["Basic czNjcmV0"]), Err(TokenRefusal::Wrong));
+        assert_eq!(check("/ws?token=s3cre", &[]), Err(TokenRefusal::Wrong));
+        assert_eq!(check("/ws?token=s3cretX", &[]), Err(TokenRefusal::Wrong));
+        // One request, one guess.
+        assert_eq!(check("/ws?token=a&token=s3cret", &[]), Err(TokenRefusal::Ambiguous));
+        assert_eq!(check("/ws?token=s3cret&token", &[]), Err(TokenRefusal::Ambiguous));
+        assert_eq!(check("/ws?token=a", &["Bearer s3cret"]), Err(TokenRefusal::Ambiguous));
         assert_eq!(
-            check_token(&request("/ws?token=s3cret&room=1", None), "s3cret").as_deref(),
-            Some("/ws?room=1")
-        );
-        assert_eq!(
-            check_token(&request("/ws", Some("s3cret")), "s3cret").as_deref(),
-            Some("/ws")
-        );
-        assert_eq!(
-            check_token(&request("/ws?token=wrong", None), "s3cret"),
-            None
-        );
-        assert_eq!(check_token(&request("/ws", None), "s3cret"), None);
-        assert_eq!(
-            check_token(&request("/ws?token=s3cre", None), "s3cret"),
-            None
+            check("/ws", &["Bearer a", "Bearer s3cret"]),
+            Err(TokenRefusal::Ambiguous)
         );
     }
 }

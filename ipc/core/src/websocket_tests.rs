@@ -190,19 +190,7 @@ async fn an_agent_close_is_answered_at_once_or_given_up_after_a_second() {
 async fn a_slow_handshake_is_dropped_at_the_handshake_timeout() {
     let harness = Harness::new(Limits::default());
     let (server, mut client) = tokio::io::duplex(4096);
-    let permit = std::sync::Arc::clone(&harness.ctx.connections)
-        .try_acquire_owned()
-        .unwrap_or_else(|_| panic!("a permit"));
-    let guard = harness.ctx.tracker.guard();
-    let deadline = tokio::time::Instant::now() + harness.ctx.options.limits.handshake_timeout;
-    let task = tokio::spawn(crate::http::serve_http(
-        server,
-        std::net::SocketAddr::from(([127, 0, 0, 1], 50_000)),
-        std::sync::Arc::clone(&harness.ctx),
-        deadline,
-        permit,
-        guard,
-    ));
+    let task = harness.serve_http(server);
     client
         .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         .await
