@@ -272,9 +272,7 @@ impl Driver {
             None => None,
         };
         let address = options.address(port);
-        let listener = TcpListener::bind(address)
-            .await
-            .map_err(|error| ListenError::from_io(error, address))?;
+        let listener = bind(address).map_err(|error| ListenError::from_io(error, address))?;
         let local = listener
             .local_addr()
             .map_err(|error| ListenError::from_io(error, address))?;
@@ -302,6 +300,26 @@ impl Driver {
         tracing::info!(user_id, address = %local, "listening");
         Ok(local)
     }
+}
+
+/// The kernel's queue of connections not yet accepted: room for a burst
+/// (a few hundred tools starting at once, or a flood the accept loop is
+/// catching up with) without a client's SYN being dropped and retried a
+/// second later. Linux caps it at `net.core.somaxconn`.
+const ACCEPT_BACKLOG: u32 = 1024;
+
+/// Binds `address` as `std` does (address reuse on Unix), with
+/// [`ACCEPT_BACKLOG`].
+fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(ACCEPT_BACKLOG)
 }
 
 /// What the discovery file says of a listener.

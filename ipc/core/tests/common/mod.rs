@@ -315,3 +315,40 @@ pub fn count_in(events: &[Event], predicate: impl Fn(&Event) -> bool) -> usize {
 pub fn is_opened(event: &Event) -> bool {
     matches!(event, Event::ConnectionOpened { .. })
 }
+
+/// Sends raw bytes on a new TCP connection and reads the answer until the
+/// server closes (or `WAIT` passes).
+pub fn raw_exchange(address: SocketAddr, request: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let _ = stream.write_all(request);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    answer
+}
+
+/// A WebSocket upgrade request for `path` with extra header lines.
+pub fn upgrade_request(address: SocketAddr, path: &str, extra: &str) -> Vec<u8> {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
+    )
+    .into_bytes()
+}
+
+/// The status code of a raw HTTP answer, 0 when there was none.
+pub fn status_of(answer: &[u8]) -> u16 {
+    answer
+        .get(9..12)
+        .and_then(|code| std::str::from_utf8(code).ok())
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
+}
+
+/// This process's resident memory, in bytes.
+pub fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
