@@ -1,8 +1,9 @@
 //! An IPC Agent Module that echoes every message back, with its kind.
 //!
 //! Configuration: `echo_agent.port` (default 9001; 0 for any free port),
-//! `echo_agent.bind` (default 127.0.0.1) and `echo_agent.max_connections`
-//! (default: the host's, 1024). With `echo_agent.connect=URL` it also dials
+//! `echo_agent.bind` (default 127.0.0.1), `echo_agent.max_connections`
+//! (default: the host's, 1024) and `echo_agent.token` (a token clients must
+//! present; default none). With `echo_agent.connect=URL` it also dials
 //! URL (`echo_agent.connect_token`, `echo_agent.connect_ca`: a bearer token
 //! and a CA file for wss://), keeps that link up, and echoes what it gets on
 //! it too. `scripts/echo-game PORT [--connect URL ...]` runs it with the IPC
@@ -40,14 +41,19 @@ fn init(ctx: &mut InitContext<'_>) -> Result<(), ModuleError> {
     let port: u16 = ctx.config_parse("port", 9001)?;
     let bind = ctx.config("bind").unwrap_or_else(|| "127.0.0.1".to_owned());
     let max_connections: u32 = ctx.config_parse("max_connections", 0)?;
+    let listen_token = ctx.config("token");
     ctx.writer::<ListenRequest<'_>>().write_builder(|builder| {
         let bind_address = Some(builder.create_string(&bind));
+        let token = listen_token
+            .as_deref()
+            .map(|token| builder.create_string(token));
         ListenRequest::create(
             builder,
             &ListenRequestArgs {
                 user_id: USER_ID,
                 port,
                 bind_address,
+                token,
                 max_connections,
                 ..Default::default()
             },

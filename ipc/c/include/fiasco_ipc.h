@@ -116,6 +116,11 @@ typedef struct FiascoIpcListenRequest {
     uint64_t max_inbound_bytes;
     uint32_t write_timeout_ms;
     uint32_t message_timeout_ms;
+    uint32_t max_pending_handshakes;
+    uint32_t max_pending_per_address;
+    uint32_t max_http_connections;
+    uint32_t http_lifetime_ms;
+    uint32_t max_request_head;
 } FiascoIpcListenRequest;
 
 typedef struct FiascoIpcListenResult {

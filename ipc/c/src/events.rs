@@ -59,6 +59,11 @@ pub struct FiascoIpcListenRequest {
     pub max_inbound_bytes: u64,
     pub write_timeout_ms: u32,
     pub message_timeout_ms: u32,
+    pub max_pending_handshakes: u32,
+    pub max_pending_per_address: u32,
+    pub max_http_connections: u32,
+    pub http_lifetime_ms: u32,
+    pub max_request_head: u32,
 }
 
 impl CEvent for FiascoIpcListenRequest {
@@ -88,6 +93,11 @@ impl CEvent for FiascoIpcListenRequest {
             max_inbound_bytes: table.max_inbound_bytes(),
             write_timeout_ms: table.write_timeout_ms(),
             message_timeout_ms: table.message_timeout_ms(),
+            max_pending_handshakes: table.max_pending_handshakes(),
+            max_pending_per_address: table.max_pending_per_address(),
+            max_http_connections: table.max_http_connections(),
+            http_lifetime_ms: table.http_lifetime_ms(),
+            max_request_head: table.max_request_head(),
         })
     }
 
@@ -122,6 +132,11 @@ impl CEvent for FiascoIpcListenRequest {
                 max_inbound_bytes: self.max_inbound_bytes,
                 write_timeout_ms: self.write_timeout_ms,
                 message_timeout_ms: self.message_timeout_ms,
+                max_pending_handshakes: self.max_pending_handshakes,
+                max_pending_per_address: self.max_pending_per_address,
+                max_http_connections: self.max_http_connections,
+                http_lifetime_ms: self.http_lifetime_ms,
+                max_request_head: self.max_request_head,
             }
         };
         Ok(ipc::ListenRequest::create(builder, &args).as_union_value())

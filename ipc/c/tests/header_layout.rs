@@ -39,7 +39,8 @@ fn the_header_matches_the_rust_structs() {
             web_root, tls_cert_path, tls_key_path, max_message_size, max_frame_size,
             max_connections, handshake_timeout_ms, idle_timeout_ms, max_outbound_messages,
             max_outbound_bytes, max_inbound_messages, max_inbound_bytes, write_timeout_ms,
-            message_timeout_ms,
+            message_timeout_ms, max_pending_handshakes, max_pending_per_address,
+            max_http_connections, http_lifetime_ms, max_request_head,
         }
         FiascoIpcListenResult { user_id, requested_port, port, status, message }
         FiascoIpcStopListeningRequest { user_id, port }

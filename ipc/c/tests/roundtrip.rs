@@ -93,6 +93,11 @@ fn listen_request_round_trips_with_every_field() {
         max_inbound_bytes: 9,
         write_timeout_ms: 10,
         message_timeout_ms: 11,
+        max_pending_handshakes: 12,
+        max_pending_per_address: 13,
+        max_http_connections: 14,
+        http_lifetime_ms: 15,
+        max_request_head: 16_384,
     };
     let bytes = built(fiasco_ipc_build_listen_request, &event);
     let rust = root::<ipc::ListenRequest>(&bytes).expect("valid for the Rust bindings");
@@ -134,6 +139,17 @@ fn listen_request_round_trips_with_every_field() {
         (7, 8, 9)
     );
     assert_eq!((back.write_timeout_ms, back.message_timeout_ms), (10, 11));
+    assert_eq!(
+        (
+            back.max_pending_handshakes,
+            back.max_pending_per_address,
+            back.max_http_connections,
+            back.http_lifetime_ms,
+            back.max_request_head
+        ),
+        (12, 13, 14, 15, 16_384)
+    );
+    assert_eq!(rust.max_pending_handshakes(), 12);
 
     let data = FiascoStr {
         ptr: bytes.as_ptr(),

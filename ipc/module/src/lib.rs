@@ -78,6 +78,11 @@ struct IpcState {
     /// (`ipc.allowed_origins`, comma-separated, or
     /// `FIASCO_IPC_ALLOWED_ORIGINS`): a page on a dev server, without code.
     allowed_origins: Vec<String>,
+    /// Every port's limits before the handshake where its request gives
+    /// none (`ipc.max_pending_handshakes`, `ipc.max_pending_per_address`,
+    /// `ipc.max_http_connections`, `ipc.http_lifetime_ms`,
+    /// `ipc.max_request_head`).
+    gate_defaults: GateFields,
 }
 
 /// Builds `MessageFromRemote` events on the network thread.
@@ -181,10 +186,18 @@ fn init(ctx: &mut InitContext<'_>) -> Result<(), ModuleError> {
                 .collect()
         })
         .unwrap_or_default();
+    let gate_defaults = GateFields {
+        max_pending_handshakes: ctx.config_parse("max_pending_handshakes", 0)?,
+        max_pending_per_address: ctx.config_parse("max_pending_per_address", 0)?,
+        max_http_connections: ctx.config_parse("max_http_connections", 0)?,
+        http_lifetime_ms: ctx.config_parse("http_lifetime_ms", 0)?,
+        max_request_head: ctx.config_parse("max_request_head", 0)?,
+    };
     ctx.insert_resource(IpcState {
         host,
         shutdown_timeout: Duration::from_millis(timeout_ms),
         allowed_origins,
+        gate_defaults,
     });
     Ok(())
 }
@@ -408,15 +421,19 @@ enum RequestError {
 #[doc(hidden)]
 pub fn fuzz_listen_request(data: &[u8]) {
     if let Ok(request) = fiasco::flatbuffers::root::<ListenRequest<'_>>(data) {
-        if let Ok(options) = listen_options(&request) {
+        if let Ok(options) = listen_options(&request, &GateFields::default()) {
             let _ = options.validate();
         }
     }
 }
 
 /// Reads a `ListenRequest` into options.
-fn listen_options(request: &ListenRequest<'_>) -> Result<ListenOptions, RequestError> {
+fn listen_options(
+    request: &ListenRequest<'_>,
+    defaults: &GateFields,
+) -> Result<ListenOptions, RequestError> {
     let mut options = ListenOptions::default();
+    apply_gate_limits(&mut options.limits, defaults);
     if let Some(address) = request.bind_address().filter(|address| !address.is_empty()) {
         options.bind_address =
             address
@@ -460,7 +477,44 @@ fn listen_options(request: &ListenRequest<'_>) -> Result<ListenOptions, RequestE
             message_timeout_ms: request.message_timeout_ms(),
         },
     )?;
+    apply_gate_limits(
+        &mut options.limits,
+        &GateFields {
+            max_pending_handshakes: request.max_pending_handshakes(),
+            max_pending_per_address: request.max_pending_per_address(),
+            max_http_connections: request.max_http_connections(),
+            http_lifetime_ms: request.http_lifetime_ms(),
+            max_request_head: request.max_request_head(),
+        },
+    );
     Ok(options)
+}
+
+/// The limits of a listener before the handshake (a `ListenRequest`'s, or
+/// the module's `ipc.*` defaults); 0 keeps what is set.
+#[derive(Debug, Default, Clone, Copy)]
+struct GateFields {
+    max_pending_handshakes: u32,
+    max_pending_per_address: u32,
+    max_http_connections: u32,
+    http_lifetime_ms: u32,
+    max_request_head: u32,
+}
+
+/// Sets every limit given (non-zero) in `limits`.
+fn apply_gate_limits(limits: &mut Limits, fields: &GateFields) {
+    let count = |value: u32, limit: &mut usize| {
+        if value > 0 {
+            *limit = value as usize;
+        }
+    };
+    count(fields.max_pending_handshakes, &mut limits.max_pending_handshakes);
+    count(fields.max_pending_per_address, &mut limits.max_pending_per_address);
+    count(fields.max_http_connections, &mut limits.max_http_connections);
+    count(fields.max_request_head, &mut limits.max_request_head);
+    if fields.http_lifetime_ms > 0 {
+        limits.http_lifetime = Duration::from_millis(fields.http_lifetime_ms.into());
+    }
 }
 
 /// The limit fields a `ListenRequest` or a `ConnectRequest` carries; 0
@@ -628,7 +682,7 @@ fn ipc_send(
     let state = &mut *state;
     let host = &mut state.host;
     for request in &listen {
-        match listen_options(&request) {
+        match listen_options(&request, &state.gate_defaults) {
             Ok(mut options) => {
                 options
                     .allowed_origins
@@ -695,6 +749,39 @@ fn ipc_send(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The request's limits before the handshake win over the module's
+    /// `ipc.*` defaults, which win over the core's.
+    #[test]
+    fn gate_limits_come_from_the_request_then_the_module_defaults() {
+        let mut builder = FlatBufferBuilder::new();
+        let request = ListenRequest::create(
+            &mut builder,
+            &schema::ListenRequestArgs {
+                max_pending_handshakes: 7,
+                http_lifetime_ms: 1500,
+                ..Default::default()
+            },
+        );
+        builder.finish_minimal(request);
+        let request = fiasco::flatbuffers::root::<ListenRequest<'_>>(builder.finished_data())
+            .unwrap_or_else(|error| panic!("{error}"));
+        let defaults = GateFields {
+            max_pending_handshakes: 50,
+            max_http_connections: 9,
+            ..GateFields::default()
+        };
+        let options = listen_options(&request, &defaults).unwrap_or_else(|error| panic!("{error}"));
+        let limits = options.limits;
+        assert_eq!(limits.max_pending_handshakes, 7);
+        assert_eq!(limits.http_lifetime, Duration::from_millis(1500));
+        assert_eq!(limits.max_http_connections, 9);
+        assert_eq!(
+            limits.max_request_head,
+            Limits::default().max_request_head
+        );
+        assert!(options.validate().is_ok());
+    }
 
     /// The payload range the encoder computes from the builder's offset is
     /// where a verified read finds the content, for both builder paths.

@@ -327,7 +327,12 @@ struct ListenRequest FLATBUFFERS_FINAL_CLASS : private ::flatbuffers::Table {
     VT_MAX_INBOUND_MESSAGES = 34,
     VT_MAX_INBOUND_BYTES = 36,
     VT_WRITE_TIMEOUT_MS = 38,
-    VT_MESSAGE_TIMEOUT_MS = 40
+    VT_MESSAGE_TIMEOUT_MS = 40,
+    VT_MAX_PENDING_HANDSHAKES = 42,
+    VT_MAX_PENDING_PER_ADDRESS = 44,
+    VT_MAX_HTTP_CONNECTIONS = 46,
+    VT_HTTP_LIFETIME_MS = 48,
+    VT_MAX_REQUEST_HEAD = 50
   };
   /// The asking agent's id. Every event about this listener and its channels
   /// carries it, so agents filter on it. Pick a number unlikely to clash
@@ -376,7 +381,10 @@ struct ListenRequest FLATBUFFERS_FINAL_CLASS : private ::flatbuffers::Table {
   uint64_t max_frame_size() const {
     return GetField<uint64_t>(VT_MAX_FRAME_SIZE, 0);
   }
-  /// Most connections open at once on this port. Default 1024.
+  /// Most open channels (completed WebSocket handshakes) at once on this
+  /// port; connections still in their handshake and HTTP connections
+  /// serving files do not count. Beyond it, a client whose handshake passed
+  /// every check gets HTTP 503. Default 1024.
   uint32_t max_connections() const {
     return GetField<uint32_t>(VT_MAX_CONNECTIONS, 0);
   }
@@ -426,6 +434,36 @@ struct ListenRequest FLATBUFFERS_FINAL_CLASS : private ::flatbuffers::Table {
   uint32_t message_timeout_ms() const {
     return GetField<uint32_t>(VT_MESSAGE_TIMEOUT_MS, 0);
   }
+  /// Most connections at once that have not finished their WebSocket
+  /// handshake (silent sockets, unfinished request heads, TLS handshakes).
+  /// When full, the oldest (preferring one that never sent a byte) is
+  /// dropped for the new one: sockets that never finish a request cannot
+  /// keep out clients that do. Default 128.
+  uint32_t max_pending_handshakes() const {
+    return GetField<uint32_t>(VT_MAX_PENDING_HANDSHAKES, 0);
+  }
+  /// Most unfinished connections from one address (IPv6: one /64), on ports
+  /// bound beyond loopback only; over it that address's oldest is dropped.
+  /// Default 16.
+  uint32_t max_pending_per_address() const {
+    return GetField<uint32_t>(VT_MAX_PENDING_PER_ADDRESS, 0);
+  }
+  /// Most plain HTTP connections at once (serving `web_root` files); beyond
+  /// it a GET gets HTTP 503. Default 32.
+  uint32_t max_http_connections() const {
+    return GetField<uint32_t>(VT_MAX_HTTP_CONNECTIONS, 0);
+  }
+  /// Longest life of an HTTP connection that never upgrades, from its
+  /// accept; it then closes after the answer being written. Milliseconds;
+  /// default 30000.
+  uint32_t http_lifetime_ms() const {
+    return GetField<uint32_t>(VT_HTTP_LIFETIME_MS, 0);
+  }
+  /// Largest HTTP request head (request line and headers) in bytes; beyond
+  /// it HTTP 431. At least 8192. Default 32768.
+  uint32_t max_request_head() const {
+    return GetField<uint32_t>(VT_MAX_REQUEST_HEAD, 0);
+  }
   bool Verify(::flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
            VerifyField<uint64_t>(verifier, VT_USER_ID, 8) &&
@@ -454,6 +492,11 @@ struct ListenRequest FLATBUFFERS_FINAL_CLASS : private ::flatbuffers::Table {
            VerifyField<uint64_t>(verifier, VT_MAX_INBOUND_BYTES, 8) &&
            VerifyField<uint32_t>(verifier, VT_WRITE_TIMEOUT_MS, 4) &&
            VerifyField<uint32_t>(verifier, VT_MESSAGE_TIMEOUT_MS, 4) &&
+           VerifyField<uint32_t>(verifier, VT_MAX_PENDING_HANDSHAKES, 4) &&
+           VerifyField<uint32_t>(verifier, VT_MAX_PENDING_PER_ADDRESS, 4) &&
+           VerifyField<uint32_t>(verifier, VT_MAX_HTTP_CONNECTIONS, 4) &&
+           VerifyField<uint32_t>(verifier, VT_HTTP_LIFETIME_MS, 4) &&
+           VerifyField<uint32_t>(verifier, VT_MAX_REQUEST_HEAD, 4) &&
            verifier.EndTable();
   }
 };
@@ -519,6 +562,21 @@ struct ListenRequestBuilder {
   void add_message_timeout_ms(uint32_t message_timeout_ms) {
     fbb_.AddElement<uint32_t>(ListenRequest::VT_MESSAGE_TIMEOUT_MS, message_timeout_ms, 0);
   }
+  void add_max_pending_handshakes(uint32_t max_pending_handshakes) {
+    fbb_.AddElement<uint32_t>(ListenRequest::VT_MAX_PENDING_HANDSHAKES, max_pending_handshakes, 0);
+  }
+  void add_max_pending_per_address(uint32_t max_pending_per_address) {
+    fbb_.AddElement<uint32_t>(ListenRequest::VT_MAX_PENDING_PER_ADDRESS, max_pending_per_address, 0);
+  }
+  void add_max_http_connections(uint32_t max_http_connections) {
+    fbb_.AddElement<uint32_t>(ListenRequest::VT_MAX_HTTP_CONNECTIONS, max_http_connections, 0);
+  }
+  void add_http_lifetime_ms(uint32_t http_lifetime_ms) {
+    fbb_.AddElement<uint32_t>(ListenRequest::VT_HTTP_LIFETIME_MS, http_lifetime_ms, 0);
+  }
+  void add_max_request_head(uint32_t max_request_head) {
+    fbb_.AddElement<uint32_t>(ListenRequest::VT_MAX_REQUEST_HEAD, max_request_head, 0);
+  }
   explicit ListenRequestBuilder(::flatbuffers::FlatBufferBuilder &_fbb)
         : fbb_(_fbb) {
     start_ = fbb_.StartTable();
@@ -550,13 +608,23 @@ inline ::flatbuffers::Offset<ListenRequest> CreateListenRequest(
     uint32_t max_inbound_messages = 0,
     uint64_t max_inbound_bytes = 0,
     uint32_t write_timeout_ms = 0,
-    uint32_t message_timeout_ms = 0) {
+    uint32_t message_timeout_ms = 0,
+    uint32_t max_pending_handshakes = 0,
+    uint32_t max_pending_per_address = 0,
+    uint32_t max_http_connections = 0,
+    uint32_t http_lifetime_ms = 0,
+    uint32_t max_request_head = 0) {
   ListenRequestBuilder builder_(_fbb);
   builder_.add_max_inbound_bytes(max_inbound_bytes);
   builder_.add_max_outbound_bytes(max_outbound_bytes);
   builder_.add_max_frame_size(max_frame_size);
   builder_.add_max_message_size(max_message_size);
   builder_.add_user_id(user_id);
+  builder_.add_max_request_head(max_request_head);
+  builder_.add_http_lifetime_ms(http_lifetime_ms);
+  builder_.add_max_http_connections(max_http_connections);
+  builder_.add_max_pending_per_address(max_pending_per_address);
+  builder_.add_max_pending_handshakes(max_pending_handshakes);
   builder_.add_message_timeout_ms(message_timeout_ms);
   builder_.add_write_timeout_ms(write_timeout_ms);
   builder_.add_max_inbound_messages(max_inbound_messages);
@@ -594,7 +662,12 @@ inline ::flatbuffers::Offset<ListenRequest> CreateListenRequestDirect(
     uint32_t max_inbound_messages = 0,
     uint64_t max_inbound_bytes = 0,
     uint32_t write_timeout_ms = 0,
-    uint32_t message_timeout_ms = 0) {
+    uint32_t message_timeout_ms = 0,
+    uint32_t max_pending_handshakes = 0,
+    uint32_t max_pending_per_address = 0,
+    uint32_t max_http_connections = 0,
+    uint32_t http_lifetime_ms = 0,
+    uint32_t max_request_head = 0) {
   auto bind_address__ = bind_address ? _fbb.CreateString(bind_address) : 0;
   auto allowed_origins__ = allowed_origins ? _fbb.CreateVector<::flatbuffers::Offset<::flatbuffers::String>>(*allowed_origins) : 0;
   auto token__ = token ? _fbb.CreateString(token) : 0;
@@ -621,7 +694,12 @@ inline ::flatbuffers::Offset<ListenRequest> CreateListenRequestDirect(
       max_inbound_messages,
       max_inbound_bytes,
       write_timeout_ms,
-      message_timeout_ms);
+      message_timeout_ms,
+      max_pending_handshakes,
+      max_pending_per_address,
+      max_http_connections,
+      http_lifetime_ms,
+      max_request_head);
 }
 
 /// Host -> agents: the answer to a ListenRequest.

@@ -609,6 +609,11 @@ impl<'a> ListenRequest<'a> {
   pub const VT_MAX_INBOUND_BYTES: flatbuffers::VOffsetT = 36;
   pub const VT_WRITE_TIMEOUT_MS: flatbuffers::VOffsetT = 38;
   pub const VT_MESSAGE_TIMEOUT_MS: flatbuffers::VOffsetT = 40;
+  pub const VT_MAX_PENDING_HANDSHAKES: flatbuffers::VOffsetT = 42;
+  pub const VT_MAX_PENDING_PER_ADDRESS: flatbuffers::VOffsetT = 44;
+  pub const VT_MAX_HTTP_CONNECTIONS: flatbuffers::VOffsetT = 46;
+  pub const VT_HTTP_LIFETIME_MS: flatbuffers::VOffsetT = 48;
+  pub const VT_MAX_REQUEST_HEAD: flatbuffers::VOffsetT = 50;
 
   #[inline]
   pub unsafe fn init_from_table(table: flatbuffers::Table<'a>) -> Self {
@@ -625,6 +630,11 @@ impl<'a> ListenRequest<'a> {
     builder.add_max_frame_size(args.max_frame_size);
     builder.add_max_message_size(args.max_message_size);
     builder.add_user_id(args.user_id);
+    builder.add_max_request_head(args.max_request_head);
+    builder.add_http_lifetime_ms(args.http_lifetime_ms);
+    builder.add_max_http_connections(args.max_http_connections);
+    builder.add_max_pending_per_address(args.max_pending_per_address);
+    builder.add_max_pending_handshakes(args.max_pending_handshakes);
     builder.add_message_timeout_ms(args.message_timeout_ms);
     builder.add_write_timeout_ms(args.write_timeout_ms);
     builder.add_max_inbound_messages(args.max_inbound_messages);
@@ -730,7 +740,10 @@ impl<'a> ListenRequest<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u64>(ListenRequest::VT_MAX_FRAME_SIZE, Some(0)).unwrap()}
   }
-  /// Most connections open at once on this port. Default 1024.
+  /// Most open channels (completed WebSocket handshakes) at once on this
+  /// port; connections still in their handshake and HTTP connections
+  /// serving files do not count. Beyond it, a client whose handshake passed
+  /// every check gets HTTP 503. Default 1024.
   #[inline]
   pub fn max_connections(&self) -> u32 {
     // Safety:
@@ -816,6 +829,56 @@ impl<'a> ListenRequest<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u32>(ListenRequest::VT_MESSAGE_TIMEOUT_MS, Some(0)).unwrap()}
   }
+  /// Most connections at once that have not finished their WebSocket
+  /// handshake (silent sockets, unfinished request heads, TLS handshakes).
+  /// When full, the oldest (preferring one that never sent a byte) is
+  /// dropped for the new one: sockets that never finish a request cannot
+  /// keep out clients that do. Default 128.
+  #[inline]
+  pub fn max_pending_handshakes(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(ListenRequest::VT_MAX_PENDING_HANDSHAKES, Some(0)).unwrap()}
+  }
+  /// Most unfinished connections from one address (IPv6: one /64), on ports
+  /// bound beyond loopback only; over it that address's oldest is dropped.
+  /// Default 16.
+  #[inline]
+  pub fn max_pending_per_address(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(ListenRequest::VT_MAX_PENDING_PER_ADDRESS, Some(0)).unwrap()}
+  }
+  /// Most plain HTTP connections at once (serving `web_root` files); beyond
+  /// it a GET gets HTTP 503. Default 32.
+  #[inline]
+  pub fn max_http_connections(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(ListenRequest::VT_MAX_HTTP_CONNECTIONS, Some(0)).unwrap()}
+  }
+  /// Longest life of an HTTP connection that never upgrades, from its
+  /// accept; it then closes after the answer being written. Milliseconds;
+  /// default 30000.
+  #[inline]
+  pub fn http_lifetime_ms(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(ListenRequest::VT_HTTP_LIFETIME_MS, Some(0)).unwrap()}
+  }
+  /// Largest HTTP request head (request line and headers) in bytes; beyond
+  /// it HTTP 431. At least 8192. Default 32768.
+  #[inline]
+  pub fn max_request_head(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(ListenRequest::VT_MAX_REQUEST_HEAD, Some(0)).unwrap()}
+  }
 }
 
 impl flatbuffers::Verifiable for ListenRequest<'_> {
@@ -844,6 +907,11 @@ impl flatbuffers::Verifiable for ListenRequest<'_> {
      .visit_field::<u64>("max_inbound_bytes", Self::VT_MAX_INBOUND_BYTES, false)?
      .visit_field::<u32>("write_timeout_ms", Self::VT_WRITE_TIMEOUT_MS, false)?
      .visit_field::<u32>("message_timeout_ms", Self::VT_MESSAGE_TIMEOUT_MS, false)?
+     .visit_field::<u32>("max_pending_handshakes", Self::VT_MAX_PENDING_HANDSHAKES, false)?
+     .visit_field::<u32>("max_pending_per_address", Self::VT_MAX_PENDING_PER_ADDRESS, false)?
+     .visit_field::<u32>("max_http_connections", Self::VT_MAX_HTTP_CONNECTIONS, false)?
+     .visit_field::<u32>("http_lifetime_ms", Self::VT_HTTP_LIFETIME_MS, false)?
+     .visit_field::<u32>("max_request_head", Self::VT_MAX_REQUEST_HEAD, false)?
      .finish();
     Ok(())
   }
@@ -868,6 +936,11 @@ pub struct ListenRequestArgs<'a> {
     pub max_inbound_bytes: u64,
     pub write_timeout_ms: u32,
     pub message_timeout_ms: u32,
+    pub max_pending_handshakes: u32,
+    pub max_pending_per_address: u32,
+    pub max_http_connections: u32,
+    pub http_lifetime_ms: u32,
+    pub max_request_head: u32,
 }
 impl<'a> Default for ListenRequestArgs<'a> {
   #[inline]
@@ -892,6 +965,11 @@ impl<'a> Default for ListenRequestArgs<'a> {
       max_inbound_bytes: 0,
       write_timeout_ms: 0,
       message_timeout_ms: 0,
+      max_pending_handshakes: 0,
+      max_pending_per_address: 0,
+      max_http_connections: 0,
+      http_lifetime_ms: 0,
+      max_request_head: 0,
     }
   }
 }
@@ -978,6 +1056,26 @@ impl<'a: 'b, 'b> ListenRequestBuilder<'a, 'b> {
     self.fbb_.push_slot::<u32>(ListenRequest::VT_MESSAGE_TIMEOUT_MS, message_timeout_ms, 0);
   }
   #[inline]
+  pub fn add_max_pending_handshakes(&mut self, max_pending_handshakes: u32) {
+    self.fbb_.push_slot::<u32>(ListenRequest::VT_MAX_PENDING_HANDSHAKES, max_pending_handshakes, 0);
+  }
+  #[inline]
+  pub fn add_max_pending_per_address(&mut self, max_pending_per_address: u32) {
+    self.fbb_.push_slot::<u32>(ListenRequest::VT_MAX_PENDING_PER_ADDRESS, max_pending_per_address, 0);
+  }
+  #[inline]
+  pub fn add_max_http_connections(&mut self, max_http_connections: u32) {
+    self.fbb_.push_slot::<u32>(ListenRequest::VT_MAX_HTTP_CONNECTIONS, max_http_connections, 0);
+  }
+  #[inline]
+  pub fn add_http_lifetime_ms(&mut self, http_lifetime_ms: u32) {
+    self.fbb_.push_slot::<u32>(ListenRequest::VT_HTTP_LIFETIME_MS, http_lifetime_ms, 0);
+  }
+  #[inline]
+  pub fn add_max_request_head(&mut self, max_request_head: u32) {
+    self.fbb_.push_slot::<u32>(ListenRequest::VT_MAX_REQUEST_HEAD, max_request_head, 0);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut flatbuffers::FlatBufferBuilder<'a>) -> ListenRequestBuilder<'a, 'b> {
     let start = _fbb.start_table();
     ListenRequestBuilder {
@@ -1014,6 +1112,11 @@ impl core::fmt::Debug for ListenRequest<'_> {
       ds.field("max_inbound_bytes", &self.max_inbound_bytes());
       ds.field("write_timeout_ms", &self.write_timeout_ms());
       ds.field("message_timeout_ms", &self.message_timeout_ms());
+      ds.field("max_pending_handshakes", &self.max_pending_handshakes());
+      ds.field("max_pending_per_address", &self.max_pending_per_address());
+      ds.field("max_http_connections", &self.max_http_connections());
+      ds.field("http_lifetime_ms", &self.http_lifetime_ms());
+      ds.field("max_request_head", &self.max_request_head());
       ds.finish()
   }
 }
