@@ -180,7 +180,7 @@ async fn dial(
     let shared = Arc::new(ChannelShared::new(options.limits));
     let io = MeteredIo::new(io, Arc::clone(&shared), Arc::clone(host));
     let config = websocket::config(&options.limits);
-    let (mut ws, _response) =
+    let (mut ws, response) =
         tokio_tungstenite::client_async_with_config(target.request.clone(), io, Some(config))
             .await
             .map_err(|error| match error {
@@ -196,6 +196,15 @@ async fn dial(
                     format!("not a WebSocket handshake: {other}"),
                 ),
             })?;
+    unoffered_extension(target.request.headers(), response.headers())
+        .map_or(Ok(()), |name| {
+            Err(ConnectError::new(
+                ConnectErrorKind::Handshake,
+                format!(
+                    "the server answered with the extension {name}, which this client did not offer (RFC 6455 4.1)"
+                ),
+            ))
+        })?;
     // The handshake's bytes are not a message.
     ws.get_mut().message_done(0);
     let path = target
@@ -210,6 +219,32 @@ async fn dial(
         peer,
         path,
     })
+}
+
+/// The first extension the server's answer names that the request did not
+/// offer, cut and escaped for a message. RFC 6455 4.1: the client must then
+/// fail the connection (tungstenite checks the subprotocol, not this).
+fn unoffered_extension(
+    request: &tokio_tungstenite::tungstenite::http::HeaderMap,
+    response: &tokio_tungstenite::tungstenite::http::HeaderMap,
+) -> Option<String> {
+    let names = |headers: &tokio_tungstenite::tungstenite::http::HeaderMap| -> Vec<Vec<u8>> {
+        headers
+            .get_all("sec-websocket-extensions")
+            .iter()
+            .flat_map(|value| value.as_bytes().split(|byte| *byte == b','))
+            .map(|extension| {
+                let name = extension.split(|byte| *byte == b';').next().unwrap_or_default();
+                name.trim_ascii().to_ascii_lowercase()
+            })
+            .filter(|name| !name.is_empty())
+            .collect()
+    };
+    let offered = names(request);
+    names(response)
+        .into_iter()
+        .find(|name| !offered.contains(name))
+        .map(|name| crate::shown::Shown::log(&name).to_string())
 }
 
 /// A delay for backoff `base`: uniformly between half of it and all of it.
@@ -401,6 +436,33 @@ async fn connected(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_extension_the_client_did_not_offer_is_named() {
+        use tokio_tungstenite::tungstenite::http::HeaderMap;
+        let headers = |values: &[&str]| {
+            let mut map = HeaderMap::new();
+            for value in values {
+                map.append("sec-websocket-extensions", HeaderValue::from_str(value).unwrap_or(HeaderValue::from_static("")));
+            }
+            map
+        };
+        let none = headers(&[]);
+        assert_eq!(unoffered_extension(&none, &none), None);
+        assert_eq!(
+            unoffered_extension(&none, &headers(&["permessage-deflate; client_max_window_bits"])),
+            Some("permessage-deflate".to_owned())
+        );
+        let offered = headers(&["permessage-deflate"]);
+        assert_eq!(
+            unoffered_extension(&offered, &headers(&["Permessage-Deflate; server_no_context_takeover"])),
+            None
+        );
+        assert_eq!(
+            unoffered_extension(&offered, &headers(&["permessage-deflate, x-webkit"])),
+            Some("x-webkit".to_owned())
+        );
+    }
 
     #[test]
     fn jitter_stays_between_half_and_all_of_the_delay() {

@@ -316,6 +316,54 @@ fn servers_that_refuse_close_or_babble_cost_a_retry_not_a_panic() {
     }
 }
 
+/// A server that completes the handshake (the right accept key) but
+/// answers with an extension the client never offered.
+fn extension_server() -> SocketAddr {
+    let socket = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = socket.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in socket.incoming().take(10) {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 2048];
+            let n = stream.read(&mut request).unwrap_or(0);
+            let request = String::from_utf8_lossy(&request[..n]).into_owned();
+            let key = request
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("sec-websocket-key").then(|| value.trim().to_owned())
+                })
+                .unwrap_or_default();
+            let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+            let _ = write!(
+                stream,
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+            );
+        }
+    });
+    address
+}
+
+#[test]
+fn an_extension_the_client_did_not_offer_fails_the_attempt_and_is_retried() {
+    let game = Game::start(Mode::Record);
+    let address = extension_server();
+    let mut options = ConnectOptions::new(format!("ws://{address}/"));
+    options.initial_backoff = Duration::from_millis(10);
+    connect(&game, 1, options);
+    let (kind, message, retry) = first_failure(&game, 1);
+    assert_eq!(kind, ConnectErrorKind::Handshake, "{message}");
+    assert!(message.contains("permessage-deflate") && message.contains("did not offer"), "{message}");
+    assert!(retry.is_some(), "retried");
+    until("a second attempt", || {
+        states(&game, 1)
+            .iter()
+            .any(|state| matches!(state, ConnectState::Connecting { attempt: 2 }))
+    });
+    assert_eq!(game.count(common::is_opened), 0, "no channel opened");
+}
+
 #[test]
 fn a_server_that_closes_gets_a_new_channel_of_the_same_request() {
     let listener = Game::start(Mode::Record);
@@ -433,7 +481,9 @@ impl PythonServer {
         let python = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv/bin/python");
         assert!(
             std::path::Path::new(python).exists(),
-            "{python} is missing: scripts/test makes the venv with websockets"
+            "{python} is missing: this test needs the venv with the Python websockets package; \
+             make it with `python3 -m venv .venv && .venv/bin/pip install 'websockets>=13'` at the \
+             repository's root (scripts/test makes it)"
         );
         let script = r#"
 import asyncio, websockets
