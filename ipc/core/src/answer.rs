@@ -89,7 +89,9 @@ impl hyper::body::Body for Body {
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            Self::Bytes(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Self::Bytes(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
             Self::File { remaining, .. } => SizeHint::with_exact(*remaining),
         }
     }
@@ -154,7 +156,9 @@ mod tests {
     #[test]
     fn refusal_bodies_are_short_and_typed() {
         let answer = text(StatusCode::FORBIDDEN, "x".repeat(100_000));
-        assert!(matches!(answer.body(), Body::Bytes(Some(bytes)) if bytes.len() == MAX_REFUSAL_BODY));
+        assert!(
+            matches!(answer.body(), Body::Bytes(Some(bytes)) if bytes.len() == MAX_REFUSAL_BODY)
+        );
         assert_eq!(
             answer.headers().get(header::X_CONTENT_TYPE_OPTIONS),
             Some(&HeaderValue::from_static("nosniff"))

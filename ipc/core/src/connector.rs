@@ -234,7 +234,10 @@ fn unoffered_extension(
             .iter()
             .flat_map(|value| value.as_bytes().split(|byte| *byte == b','))
             .map(|extension| {
-                let name = extension.split(|byte| *byte == b';').next().unwrap_or_default();
+                let name = extension
+                    .split(|byte| *byte == b';')
+                    .next()
+                    .unwrap_or_default();
                 name.trim_ascii().to_ascii_lowercase()
             })
             .filter(|name| !name.is_empty())
@@ -443,19 +446,28 @@ mod tests {
         let headers = |values: &[&str]| {
             let mut map = HeaderMap::new();
             for value in values {
-                map.append("sec-websocket-extensions", HeaderValue::from_str(value).unwrap_or(HeaderValue::from_static("")));
+                map.append(
+                    "sec-websocket-extensions",
+                    HeaderValue::from_str(value).unwrap_or(HeaderValue::from_static("")),
+                );
             }
             map
         };
         let none = headers(&[]);
         assert_eq!(unoffered_extension(&none, &none), None);
         assert_eq!(
-            unoffered_extension(&none, &headers(&["permessage-deflate; client_max_window_bits"])),
+            unoffered_extension(
+                &none,
+                &headers(&["permessage-deflate; client_max_window_bits"])
+            ),
             Some("permessage-deflate".to_owned())
         );
         let offered = headers(&["permessage-deflate"]);
         assert_eq!(
-            unoffered_extension(&offered, &headers(&["Permessage-Deflate; server_no_context_takeover"])),
+            unoffered_extension(
+                &offered,
+                &headers(&["Permessage-Deflate; server_no_context_takeover"])
+            ),
             None
         );
         assert_eq!(

@@ -206,8 +206,45 @@ fn alive(pid: u32) -> bool {
     }
 }
 
-/// The games running now whose files are in `dir`, by pid. Files of
-/// processes that are gone are removed; unreadable files are skipped.
+/// Largest discovery file read: a game with hundreds of ports fits.
+pub const MAX_FILE_SIZE: u64 = 1 << 20;
+
+/// The pid a discovery file's name stands for, when it is a name this
+/// module writes: `<pid>.json` with the pid in canonical decimal (no sign,
+/// no leading zero, not 0). Any other file in the folder is not ours.
+pub fn pid_of_file_name(name: &str) -> Option<u32> {
+    let digits = name.strip_suffix(".json")?;
+    let pid: u32 = digits.parse().ok()?;
+    (pid > 0 && pid.to_string() == digits).then_some(pid)
+}
+
+/// Reads a discovery file: a regular file (opened without following a link
+/// and without blocking, so a FIFO or a device cannot hang or flood the
+/// reader; checked with fstat) of at most [`MAX_FILE_SIZE`] bytes.
+fn read_game_file(path: &Path) -> Option<GameEntry> {
+    use std::io::Read;
+    let flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOFOLLOW;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() > MAX_FILE_SIZE {
+        tracing::debug!(path = %path.display(), "not a regular discovery file of at most 1 MiB: skipped");
+        return None;
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_SIZE + 1).read_to_end(&mut bytes).ok()?;
+    if bytes.len() as u64 > MAX_FILE_SIZE {
+        return None;
+    }
+    serde_json::from_slice::<GameEntry>(&bytes).ok()
+}
+
+/// The games running now whose files are in `dir`, by pid. Only the names
+/// this module writes are read (see [`pid_of_file_name`]); those of
+/// processes that are gone are removed; anything else is left alone.
 pub fn running(dir: &Path) -> Result<Vec<GameEntry>, DiscoveryError> {
     prepare_dir(dir)?;
     let entries = std::fs::read_dir(dir).map_err(|source| DiscoveryError::Io {
@@ -217,12 +254,7 @@ pub fn running(dir: &Path) -> Result<Vec<GameEntry>, DiscoveryError> {
     let mut games = Vec::new();
     for entry in entries.filter_map(Result::ok) {
         let path = entry.path();
-        let Some(pid) = path
-            .file_name()
-            .and_then(|name| name.to_str())
-            .and_then(|name| name.strip_suffix(".json"))
-            .and_then(|pid| pid.parse::<u32>().ok())
-        else {
+        let Some(pid) = entry.file_name().to_str().and_then(pid_of_file_name) else {
             continue;
         };
         if !alive(pid) {
@@ -230,13 +262,33 @@ pub fn running(dir: &Path) -> Result<Vec<GameEntry>, DiscoveryError> {
             let _ = std::fs::remove_file(&path);
             continue;
         }
-        let game = std::fs::read(&path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<GameEntry>(&bytes).ok());
-        if let Some(game) = game.filter(|game| game.pid == pid) {
+        if let Some(game) = read_game_file(&path).filter(|game| game.pid == pid) {
             games.push(game);
         }
     }
     games.sort_by_key(|game| game.pid);
     Ok(games)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_canonical_pid_names_are_ours() {
+        assert_eq!(pid_of_file_name("1234.json"), Some(1234));
+        for other in [
+            "+12.json",
+            "0012.json",
+            "0.json",
+            "-1.json",
+            "12.json.tmp",
+            "12",
+            ".json",
+            "99999999999.json",
+            " 12.json",
+        ] {
+            assert_eq!(pid_of_file_name(other), None, "{other}");
+        }
+    }
 }

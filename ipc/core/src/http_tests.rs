@@ -59,7 +59,9 @@ async fn a_keep_alive_connection_ends_at_its_lifetime_whatever_it_sends() {
     let closed = start.elapsed();
     let _ = task.await;
     sender.abort();
-    let answers = String::from_utf8_lossy(&all).matches("HTTP/1.1 200").count();
+    let answers = String::from_utf8_lossy(&all)
+        .matches("HTTP/1.1 200")
+        .count();
     assert!(
         closed >= 28 * SECOND && closed <= 31 * SECOND,
         "closed after {closed:?}"
@@ -113,7 +115,12 @@ async fn a_large_file_goes_to_a_slow_reader_at_the_minimum_rate() {
                 // Read what the buffer holds, up to 64 KiB.
                 let mut got = n;
                 while got < chunk.len() {
-                    match tokio::time::timeout(Duration::from_millis(1), client.read(&mut chunk[got..])).await {
+                    match tokio::time::timeout(
+                        Duration::from_millis(1),
+                        client.read(&mut chunk[got..]),
+                    )
+                    .await
+                    {
                         Ok(Ok(n)) if n > 0 => {
                             all.extend_from_slice(&chunk[got..got + n]);
                             got += n;
@@ -125,7 +132,10 @@ async fn a_large_file_goes_to_a_slow_reader_at_the_minimum_rate() {
         }
     }
     let _ = task.await;
-    let body_at = all.windows(4).position(|w| w == b"\r\n\r\n").map_or(0, |at| at + 4);
+    let body_at = all
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(0, |at| at + 4);
     assert_eq!(all.len() - body_at, size, "the whole file, however slowly");
     std::fs::remove_dir_all(root).ok();
 }
@@ -150,7 +160,10 @@ async fn a_silent_connection_is_dropped_when_a_newer_one_needs_its_place() {
     let (server, _third) = tokio::io::duplex(4096);
     let _third_task = harness.serve_http(server);
     let (_, closed_at) = read_until_closed(&mut clients[0]).await;
-    assert_eq!(closed_at, start, "dropped at once, not at the handshake timeout");
+    assert_eq!(
+        closed_at, start,
+        "dropped at once, not at the handshake timeout"
+    );
     assert!(tasks[0].is_finished() || tokio::time::timeout(SECOND, &mut tasks[0]).await.is_ok());
     assert!(!tasks[1].is_finished(), "the one that spoke stays");
 }
@@ -182,7 +195,10 @@ async fn wrong_tokens_are_answered_later_and_later_the_right_one_at_once() {
         assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
         delays.push(after);
     }
-    assert!(delays.windows(2).all(|pair| pair[0] <= pair[1]), "{delays:?}");
+    assert!(
+        delays.windows(2).all(|pair| pair[0] <= pair[1]),
+        "{delays:?}"
+    );
     assert!(delays[0] < Duration::from_millis(100), "{delays:?}");
     assert_eq!(delays[7], SECOND, "{delays:?}");
     let (answer, after) = handshake(&harness, "s3cret").await;

@@ -65,7 +65,9 @@ impl PendingSet {
                 return oldest(Some(address));
             }
         }
-        (self.entries.len() >= max_total).then(|| oldest(None)).flatten()
+        (self.entries.len() >= max_total)
+            .then(|| oldest(None))
+            .flatten()
     }
 
     fn insert(&mut self, entry: Entry) -> u64 {

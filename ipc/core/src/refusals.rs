@@ -40,7 +40,14 @@ impl Refusal {
     }
 
     fn name(index: usize) -> &'static str {
-        ["host", "origin", "token", "token-throttled", "malformed", "busy"][index]
+        [
+            "host",
+            "origin",
+            "token",
+            "token-throttled",
+            "malformed",
+            "busy",
+        ][index]
     }
 }
 
@@ -79,7 +86,8 @@ impl LogLimiter {
             return Admit::Log;
         }
         self.suppressed[kind.index()] += 1;
-        let summary_at = (!std::mem::replace(&mut self.summary_pending, true)).then_some(start + WINDOW);
+        let summary_at =
+            (!std::mem::replace(&mut self.summary_pending, true)).then_some(start + WINDOW);
         Admit::Count { summary_at }
     }
 
@@ -188,12 +196,16 @@ mod tests {
         }
         assert!(matches!(
             limiter.admit(Refusal::Busy, start),
-            Admit::Count { summary_at: Some(_) }
+            Admit::Count {
+                summary_at: Some(_)
+            }
         ));
         assert!(limiter.take_summary().is_some());
         assert!(matches!(
             limiter.admit(Refusal::Busy, start),
-            Admit::Count { summary_at: Some(_) }
+            Admit::Count {
+                summary_at: Some(_)
+            }
         ));
     }
 }

@@ -147,7 +147,10 @@ pub(crate) fn token_digest(token: &[u8]) -> [u8; 32] {
 
 /// Checks the request's one token against the expected token's digest, in
 /// constant time. On success returns the path and query without the token.
-pub(crate) fn check_token<B>(request: &Request<B>, expected: &[u8; 32]) -> Result<String, TokenRefusal> {
+pub(crate) fn check_token<B>(
+    request: &Request<B>,
+    expected: &[u8; 32],
+) -> Result<String, TokenRefusal> {
     let (given, path) = given_token(request)?;
     let given = given.ok_or(TokenRefusal::Wrong)?;
     if bool::from(token_digest(&given).ct_eq(expected)) {
@@ -275,23 +278,40 @@ mod tests {
             builder.body(()).unwrap_or_default()
         };
         let expected = token_digest(b"s3cret");
-        let check = |uri: &str, authorization: &[&str]| check_token(&request(uri, authorization), &expected);
-        assert_eq!(check("/ws?token=s3cret&room=1", &[]), Ok("/ws?room=1".to_owned()));
+        let check = |uri: &str, authorization: &[&str]| {
+            check_token(&request(uri, authorization), &expected)
+        };
+        assert_eq!(
+            check("/ws?token=s3cret&room=1", &[]),
+            Ok("/ws?room=1".to_owned())
+        );
         assert_eq!(check("/ws?token=s3%63ret", &[]), Ok("/ws".to_owned()));
         assert_eq!(check("/ws", &["Bearer s3cret"]), Ok("/ws".to_owned()));
         assert_eq!(check("/ws", &["bearer s3cret"]), Ok("/ws".to_owned()));
         assert_eq!(check("/ws", &["BEARER  s3cret "]), Ok("/ws".to_owned()));
         // A parameter and a header that agree are one token.
-        assert_eq!(check("/ws?token=s3cret", &["Bearer s3cret"]), Ok("/ws".to_owned()));
+        assert_eq!(
+            check("/ws?token=s3cret", &["Bearer s3cret"]),
+            Ok("/ws".to_owned())
+        );
         assert_eq!(check("/ws?token=wrong", &[]), Err(TokenRefusal::Wrong));
         assert_eq!(check("/ws", &[]), Err(TokenRefusal::Wrong));
         assert_eq!(check("/ws", &["Basic czNjcmV0"]), Err(TokenRefusal::Wrong));
         assert_eq!(check("/ws?token=s3cre", &[]), Err(TokenRefusal::Wrong));
         assert_eq!(check("/ws?token=s3cretX", &[]), Err(TokenRefusal::Wrong));
         // One request, one guess.
-        assert_eq!(check("/ws?token=a&token=s3cret", &[]), Err(TokenRefusal::Ambiguous));
-        assert_eq!(check("/ws?token=s3cret&token", &[]), Err(TokenRefusal::Ambiguous));
-        assert_eq!(check("/ws?token=a", &["Bearer s3cret"]), Err(TokenRefusal::Ambiguous));
+        assert_eq!(
+            check("/ws?token=a&token=s3cret", &[]),
+            Err(TokenRefusal::Ambiguous)
+        );
+        assert_eq!(
+            check("/ws?token=s3cret&token", &[]),
+            Err(TokenRefusal::Ambiguous)
+        );
+        assert_eq!(
+            check("/ws?token=a", &["Bearer s3cret"]),
+            Err(TokenRefusal::Ambiguous)
+        );
         assert_eq!(
             check("/ws", &["Bearer a", "Bearer s3cret"]),
             Err(TokenRefusal::Ambiguous)

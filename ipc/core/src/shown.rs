@@ -55,7 +55,10 @@ impl fmt::Debug for Shown<'_> {
 
 /// An optional header value, `-` when absent.
 pub(crate) fn header(value: Option<&hyper::header::HeaderValue>) -> String {
-    value.map_or_else(|| "-".to_owned(), |value| Shown::log(value.as_bytes()).to_string())
+    value.map_or_else(
+        || "-".to_owned(),
+        |value| Shown::log(value.as_bytes()).to_string(),
+    )
 }
 
 #[cfg(test)]
@@ -77,7 +80,10 @@ mod tests {
     #[test]
     fn control_characters_are_escaped() {
         let shown = Shown::log(b"evil\n2026-01-01 WARN forged\x1b[2J\"\xff").to_string();
-        assert!(!shown.bytes().any(|byte| byte.is_ascii_control()), "{shown}");
+        assert!(
+            !shown.bytes().any(|byte| byte.is_ascii_control()),
+            "{shown}"
+        );
         assert_eq!(shown, "evil\\n2026-01-01 WARN forged\\x1b[2J\\\"\\xff");
     }
 }

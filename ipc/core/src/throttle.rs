@@ -93,8 +93,8 @@ impl TokenThrottle {
                 waiting: 0,
             }),
         };
-        let forgotten = now.saturating_duration_since(entry.last).as_millis()
-            / FORGET_STEP.as_millis().max(1);
+        let forgotten =
+            now.saturating_duration_since(entry.last).as_millis() / FORGET_STEP.as_millis().max(1);
         entry.failures = entry
             .failures
             .saturating_sub(u32::try_from(forgotten).unwrap_or(u32::MAX));
@@ -138,7 +138,10 @@ mod tests {
             throttle.answered(LOCAL);
         }
         assert_eq!(delays[0], BASE_DELAY);
-        assert!(delays.windows(2).all(|pair| pair[0] <= pair[1]), "{delays:?}");
+        assert!(
+            delays.windows(2).all(|pair| pair[0] <= pair[1]),
+            "{delays:?}"
+        );
         assert_eq!(delays[9], MAX_DELAY);
     }
 

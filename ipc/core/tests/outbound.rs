@@ -331,7 +331,8 @@ fn extension_server() -> SocketAddr {
                 .lines()
                 .find_map(|line| {
                     let (name, value) = line.split_once(':')?;
-                    name.eq_ignore_ascii_case("sec-websocket-key").then(|| value.trim().to_owned())
+                    name.eq_ignore_ascii_case("sec-websocket-key")
+                        .then(|| value.trim().to_owned())
                 })
                 .unwrap_or_default();
             let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
@@ -354,7 +355,10 @@ fn an_extension_the_client_did_not_offer_fails_the_attempt_and_is_retried() {
     connect(&game, 1, options);
     let (kind, message, retry) = first_failure(&game, 1);
     assert_eq!(kind, ConnectErrorKind::Handshake, "{message}");
-    assert!(message.contains("permessage-deflate") && message.contains("did not offer"), "{message}");
+    assert!(
+        message.contains("permessage-deflate") && message.contains("did not offer"),
+        "{message}"
+    );
     assert!(retry.is_some(), "retried");
     until("a second attempt", || {
         states(&game, 1)

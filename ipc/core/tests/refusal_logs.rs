@@ -53,8 +53,17 @@ fn a_flood_of_refusals_costs_a_few_lines_and_one_summary() {
     let mut refusals = 0;
     while refusals < 200 {
         let answer = raw_exchange(address, &request);
-        assert_eq!(status_of(&answer), 403, "{}", String::from_utf8_lossy(&answer));
-        assert!(answer.len() < 1024 + 512, "answer of {} bytes", answer.len());
+        assert_eq!(
+            status_of(&answer),
+            403,
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+        assert!(
+            answer.len() < 1024 + 512,
+            "answer of {} bytes",
+            answer.len()
+        );
         let text = String::from_utf8_lossy(&answer);
         assert!(text.contains("x-content-type-options: nosniff"), "{text}");
         assert_eq!(text.matches("evil.example").count(), 1, "{text}");
@@ -70,17 +79,32 @@ fn a_flood_of_refusals_costs_a_few_lines_and_one_summary() {
     let text = log.text();
     let grown = text.len() - before;
     let lines: Vec<&str> = text[before..].lines().collect();
-    let refusal_lines = lines.iter().filter(|line| line.contains("refused: Origin")).count();
+    let refusal_lines = lines
+        .iter()
+        .filter(|line| line.contains("refused: Origin"))
+        .count();
     let seconds = elapsed.as_secs() + 2;
     assert!(
         refusal_lines as u64 <= 3 * seconds,
         "{refusal_lines} lines in {elapsed:?}"
     );
-    assert!(grown < 4096 * seconds as usize, "{grown} bytes of log for 200 refusals");
-    assert!(!text.contains('\t') && !text.contains('\u{e9}'), "raw bytes reached the log");
+    assert!(
+        grown < 4096 * seconds as usize,
+        "{grown} bytes of log for 200 refusals"
+    );
+    assert!(
+        !text.contains('\t') && !text.contains('\u{e9}'),
+        "raw bytes reached the log"
+    );
     assert!(text.contains("evil.example/\\t\\xc3\\xa9aaa"), "escaped");
-    assert!(text.contains(&format!("({} bytes)", origin.len())), "the full length is said");
-    let summary = lines.iter().find(|line| line.contains("without a line each")).unwrap();
+    assert!(
+        text.contains(&format!("({} bytes)", origin.len())),
+        "the full length is said"
+    );
+    let summary = lines
+        .iter()
+        .find(|line| line.contains("without a line each"))
+        .unwrap();
     assert!(summary.contains("origin"), "{summary}");
 
     // A Host of 30 KB: cut in the log too.
@@ -90,13 +114,24 @@ fn a_flood_of_refusals_costs_a_few_lines_and_one_summary() {
         format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes(),
     );
     assert_eq!(status_of(&answer), 403);
-    assert!(!log.text().contains(&"h".repeat(300)), "a Host logged whole");
+    assert!(
+        !log.text().contains(&"h".repeat(300)),
+        "a Host logged whole"
+    );
 
     // A head beyond max_request_head (32 KiB) is refused by the parser
     // (431) and never logged or echoed.
-    let huge = upgrade_request(address, "/", &format!("Origin: {}\r\n", "b".repeat(300_000)));
+    let huge = upgrade_request(
+        address,
+        "/",
+        &format!("Origin: {}\r\n", "b".repeat(300_000)),
+    );
     let answer = raw_exchange(address, &huge);
-    assert!(matches!(status_of(&answer), 431 | 0), "{}", String::from_utf8_lossy(&answer));
+    assert!(
+        matches!(status_of(&answer), 431 | 0),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
     assert!(!String::from_utf8_lossy(&answer).contains("bbbb"));
     assert!(!log.text().contains(&"b".repeat(300)));
 }

@@ -61,7 +61,11 @@ fn silent_sockets_cannot_keep_out_a_client_with_the_token() {
     // Until the attacker has filled the slots and is churning.
     let deadline = std::time::Instant::now() + 3 * common::WAIT;
     while reopened.load(Ordering::Relaxed) < 1024 {
-        assert!(std::time::Instant::now() < deadline, "the host dropped only {} silent sockets", reopened.load(Ordering::Relaxed));
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the host dropped only {} silent sockets",
+            reopened.load(Ordering::Relaxed)
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     let mut opened = 0;

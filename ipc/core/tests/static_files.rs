@@ -85,7 +85,10 @@ fn dotfiles_are_never_served_and_answers_carry_the_security_headers() {
     for dotfile in ["/.env", "/.git/config", "/%2eenv", "/.git/"] {
         let (status, body) = get(address, dotfile, &host);
         assert_eq!(status, 404, "{dotfile}");
-        assert!(!body.contains("SECRET") && !body.contains("[core]"), "{dotfile}");
+        assert!(
+            !body.contains("SECRET") && !body.contains("[core]"),
+            "{dotfile}"
+        );
     }
     let page = answer(
         address,
@@ -108,7 +111,10 @@ fn dotfiles_are_never_served_and_answers_carry_the_security_headers() {
     .to_ascii_lowercase();
     assert!(missing.starts_with("http/1.1 404"), "{missing}");
     assert!(missing.contains("content-type: text/plain"), "{missing}");
-    assert!(missing.contains("x-content-type-options: nosniff"), "{missing}");
+    assert!(
+        missing.contains("x-content-type-options: nosniff"),
+        "{missing}"
+    );
     // HEAD: the length, no body.
     let head = answer(
         address,

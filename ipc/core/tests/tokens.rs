@@ -28,7 +28,12 @@ fn one_token_per_request_and_bearer_in_any_case() {
     many.push_str("token=s3cret-token");
     assert_eq!(connect_with(address, &many, &[]).err(), Some(400));
     assert_eq!(
-        connect_with(address, "/?token=guess", &[("authorization", "Bearer s3cret-token")]).err(),
+        connect_with(
+            address,
+            "/?token=guess",
+            &[("authorization", "Bearer s3cret-token")]
+        )
+        .err(),
         Some(400),
         "a parameter and a header that disagree"
     );
@@ -68,7 +73,11 @@ fn wrong_tokens_are_answered_late_and_the_right_one_at_once() {
         .map(|_| {
             std::thread::spawn(move || {
                 let request = upgrade_request(address, "/?token=guess", "");
-                (Instant::now(), raw_exchange(address, &request), Instant::now())
+                (
+                    Instant::now(),
+                    raw_exchange(address, &request),
+                    Instant::now(),
+                )
             })
         })
         .collect();
@@ -80,11 +89,20 @@ fn wrong_tokens_are_answered_late_and_the_right_one_at_once() {
     assert_eq!(client.read().unwrap(), tungstenite::Message::text("hi"));
     for thread in waiting {
         let (_, answer, answered_at) = thread.join().unwrap();
-        assert_eq!(status_of(&answer), 401, "{}", String::from_utf8_lossy(&answer));
+        assert_eq!(
+            status_of(&answer),
+            401,
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
         assert!(answered_at > opened_at, "the right token went first");
     }
     // The fifth either found four waiting (closed at once, no answer) or,
     // on a busy machine, came after one of them was answered (then late).
-    assert!(matches!(status_of(&fifth), 0 | 401), "{}", String::from_utf8_lossy(&fifth));
+    assert!(
+        matches!(status_of(&fifth), 0 | 401),
+        "{}",
+        String::from_utf8_lossy(&fifth)
+    );
     drop(game);
 }

@@ -508,9 +508,18 @@ fn apply_gate_limits(limits: &mut Limits, fields: &GateFields) {
             *limit = value as usize;
         }
     };
-    count(fields.max_pending_handshakes, &mut limits.max_pending_handshakes);
-    count(fields.max_pending_per_address, &mut limits.max_pending_per_address);
-    count(fields.max_http_connections, &mut limits.max_http_connections);
+    count(
+        fields.max_pending_handshakes,
+        &mut limits.max_pending_handshakes,
+    );
+    count(
+        fields.max_pending_per_address,
+        &mut limits.max_pending_per_address,
+    );
+    count(
+        fields.max_http_connections,
+        &mut limits.max_http_connections,
+    );
     count(fields.max_request_head, &mut limits.max_request_head);
     if fields.http_lifetime_ms > 0 {
         limits.http_lifetime = Duration::from_millis(fields.http_lifetime_ms.into());
@@ -776,10 +785,7 @@ mod tests {
         assert_eq!(limits.max_pending_handshakes, 7);
         assert_eq!(limits.http_lifetime, Duration::from_millis(1500));
         assert_eq!(limits.max_http_connections, 9);
-        assert_eq!(
-            limits.max_request_head,
-            Limits::default().max_request_head
-        );
+        assert_eq!(limits.max_request_head, Limits::default().max_request_head);
         assert!(options.validate().is_ok());
     }
 

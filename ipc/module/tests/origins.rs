@@ -73,8 +73,7 @@ fn configured_origins_are_allowed_and_a_refusal_says_how() {
     let (status, body) = connect(port, "http://localhost:3000").unwrap_err();
     assert_eq!(status, 403);
     assert!(
-        body.contains("--set ipc.allowed_origins=")
-            && body.contains("FIASCO_IPC_ALLOWED_ORIGINS"),
+        body.contains("--set ipc.allowed_origins=") && body.contains("FIASCO_IPC_ALLOWED_ORIGINS"),
         "{body}"
     );
     assert_eq!(body.matches("http://localhost:3000").count(), 1, "{body}");

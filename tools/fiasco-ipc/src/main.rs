@@ -51,6 +51,20 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `text` with every control character escaped (`\u{1b}`, `\n`...): a
+/// hostile discovery file cannot forge rows or drive the terminal.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// The games as lines for people: one per URL.
 fn table(games: &[GameEntry]) -> String {
     if games.is_empty() {
@@ -63,10 +77,13 @@ fn table(games: &[GameEntry]) -> String {
     for game in games {
         for listener in &game.listeners {
             let token = if listener.token_required { "yes" } else { "no" };
-            let url = listener.urls.first().map_or("", String::as_str);
+            let url = printable(listener.urls.first().map_or("", String::as_str));
             out.push_str(&format!(
                 "{:<8} {:<20} {:<6} {:<6} {url}\n",
-                game.pid, game.name, listener.port, token
+                game.pid,
+                printable(&game.name),
+                listener.port,
+                token
             ));
         }
     }
