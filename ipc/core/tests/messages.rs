@@ -141,13 +141,18 @@ fn agent_messages_reach_only_their_channel() {
     let mut a = connect(address, "/");
     let mut b = connect(address, "/");
     let channel_a = game.opened(0);
-    let _channel_b = game.opened(1);
-    game.send(channel_a, MessageKind::Text, b"only for a");
+    let channel_b = game.opened(1);
+    // In one frame: a's message, then b's. Had a's reached b too, b would
+    // read it first (one network thread, the game's order): b's first
+    // message is the point after which a leak cannot come unseen.
+    game.request(move |host| {
+        host.send(channel_a, MessageKind::Text, &b"only for a"[..]);
+        host.send(channel_b, MessageKind::Text, &b"for b"[..]);
+    });
     assert_eq!(a.read().unwrap(), Message::text("only for a"));
-    if let tungstenite::stream::MaybeTlsStream::Plain(stream) = b.get_ref() {
-        stream
-            .set_read_timeout(Some(std::time::Duration::from_millis(300)))
-            .unwrap();
-    }
-    assert!(b.read().is_err(), "client b must not get a's message");
+    assert_eq!(
+        b.read().unwrap(),
+        Message::text("for b"),
+        "b got a's message"
+    );
 }
