@@ -62,3 +62,58 @@ pub fn websocket_frames(data: &[u8]) {
         let _ = harness.events();
     });
 }
+
+/// `data` as a request path for the static files: the lexical check never
+/// yields a path outside the root, with a `..` or a dot segment, and the
+/// whole lookup (the file system's canonical paths) never leaves the root.
+pub fn static_path(data: &[u8]) {
+    let Ok(request_path) = std::str::from_utf8(data) else {
+        return;
+    };
+    let root = std::path::Path::new("/nonexistent-fuzz-root");
+    if let Some(path) = crate::static_files::lexical(root, request_path) {
+        assert!(path.starts_with(root), "{path:?} left the root");
+        for component in path
+            .strip_prefix(root)
+            .into_iter()
+            .flat_map(|rest| rest.components())
+        {
+            let std::path::Component::Normal(name) = component else {
+                panic!("{path:?}: {component:?} in a served path");
+            };
+            assert!(
+                !name.to_string_lossy().starts_with('.'),
+                "{path:?}: a dot segment is served"
+            );
+        }
+    }
+}
+
+/// `data` as a request's target and `Authorization` header (split at the
+/// first newline): the token check takes exactly one token, and a path it
+/// accepts carries no `token` parameter any more.
+pub fn token_request(data: &[u8]) {
+    let (target, authorization) = match data.iter().position(|byte| *byte == b'\n') {
+        Some(at) => (&data[..at], Some(&data[at + 1..])),
+        None => (data, None),
+    };
+    let mut builder = hyper::Request::builder().uri(target);
+    if let Some(value) =
+        authorization.and_then(|value| hyper::header::HeaderValue::from_bytes(value).ok())
+    {
+        builder = builder.header(hyper::header::AUTHORIZATION, value);
+    }
+    let Ok(request) = builder.body(()) else {
+        return;
+    };
+    let expected = crate::security::token_digest(b"fuzz-token");
+    if let Ok(path) = crate::security::check_token(&request, &expected) {
+        let query = path.split_once('?').map_or("", |(_, query)| query);
+        assert!(
+            !query
+                .split('&')
+                .any(|pair| pair == "token" || pair.starts_with("token=")),
+            "{path}: the token is still in the path"
+        );
+    }
+}

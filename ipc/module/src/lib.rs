@@ -414,6 +414,10 @@ enum RequestError {
     },
 }
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+
 /// Fuzzing entry point (feature `fuzzing`): `data` as a `ListenRequest`
 /// through the module's verification, parsing and the core's checks, but
 /// never acted on (a fuzzer must not bind ports at random).
