@@ -255,7 +255,7 @@ fn a_page_from_a_foreign_origin_is_refused() {
     let allowed = std::thread::spawn(move || connect(address));
     let _socket = run_with_client(&mut app, allowed);
     let opened = run_until(&mut app, |seen| {
-        (!seen.opened.is_empty()).then(|| seen.opened.len())
+        (!seen.opened.is_empty()).then_some(seen.opened.len())
     });
     assert_eq!(opened, Some(1), "only the allowed client has a channel");
 }

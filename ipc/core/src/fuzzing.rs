@@ -50,9 +50,11 @@ pub fn http_request(data: &[u8]) {
 /// host also sends it a message.
 pub fn websocket_frames(data: &[u8]) {
     run(async {
-        let mut limits = Limits::default();
-        limits.max_message_size = 1 << 20;
-        limits.max_frame_size = 1 << 20;
+        let limits = Limits {
+            max_message_size: 1 << 20,
+            max_frame_size: 1 << 20,
+            ..Limits::default()
+        };
         let harness = Harness::new(limits);
         let (client, task) = harness.connect(64 * 1024);
         let (channel, shared) = harness.opened().await;

@@ -22,9 +22,10 @@ fn web_root(name: &str, size: usize) -> std::path::PathBuf {
 }
 
 fn with_root(root: std::path::PathBuf) -> Harness {
-    let mut options = ListenOptions::default();
-    options.web_root = Some(root);
-    Harness::with_options(options)
+    Harness::with_options(ListenOptions {
+        web_root: Some(root),
+        ..ListenOptions::default()
+    })
 }
 
 const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:9\r\n\r\n";
@@ -186,8 +187,10 @@ async fn handshake(harness: &Harness, token: &str) -> (String, Duration) {
 
 #[tokio::test(start_paused = true)]
 async fn wrong_tokens_are_answered_later_and_later_the_right_one_at_once() {
-    let mut options = ListenOptions::default();
-    options.token = Some("s3cret".to_owned());
+    let options = ListenOptions {
+        token: Some("s3cret".to_owned()),
+        ..ListenOptions::default()
+    };
     let harness = Harness::with_options(options);
     let mut delays = Vec::new();
     for _ in 0..8 {
@@ -208,8 +211,10 @@ async fn wrong_tokens_are_answered_later_and_later_the_right_one_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn beyond_a_few_waiting_answers_a_wrong_token_is_closed_at_once() {
-    let mut options = ListenOptions::default();
-    options.token = Some("s3cret".to_owned());
+    let options = ListenOptions {
+        token: Some("s3cret".to_owned()),
+        ..ListenOptions::default()
+    };
     let harness = std::sync::Arc::new(Harness::with_options(options));
     let waiting: Vec<_> = (0..crate::throttle::MAX_WAITING)
         .map(|_| {

@@ -11,11 +11,12 @@ use fiasco_ipc_schema::{
 };
 
 thread_local! {
-    static INPUT: RefCell<Bytes> = RefCell::new(Bytes::new());
+    static INPUT: RefCell<Bytes> = const { RefCell::new(Bytes::new()) };
     static GAME: RefCell<Option<Game>> = const { RefCell::new(None) };
 }
 
 #[system]
+#[allow(clippy::too_many_arguments)] // a system's parameters are its event kinds
 fn write_input(
     send: EventWriter<MessageToRemote<'_>>,
     close: EventWriter<CloseChannel<'_>>,
