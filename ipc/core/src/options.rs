@@ -56,10 +56,10 @@ pub struct Limits {
     /// Most open channels (completed WebSocket handshakes) at once on the
     /// port. Default 1024: more tools than anyone runs, far fewer than the
     /// process's file descriptors. Connections still in their handshake and
-    /// HTTP connections do not count (see [`max_pending_handshakes`]
-    /// (Self::max_pending_handshakes), [`max_http_connections`]
-    /// (Self::max_http_connections)). Beyond it, a client whose handshake
-    /// passed every check gets HTTP 503.
+    /// HTTP connections do not count (see
+    /// [`max_pending_handshakes`](Self::max_pending_handshakes) and
+    /// [`max_http_connections`](Self::max_http_connections)). Beyond it, a
+    /// client whose handshake passed every check gets HTTP 503.
     pub max_connections: usize,
     /// Most connections at once that have not finished their WebSocket
     /// handshake (silent sockets, unfinished request heads, TLS
