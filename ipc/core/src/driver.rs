@@ -277,6 +277,7 @@ impl Driver {
             .local_addr()
             .map_err(|error| ListenError::from_io(error, address))?;
         let (stop, stop_rx) = watch::channel(false);
+        let token_len = options.token.as_ref().map(String::len);
         let ctx = Arc::new(ListenerCtx {
             user_id,
             local,
@@ -298,9 +299,18 @@ impl Driver {
         self.listeners
             .insert(local.port(), Listening { user_id, stop });
         tracing::info!(user_id, address = %local, "listening");
+        if let Some(token) = token_len {
+            if token < MIN_ADVISED_TOKEN {
+                tracing::warn!(user_id, address = %local, bytes = token, "the port's token is short: wrong tokens are answered late, but a guesser that does not wait for the answers still learns of each wrong guess at once (thousands a second); use a random token of at least 16 bytes (e.g. 32 hex digits)");
+            }
+        }
         Ok(local)
     }
 }
+
+/// Tokens shorter than this get a warning when the port opens: the late
+/// answers slow one who waits for them, not one who does not.
+const MIN_ADVISED_TOKEN: usize = 16;
 
 /// The kernel's queue of connections not yet accepted: room for a burst
 /// (a few hundred tools starting at once, or a flood the accept loop is
