@@ -30,6 +30,11 @@
 //!   nothing is dropped silently;
 //! - the game is handed at most a [`FrameBudget`] per frame, channels in
 //!   turn, so no flood stretches a frame or starves a quiet client;
+//! - before the handshake too, what a peer can make the host hold, write
+//!   or log is bounded: unfinished connections have slots of their own
+//!   (the oldest dropped for a newer one), HTTP connections a lifetime and
+//!   a write timeout, files go out in chunks, one token per request with
+//!   late answers to wrong ones, refusal log lines cut and rate-limited;
 //! - HTTP parsing is hyper's, WebSocket framing tungstenite's, TLS rustls'.
 
 mod answer;
