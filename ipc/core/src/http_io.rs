@@ -78,6 +78,23 @@ impl<IO> HttpIo<IO> {
         }
     }
 
+    /// What a write's `result` means: progress counted, or a wait that
+    /// arms (or hits) the deadline while the timeout is active.
+    fn after_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        result: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match result {
+            Poll::Ready(Ok(n)) => {
+                self.wrote(n);
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending if self.active() => self.waiting(cx),
+            other => other,
+        }
+    }
+
     /// A write had to wait: arm the deadline (once) and see if it passed.
     fn waiting(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         let timeout = self.write_timeout;
@@ -117,15 +134,8 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for HttpIo<IO> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_write(cx, buf) {
-            Poll::Ready(Ok(n)) => {
-                this.wrote(n);
-                Poll::Ready(Ok(n))
-            }
-            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
-            Poll::Pending if this.active() => this.waiting(cx),
-            Poll::Pending => Poll::Pending,
-        }
+        let result = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.after_write(cx, result)
     }
 
     fn poll_write_vectored(
@@ -134,15 +144,8 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for HttpIo<IO> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(Ok(n)) => {
-                this.wrote(n);
-                Poll::Ready(Ok(n))
-            }
-            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
-            Poll::Pending if this.active() => this.waiting(cx),
-            Poll::Pending => Poll::Pending,
-        }
+        let result = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.after_write(cx, result)
     }
 
     fn is_write_vectored(&self) -> bool {

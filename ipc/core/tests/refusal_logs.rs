@@ -134,4 +134,20 @@ fn a_flood_of_refusals_costs_a_few_lines_and_one_summary() {
     );
     assert!(!String::from_utf8_lossy(&answer).contains("bbbb"));
     assert!(!log.text().contains(&"b".repeat(300)));
+
+    // A short token is worth a warning when its port opens; a long one not.
+    let mut short = ListenOptions::default();
+    short.token = Some("short".to_owned());
+    let short_port = game.listen(2, 0, short).port();
+    let mut long = ListenOptions::default();
+    long.token = Some("0123456789abcdef0123456789abcdef".to_owned());
+    let long_port = game.listen(3, 0, long).port();
+    let text = log.text();
+    let warned = |port: u16| {
+        text.lines().any(|line| {
+            line.contains("the port's token is short") && line.contains(&format!(":{port}"))
+        })
+    };
+    assert!(warned(short_port), "no warning for a 5-byte token");
+    assert!(!warned(long_port), "a warning for a 32-byte token");
 }

@@ -98,7 +98,10 @@ fn wrong_tokens_are_answered_late_and_the_right_one_at_once() {
         assert!(answered_at > opened_at, "the right token went first");
     }
     // The fifth either found four waiting (closed at once, no answer) or,
-    // on a busy machine, came after one of them was answered (then late).
+    // on a busy machine, came after one of them was answered (then late):
+    // which is scheduling over real sockets, so the close at once is
+    // checked exactly on the paused clock (`src/http_tests.rs`,
+    // `beyond_a_few_waiting_answers_a_wrong_token_is_closed_at_once`).
     assert!(
         matches!(status_of(&fifth), 0 | 401),
         "{}",

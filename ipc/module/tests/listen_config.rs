@@ -3,41 +3,21 @@
 //! module's defaults for the limits before the handshake.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::io::{Read, Write};
-use std::time::{Duration, Instant};
+mod support;
 
-use fiasco::{Config, GameBuilder, StopHandle};
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use fiasco::Config;
+use support::EchoGame;
 use tungstenite::Message;
 
 #[test]
 fn the_echo_agent_requires_its_token_and_the_ipc_defaults_apply() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .unwrap();
-    let stop = StopHandle::default();
-    let game = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let mut config = Config::default();
-            config.set("echo_agent", "port", port.to_string());
-            config.set("echo_agent", "token", "t0ken-for-tests");
-            config.set("ipc", "max_request_head", "8192");
-            let mut game = GameBuilder::new()
-                .config(config)
-                .fps(120)
-                .add_static(fiasco_ipc::api())
-                .add_static(echo_agent::api())
-                .build();
-            game.run(&stop);
-            game.shutdown();
-        })
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the game never listened");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut config = Config::default();
+    config.set("echo_agent", "token", "t0ken-for-tests");
+    config.set("ipc", "max_request_head", "8192");
+    let (game, port) = EchoGame::listening(config);
     match tungstenite::connect(format!("ws://127.0.0.1:{port}/")) {
         Err(tungstenite::Error::Http(response)) => assert_eq!(response.status().as_u16(), 401),
         other => panic!("expected 401, got {:?}", other.map(|_| ())),
@@ -63,6 +43,5 @@ fn the_echo_agent_requires_its_token_and_the_ipc_defaults_apply() {
         "{}",
         String::from_utf8_lossy(&answer)
     );
-    stop.stop();
-    game.join().unwrap();
+    game.stop();
 }

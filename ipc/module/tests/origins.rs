@@ -3,9 +3,10 @@
 //! says how to allow it.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::time::{Duration, Instant};
+mod support;
 
-use fiasco::{Config, GameBuilder, StopHandle};
+use fiasco::Config;
+use support::EchoGame;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::Message;
 
@@ -32,36 +33,13 @@ fn connect(port: u16, origin: &str) -> Result<(), (u16, String)> {
 
 #[test]
 fn configured_origins_are_allowed_and_a_refusal_says_how() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .unwrap();
-    let stop = StopHandle::default();
-    let game = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let mut config = Config::default();
-            config.set("echo_agent", "port", port.to_string());
-            config.set(
-                "ipc",
-                "allowed_origins",
-                "http://localhost:5173, https://tools.example",
-            );
-            let mut game = GameBuilder::new()
-                .config(config)
-                .fps(120)
-                .add_static(fiasco_ipc::api())
-                .add_static(echo_agent::api())
-                .build();
-            game.run(&stop);
-            game.shutdown();
-        })
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the game never listened");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut config = Config::default();
+    config.set(
+        "ipc",
+        "allowed_origins",
+        "http://localhost:5173, https://tools.example",
+    );
+    let (game, port) = EchoGame::listening(config);
     for allowed in [
         "http://localhost:5173",
         "http://127.0.0.1:5173",
@@ -77,6 +55,5 @@ fn configured_origins_are_allowed_and_a_refusal_says_how() {
         "{body}"
     );
     assert_eq!(body.matches("http://localhost:3000").count(), 1, "{body}");
-    stop.stop();
-    game.join().unwrap();
+    game.stop();
 }

@@ -10,11 +10,14 @@
     missing_docs
 )]
 
+mod support;
+
 use std::net::TcpListener;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use fiasco::{Config, GameBuilder, StopHandle};
+use fiasco::Config;
+use support::EchoGame;
 use tungstenite::handshake::server::{Request, Response};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
@@ -59,27 +62,13 @@ fn the_echo_agent_dials_out_and_echoes_with_kinds() {
         }
         echoes
     });
-    let stop = StopHandle::default();
-    let game = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let mut config = Config::default();
-            config.set("echo_agent", "port", "0");
-            config.set("echo_agent", "connect", format!("ws://{address}/telemetry"));
-            config.set("echo_agent", "connect_token", "t0ken");
-            let mut game = GameBuilder::new()
-                .config(config)
-                .fps(120)
-                .add_static(fiasco_ipc::api())
-                .add_static(echo_agent::api())
-                .build();
-            game.run(&stop);
-            game.shutdown();
-        })
-    };
+    let mut config = Config::default();
+    config.set("echo_agent", "port", "0");
+    config.set("echo_agent", "connect", format!("ws://{address}/telemetry"));
+    config.set("echo_agent", "connect_token", "t0ken");
+    let game = EchoGame::start(config);
     let echoes = server_thread.join().unwrap();
-    stop.stop();
-    game.join().unwrap();
+    game.stop();
     assert_eq!(
         echoes,
         [
