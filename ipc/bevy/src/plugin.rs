@@ -287,8 +287,9 @@ fn carry_out_requests(
         host.connect(connect.user_id, connect.connect_id, connect.options.clone());
     }
     for send in requests.sends.read() {
-        // A refused send closes its channel, which its ChannelClosed reports.
-        host.send(send.channel, send.kind, send.data.clone());
+        // The host logs why a send is refused; one refused for a full
+        // queue closes its channel, which its ChannelClosed reports.
+        let _ = host.send(send.channel, send.kind, send.data.clone());
     }
     for close in requests.closes.read() {
         host.close(close.channel, close.code, close.reason.clone());

@@ -110,13 +110,6 @@ impl Drop for OutboundMessage {
     }
 }
 
-/// What a connection task is told to do.
-#[derive(Debug)]
-pub(crate) enum Outbound {
-    Message(OutboundMessage),
-    Close(u16, String),
-}
-
 /// Counts one channel shares between its connection task and the game.
 #[derive(Debug)]
 pub(crate) struct ChannelShared {

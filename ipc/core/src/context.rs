@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio::time::Instant;
 
-use crate::bridge::{EventQueue, HostShared, Outbound};
+use crate::bridge::{EventQueue, HostShared};
+use crate::channel::Outbound;
 use crate::options::ListenOptions;
 use crate::pending::Pending;
 use crate::refusals::Refusals;
@@ -90,6 +91,19 @@ impl Gate {
     }
 }
 
+/// What every connection task shares with the driver, whichever way it
+/// goes: where events go, the byte budgets, the encoder, the channel map,
+/// the connection tracker and the shutdown signal.
+#[derive(Clone)]
+pub(crate) struct Hub {
+    pub(crate) queue: Arc<EventQueue>,
+    pub(crate) host: Arc<HostShared>,
+    pub(crate) encoder: Encoder,
+    pub(crate) channels: ChannelMap,
+    pub(crate) tracker: Arc<Tracker>,
+    pub(crate) shutdown: watch::Receiver<Option<Instant>>,
+}
+
 /// Everything a connection on this port needs.
 pub(crate) struct ListenerCtx {
     pub(crate) user_id: u64,
@@ -99,12 +113,7 @@ pub(crate) struct ListenerCtx {
     /// Open channels (`max_connections`).
     pub(crate) connections: Arc<Semaphore>,
     pub(crate) gate: Gate,
-    pub(crate) queue: Arc<EventQueue>,
-    pub(crate) host: Arc<HostShared>,
-    pub(crate) encoder: Encoder,
-    pub(crate) channels: ChannelMap,
-    pub(crate) tracker: Arc<Tracker>,
-    pub(crate) shutdown: watch::Receiver<Option<Instant>>,
+    pub(crate) hub: Hub,
 }
 
 impl ListenerCtx {
@@ -113,24 +122,18 @@ impl ListenerCtx {
         ChannelCtx {
             user_id: self.user_id,
             port: self.local.port(),
-            queue: &self.queue,
-            encoder: &self.encoder,
-            channels: &self.channels,
-            shutdown: &self.shutdown,
+            hub: &self.hub,
         }
     }
 }
 
-/// What one open channel needs, whichever way it goes: whose it is, where
-/// its events go, the encoder, the channel map and the shutdown signal.
+/// What one open channel needs, whichever way it goes: whose it is, its
+/// local port, and the hub.
 pub(crate) struct ChannelCtx<'a> {
     pub(crate) user_id: u64,
     /// The local port (the listener's, or the dialing socket's).
     pub(crate) port: u16,
-    pub(crate) queue: &'a Arc<EventQueue>,
-    pub(crate) encoder: &'a Encoder,
-    pub(crate) channels: &'a ChannelMap,
-    pub(crate) shutdown: &'a watch::Receiver<Option<Instant>>,
+    pub(crate) hub: &'a Hub,
 }
 
 /// Waits for the host's shutdown; returns its deadline.

@@ -11,9 +11,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::time::Instant;
 
-use crate::bridge::{Command, EventQueue, HostShared, NetEvent, Outbound};
-use crate::connector::{self, Link};
-use crate::context::{ChannelMap, Encoder, ListenerCtx, Tracker};
+use crate::bridge::{Command, EventQueue, HostShared, NetEvent};
+use crate::channel::Outbound;
+use crate::connector;
+use crate::context::{ChannelMap, Encoder, Hub, ListenerCtx, Tracker};
 use crate::discovery::{DiscoveryFile, ListenerEntry};
 use crate::listener;
 use crate::options::{ConnectOptions, Discovery, ListenOptions};
@@ -78,6 +79,8 @@ struct Driver {
     shutdown: watch::Sender<Option<Instant>>,
     /// Removed when the driver is dropped, at the end of the thread.
     discovery: Option<DiscoveryFile>,
+    /// The system's trust store, loaded at the first wss:// link.
+    trust: tls::SystemRoots,
 }
 
 impl Driver {
@@ -97,6 +100,19 @@ impl Driver {
             tracker: Arc::default(),
             shutdown: watch::Sender::new(None),
             discovery,
+            trust: tls::SystemRoots::default(),
+        }
+    }
+
+    /// What a listener's or a link's connection tasks share.
+    fn hub(&self) -> Hub {
+        Hub {
+            queue: Arc::clone(&self.queue),
+            host: Arc::clone(&self.host),
+            encoder: self.encoder.clone(),
+            channels: Arc::clone(&self.channels),
+            tracker: Arc::clone(&self.tracker),
+            shutdown: self.shutdown.subscribe(),
         }
     }
 
@@ -228,16 +244,15 @@ impl Driver {
         }
         let (stop, stop_rx) = watch::channel(false);
         self.connectors.insert(key, stop);
-        let link = Link {
-            queue: Arc::clone(&self.queue),
-            host: Arc::clone(&self.host),
-            encoder: self.encoder.clone(),
-            channels: Arc::clone(&self.channels),
-            shutdown: self.shutdown.subscribe(),
-        };
         let guard = self.tracker.guard();
         tokio::spawn(connector::run(
-            user_id, connect_id, options, link, stop_rx, guard,
+            user_id,
+            connect_id,
+            options,
+            self.hub(),
+            self.trust.clone(),
+            stop_rx,
+            guard,
         ));
     }
 
@@ -285,12 +300,7 @@ impl Driver {
             gate: crate::context::Gate::new(&options, local.port()),
             options,
             tls,
-            queue: Arc::clone(&self.queue),
-            host: Arc::clone(&self.host),
-            encoder: self.encoder.clone(),
-            channels: Arc::clone(&self.channels),
-            tracker: Arc::clone(&self.tracker),
-            shutdown: self.shutdown.subscribe(),
+            hub: self.hub(),
         });
         if let Some(discovery) = self.discovery.as_mut() {
             discovery.add(listener_entry(user_id, local, &ctx.options));

@@ -12,8 +12,9 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::bridge::{ChannelShared, EventQueue, HostShared, NetEvent, Outbound, OutboundMessage};
-use crate::context::{ListenerCtx, Tracker};
+use crate::bridge::{ChannelShared, EventQueue, HostShared, NetEvent, OutboundMessage};
+use crate::channel::Outbound;
+use crate::context::{Hub, ListenerCtx, Tracker};
 use crate::options::{HostOptions, Limits, ListenOptions};
 use crate::types::{ChannelId, ClosedBy, Event, MessageKind};
 
@@ -54,12 +55,14 @@ impl Harness {
             gate: crate::context::Gate::new(&options, 9),
             options,
             tls: None,
-            queue: Arc::clone(&queue),
-            host: Arc::new(HostShared::new(&HostOptions::default())),
-            encoder: None,
-            channels: Arc::default(),
-            tracker: Arc::new(Tracker::default()),
-            shutdown: shutdown_rx,
+            hub: Hub {
+                queue: Arc::clone(&queue),
+                host: Arc::new(HostShared::new(&HostOptions::default())),
+                encoder: None,
+                channels: Arc::default(),
+                tracker: Arc::new(Tracker::default()),
+                shutdown: shutdown_rx,
+            },
         });
         Self {
             ctx,
@@ -76,7 +79,7 @@ impl Harness {
         let permit = Arc::clone(&self.ctx.connections)
             .try_acquire_owned()
             .unwrap_or_else(|_| panic!("a connection permit"));
-        let guard = self.ctx.tracker.guard();
+        let guard = self.ctx.hub.tracker.guard();
         let ctx = Arc::clone(&self.ctx);
         let task = tokio::spawn(crate::websocket::run(
             server,
@@ -97,7 +100,7 @@ impl Harness {
             .gate
             .pending
             .admit(std::net::IpAddr::from([127, 0, 0, 1]));
-        let guard = self.ctx.tracker.guard();
+        let guard = self.ctx.hub.tracker.guard();
         tokio::spawn(crate::http::serve(
             server,
             SocketAddr::from(([127, 0, 0, 1], 50_000)),
@@ -132,7 +135,7 @@ impl Harness {
             MessageKind::Binary,
             bytes::Bytes::from(data),
             shared,
-            &self.ctx.host,
+            &self.ctx.hub.host,
         );
         self.route(channel, Outbound::Message(message));
     }
@@ -140,6 +143,7 @@ impl Harness {
     pub(crate) fn route(&self, channel: ChannelId, outbound: Outbound) {
         let channels = self
             .ctx
+            .hub
             .channels
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);

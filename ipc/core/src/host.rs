@@ -12,7 +12,7 @@ use crate::budget::{outbound_check, OutboundFull};
 use crate::driver;
 use crate::inbox::{Allowance, Inbox};
 use crate::options::{ConnectOptions, HostOptions, ListenOptions};
-use crate::types::{ChannelId, ChannelMap, Event, MessageKind};
+use crate::types::{ChannelId, ChannelMap, Event, MessageKind, SendError, StartError};
 
 /// How long [`IpcHost`]'s drop waits for clients to answer the 1001 close.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
@@ -35,12 +35,14 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 ///     host.flush();
 ///     while let Some(event) = host.poll_event() {
 ///         if let Event::Message { channel, kind, data, .. } = event {
-///             host.send(channel, kind, data); // echo
+///             // Echo; a failed send is logged, and the channel's
+///             // ChannelClosed follows when it closes for it.
+///             let _ = host.send(channel, kind, data);
 ///         }
 ///     }
 ///     std::thread::sleep(std::time::Duration::from_millis(16)); // a frame
 /// }
-/// # Ok::<(), std::io::Error>(())
+/// # Ok::<(), fiasco_ipc_core::StartError>(())
 /// ```
 #[must_use = "the host does nothing unless flushed and polled"]
 pub struct IpcHost {
@@ -82,17 +84,14 @@ impl std::fmt::Debug for IpcHost {
 impl IpcHost {
     /// Starts the network thread (`fiasco-ipc`) with the default
     /// [`HostOptions`], listening nowhere yet.
-    pub fn start() -> std::io::Result<Self> {
+    pub fn start() -> Result<Self, StartError> {
         Self::with_options(HostOptions::default())
     }
 
-    /// Starts the network thread with `options`. Invalid options are an
-    /// [`InvalidInput`](std::io::ErrorKind::InvalidInput) error whose source
-    /// is [`InvalidOptions`](crate::InvalidOptions).
-    pub fn with_options(options: HostOptions) -> std::io::Result<Self> {
-        options
-            .validate()
-            .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidInput, error))?;
+    /// Starts the network thread with `options`, checked first
+    /// ([`StartError::InvalidOptions`]).
+    pub fn with_options(options: HostOptions) -> Result<Self, StartError> {
+        options.validate()?;
         let queue = Arc::new(EventQueue::default());
         let shared = Arc::new(HostShared::new(&options));
         let (commands, receiver) = mpsc::unbounded_channel();
@@ -166,17 +165,27 @@ impl IpcHost {
     /// thread, not copied (a [`Bytes`] made from an event's bytes stays a
     /// view of them).
     ///
-    /// Returns false when the channel is unknown or closing (the message is
-    /// not sent; the channel's `ChannelClosed` tells why), or when this
-    /// message would overflow the channel's outbound limits or the host's
-    /// outbound budget: then the channel is closed with 1008 and reported,
-    /// as its client reads too slowly.
-    pub fn send(&mut self, channel: ChannelId, kind: MessageKind, data: impl Into<Bytes>) -> bool {
+    /// Errs, without sending, when the channel is unknown
+    /// ([`SendError::UnknownChannel`]) or closing ([`SendError::Closing`]:
+    /// its `ChannelClosed` tells why), or when this message would overflow
+    /// the channel's outbound limits ([`SendError::ChannelFull`]) or the
+    /// host's outbound budget ([`SendError::HostFull`]): then the channel
+    /// is closed with 1008 and reported, as its client reads too slowly.
+    pub fn send(
+        &mut self,
+        channel: ChannelId,
+        kind: MessageKind,
+        data: impl Into<Bytes>,
+    ) -> Result<(), SendError> {
         let data = data.into();
-        let Some(entry) = self.channels.get_mut(&channel).filter(|entry| entry.open) else {
-            tracing::debug!(%channel, "message to an unknown or closed channel not sent");
-            return false;
+        let Some(entry) = self.channels.get_mut(&channel) else {
+            tracing::debug!(%channel, "message to an unknown channel not sent");
+            return Err(SendError::UnknownChannel(channel));
         };
+        if !entry.open {
+            tracing::debug!(%channel, "message to a closing channel not sent");
+            return Err(SendError::Closing(channel));
+        }
         // From here the message releases what it counts when dropped.
         let (message, counts) = OutboundMessage::charge(kind, data, &entry.shared, &self.shared);
         let (messages, bytes, host_used) = (counts.messages, counts.bytes, counts.host_bytes);
@@ -188,20 +197,24 @@ impl IpcHost {
             self.shared.outbound.limit(),
         ) {
             drop(message);
-            match full {
-                OutboundFull::Channel => {
-                    tracing::warn!(%channel, messages, bytes, "client reads too slowly: closing its channel (1008)")
-                }
-                OutboundFull::Host => {
-                    tracing::warn!(%channel, host_used, "outbound budget spent: closing the channel sent to (1008)")
-                }
-            }
+            let error = match full {
+                OutboundFull::Channel => SendError::ChannelFull {
+                    channel,
+                    messages,
+                    bytes,
+                },
+                OutboundFull::Host => SendError::HostFull {
+                    channel,
+                    host_bytes: host_used,
+                },
+            };
+            tracing::warn!(%error);
             entry.shared.outbound_full.notify_one();
             entry.open = false;
-            return false;
+            return Err(error);
         }
         self.pending.push(Command::Send { channel, message });
-        true
+        Ok(())
     }
 
     /// Closes a channel with a close code (1000 for normal) and reason.

@@ -182,7 +182,7 @@ async fn serve_http<IO>(
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     tokio::pin!(connection);
-    let mut shutdown = ctx.shutdown.clone();
+    let mut shutdown = ctx.hub.shutdown.clone();
     // However it is used, a connection that never upgrades ends at its
     // lifetime, after the answer being written.
     let lifetime = tokio::time::sleep_until(started + limits.http_lifetime);
@@ -368,7 +368,7 @@ async fn decide(
         return std::future::pending().await;
     }
     lock(&slot.http).take();
-    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
     let mut request = request;
     *lock(&slot.accepted) = Some(Accepted {
         upgrade: hyper::upgrade::on(&mut request),

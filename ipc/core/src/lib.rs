@@ -14,7 +14,7 @@
 //!         println!("listening on ws://{address}");
 //!     }
 //! }
-//! # Ok::<(), std::io::Error>(())
+//! # Ok::<(), fiasco_ipc_core::StartError>(())
 //! ```
 //!
 //! Design:
@@ -35,11 +35,21 @@
 //!   (the oldest dropped for a newer one), HTTP connections a lifetime and
 //!   a write timeout, files go out in chunks, one token per request with
 //!   late answers to wrong ones, refusal log lines cut and rate-limited;
-//! - HTTP parsing is hyper's, WebSocket framing tungstenite's, TLS rustls'.
+//! - a channel's protocol life (frames both ways, pings, the idle, write
+//!   and message timeouts, the close handshake, its outbound queue) is a
+//!   state machine without I/O, driven with the time passed in
+//!   (quinn-proto's shape); the task owning the socket is a thin driver,
+//!   the same for inbound and outbound channels, and the reconnect policy
+//!   of outbound links is pure the same way;
+//! - a message goes out without a copy: the server role writes a frame's
+//!   header and the message's own bytes in one vectored write;
+//! - HTTP parsing is hyper's (server and the outbound handshake), WebSocket
+//!   frames and checks tungstenite's, TLS rustls'.
 
 mod answer;
 mod bridge;
 mod budget;
+mod channel;
 mod connector;
 mod context;
 pub mod discovery;
@@ -59,6 +69,7 @@ mod listener;
 mod meter;
 mod options;
 mod pending;
+mod reconnect;
 mod refusals;
 mod security;
 mod shown;
@@ -75,5 +86,6 @@ pub use options::{
 };
 pub use types::{
     ChannelId, ClosedBy, ConnectError, ConnectErrorKind, ConnectState, Direction, Encoded, Event,
-    InboundMessage, ListenError, ListenErrorKind, MessageEncoder, MessageKind,
+    InboundMessage, ListenError, ListenErrorKind, MessageEncoder, MessageKind, SendError,
+    StartError,
 };

@@ -40,7 +40,7 @@ fn accept(stream: TcpStream, peer: SocketAddr, ctx: &Arc<ListenerCtx>) {
         tracing::debug!(port = ctx.local.port(), %peer, "unfinished connections full: the oldest dropped");
     }
     let ctx = Arc::clone(ctx);
-    let guard = ctx.tracker.guard();
+    let guard = ctx.hub.tracker.guard();
     tokio::spawn(async move {
         crate::http::serve(stream, peer, ctx, ticket, guard).await;
     });

@@ -40,10 +40,28 @@ pub(crate) fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ListenError> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// The system's trust store, read once per host (at the first wss:// link
+/// that needs it) and shared by every link after.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SystemRoots(Arc<std::sync::OnceLock<Arc<Vec<CertificateDer<'static>>>>>);
+
+impl SystemRoots {
+    fn certificates(&self) -> Arc<Vec<CertificateDer<'static>>> {
+        Arc::clone(self.0.get_or_init(|| {
+            let found = rustls_native_certs::load_native_certs();
+            for error in &found.errors {
+                tracing::debug!(%error, "a system certificate could not be read");
+            }
+            Arc::new(found.certs)
+        }))
+    }
+}
+
 /// A TLS client for outbound wss://: trusting the CAs in `ca_file` (PEM),
 /// or the system's trust store.
 pub(crate) fn connector(
     ca_file: Option<&std::path::Path>,
+    system: &SystemRoots,
 ) -> Result<tokio_rustls::TlsConnector, crate::types::ConnectError> {
     use crate::types::{ConnectError, ConnectErrorKind};
     let invalid = |message: String| ConnectError::new(ConnectErrorKind::InvalidRequest, message);
@@ -63,11 +81,8 @@ pub(crate) fn connector(
             }
         }
         None => {
-            let found = rustls_native_certs::load_native_certs();
-            for error in &found.errors {
-                tracing::debug!(%error, "a system certificate could not be read");
-            }
-            let (added, _) = roots.add_parsable_certificates(found.certs);
+            let certificates = system.certificates();
+            let (added, _) = roots.add_parsable_certificates(certificates.iter().cloned());
             if added == 0 {
                 return Err(invalid(
                     "the system's trust store has no certificate: give a CA file".to_owned(),

@@ -304,25 +304,106 @@ pub enum ConnectErrorKind {
     Closed,
 }
 
-/// A failed outbound attempt: a kind to act on and a message for people
-/// (naming the certificate, the status, the OS error...).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// A failed outbound attempt: a kind to act on, a message for people
+/// (naming the certificate, the status, the OS error...), and the error
+/// underneath when there is one (the OS's, rustls', hyper's...), so a
+/// caller can inspect it (`std::error::Error::source`, then downcast)
+/// instead of matching message text.
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{kind:?}: {message}")]
 pub struct ConnectError {
     /// What went wrong.
     pub kind: ConnectErrorKind,
     /// Details.
     pub message: String,
+    /// The error underneath.
+    #[source]
+    pub source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
 }
 
+/// Two connect errors are equal when their kind and message are.
+impl PartialEq for ConnectError {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.message == other.message
+    }
+}
+
+impl Eq for ConnectError {}
+
 impl ConnectError {
-    /// An error of `kind` with a message.
+    /// An error of `kind` with a message and no source.
     pub fn new(kind: ConnectErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
             message: message.into(),
+            source: None,
         }
     }
+
+    /// With the error underneath kept as the source.
+    pub(crate) fn with_source(
+        kind: ConnectErrorKind,
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: Some(std::sync::Arc::new(source)),
+        }
+    }
+}
+
+/// Why [`IpcHost::send`](crate::IpcHost::send) did not queue a message.
+/// The message is not sent in every case; what to do differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// No open channel has this id (it never existed, or the game has
+    /// already taken its `ChannelClosed`). Drop whatever you track of it.
+    #[error("no open channel {0}")]
+    UnknownChannel(ChannelId),
+    /// The channel is closing (the host gave up on it before); its
+    /// `ChannelClosed` follows and says why. Stop sending to it.
+    #[error("channel {0} is closing")]
+    Closing(ChannelId),
+    /// This message would have overflowed the channel's outbound limits
+    /// (`max_outbound_messages`, `max_outbound_bytes`): its client reads
+    /// too slowly, so the channel is being closed with 1008 and reported.
+    #[error("channel {channel}: its client reads too slowly ({messages} messages, {bytes} bytes queued): closing it (1008)")]
+    ChannelFull {
+        /// The channel.
+        channel: ChannelId,
+        /// Messages queued to it, with this one.
+        messages: usize,
+        /// Bytes queued to it, with this one.
+        bytes: usize,
+    },
+    /// This message would have overflowed the host's `outbound_budget`
+    /// (every channel together): the channel sent to is being closed with
+    /// 1008 and reported. Send less, or raise the budget.
+    #[error("channel {channel}: the host's outbound budget is spent ({host_bytes} bytes queued): closing the channel (1008)")]
+    HostFull {
+        /// The channel.
+        channel: ChannelId,
+        /// Bytes queued to every channel, with this message.
+        host_bytes: usize,
+    },
+}
+
+/// Why [`IpcHost::start`](crate::IpcHost::start) or
+/// [`IpcHost::with_options`](crate::IpcHost::with_options) failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The options are inconsistent: fix them (the message says which).
+    #[error("invalid host options: {0}")]
+    InvalidOptions(#[from] crate::InvalidOptions),
+    /// The network thread or its runtime could not be made (the OS
+    /// refused a thread, an epoll instance or an eventfd): usually a
+    /// resource limit of the process.
+    #[error("starting the network thread: {0}")]
+    Thread(#[from] std::io::Error),
 }
 
 /// A client message as the network thread hands it to a [`MessageEncoder`].

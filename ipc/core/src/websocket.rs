@@ -1,50 +1,41 @@
-//! One open channel: a WebSocket connection between a client and the game.
-//!
-//! The task reads client messages into the game's queue, writes the game's
-//! messages out, and ends with exactly one `ChannelClosed` event, however it
-//! ends (even when the runtime drops it at shutdown).
+//! The task that owns one open channel's socket: a thin driver around the
+//! channel's state machine ([`ChannelState`]). It lends the machine the
+//! socket for each step, tells it the time, feeds it the game's requests,
+//! the shutdown and the game giving up, and sleeps until the machine's
+//! next deadline or the socket's readiness. It ends with exactly one
+//! `ChannelClosed` event, however it ends (even when the runtime drops it
+//! at shutdown).
 
+use std::future::Future;
+use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::task::{Context, Poll};
 
-use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::futures::Notified;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data as OpData, OpCode};
-use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
-use tokio_tungstenite::WebSocketStream;
+use tungstenite::protocol::Role;
 
-use crate::bridge::{ChannelShared, EventQueue, NetEvent, Outbound, OutboundMessage};
+use crate::bridge::{ChannelShared, EventQueue, NetEvent};
+use crate::budget::Gate;
+use crate::channel::{ChannelState, Closed, Outbound, CLOSE_TIMEOUT};
 use crate::context::{shutdown_deadline, ChannelCtx, ListenerCtx, TrackerGuard};
-use crate::meter::{MessageTimeout, MeteredIo};
-use crate::options::Limits;
+use crate::meter::Meter;
 use crate::types::{ChannelId, ClosedBy, Direction, Event, InboundMessage, MessageKind};
 
 /// Channel ids: unique for the life of the process, never reused.
 static NEXT_CHANNEL: AtomicU64 = AtomicU64::new(1);
 
-/// How long to wait for the client's answer to our close frame.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
-/// How many queued messages to write before one flush.
-const WRITE_BATCH: usize = 64;
-/// Read buffer per connection: small, so idle connections stay cheap.
-const READ_BUFFER: usize = 8 * 1024;
-/// Outbound messages larger than this go out as fragments of this size, so
-/// the write buffer stays small whatever the message size.
-const FRAGMENT: usize = 64 * 1024;
-/// tungstenite writes its buffer out once it holds this much...
-const WRITE_BUFFER: usize = 64 * 1024;
-/// ...and never holds more than this: a fragment, its header and pending
-/// control frames (a ping flood's pongs are coalesced, not queued).
-const MAX_WRITE_BUFFER: usize = WRITE_BUFFER + FRAGMENT + 1024;
+/// Steps of the driver loop before it yields to the other tasks.
+const STEPS_PER_POLL: usize = 64;
+
+/// A new channel id, never used before.
+pub(crate) fn next_channel() -> ChannelId {
+    ChannelId(NEXT_CHANNEL.fetch_add(1, Ordering::Relaxed))
+}
 
 /// Reports the channel's end exactly once, even if the task is dropped.
 struct CloseReport {
@@ -55,16 +46,16 @@ struct CloseReport {
 }
 
 impl CloseReport {
-    fn report(&mut self, closed_by: ClosedBy, code: u16, reason: impl Into<String>) {
+    fn report(&mut self, closed: Closed) {
         if std::mem::replace(&mut self.reported, true) {
             return;
         }
-        let reason = reason.into();
-        tracing::debug!(channel = %self.channel, ?closed_by, code, %reason, "channel closed");
+        let Closed { by, code, reason } = closed;
+        tracing::debug!(channel = %self.channel, closed_by = ?by, code, %reason, "channel closed");
         self.queue.push(NetEvent::Event(Event::ChannelClosed {
             channel: self.channel,
             user_id: self.user_id,
-            closed_by,
+            closed_by: by,
             code,
             reason,
         }));
@@ -73,92 +64,12 @@ impl CloseReport {
 
 impl Drop for CloseReport {
     fn drop(&mut self) {
-        self.report(ClosedBy::HostShutdown, 1006, "dropped at shutdown");
+        self.report(Closed {
+            by: ClosedBy::HostShutdown,
+            code: 1006,
+            reason: "dropped at shutdown".to_owned(),
+        });
     }
-}
-
-/// How the main loop ended.
-enum End {
-    /// The client sent a close frame (or none, then 1005).
-    Remote(u16, String),
-    /// The connection dropped without a close frame.
-    Dropped(String),
-    /// We close, with this code and reason, as `by`.
-    Close(ClosedBy, u16, String),
-    /// We shut down.
-    Shutdown(Instant),
-}
-
-fn wire_code(code: u16) -> u16 {
-    // Codes that must never be sent on the wire become a normal close.
-    match code {
-        1000..=1003 | 1007..=1014 | 3000..=4999 => code,
-        _ => 1000,
-    }
-}
-
-fn close_frame(code: u16, reason: &str) -> CloseFrame {
-    // A close reason is at most 123 bytes; cut on a character boundary.
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    CloseFrame {
-        code: CloseCode::from(wire_code(code)),
-        reason: Utf8Bytes::from(reason[..end].to_owned()),
-    }
-}
-
-/// The close code and who is to blame for a read error.
-fn classify(error: &WsError) -> Option<(ClosedBy, u16, String)> {
-    match error {
-        WsError::ConnectionClosed | WsError::AlreadyClosed => None,
-        WsError::Io(error)
-            if error
-                .get_ref()
-                .is_some_and(|inner| inner.is::<MessageTimeout>()) =>
-        {
-            Some((ClosedBy::HostLimit, 1008, error.to_string()))
-        }
-        WsError::Io(error) => Some((ClosedBy::Remote, 1006, format!("connection lost: {error}"))),
-        WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => Some((
-            ClosedBy::HostLimit,
-            1009,
-            format!("message of {size} bytes over the limit of {max_size}"),
-        )),
-        WsError::Capacity(error) => Some((ClosedBy::HostLimit, 1009, error.to_string())),
-        WsError::Utf8(_) => Some((
-            ClosedBy::HostError,
-            1007,
-            "invalid UTF-8 in a text message".to_owned(),
-        )),
-        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => Some((
-            ClosedBy::Remote,
-            1006,
-            "connection reset without a close frame".to_owned(),
-        )),
-        WsError::Protocol(error) => Some((
-            ClosedBy::HostError,
-            1002,
-            format!("protocol error: {error}"),
-        )),
-        other => Some((ClosedBy::HostError, 1011, other.to_string())),
-    }
-}
-
-/// The WebSocket settings of a channel with these limits.
-pub(crate) fn config(limits: &Limits) -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .max_write_buffer_size(MAX_WRITE_BUFFER)
-        .max_message_size(Some(limits.max_message_size))
-        .max_frame_size(Some(limits.max_frame_size))
-}
-
-/// A new channel id, never used before.
-pub(crate) fn next_channel() -> ChannelId {
-    ChannelId(NEXT_CHANNEL.fetch_add(1, Ordering::Relaxed))
 }
 
 /// What `ConnectionOpened` says of a new channel.
@@ -182,10 +93,7 @@ pub(crate) async fn run<IO>(
 ) where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    let limits = ctx.options.limits;
-    let shared = Arc::new(ChannelShared::new(limits));
-    let io = MeteredIo::new(io, Arc::clone(&shared), Arc::clone(&ctx.host));
-    let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config(&limits))).await;
+    let shared = Arc::new(ChannelShared::new(ctx.options.limits));
     let opened = Opened {
         channel: next_channel(),
         peer,
@@ -193,14 +101,15 @@ pub(crate) async fn run<IO>(
         origin,
         direction: Direction::Inbound,
     };
-    serve(ws, shared, opened, None, &ctx.channel()).await;
+    serve(io, Role::Server, shared, opened, None, &ctx.channel()).await;
 }
 
 /// Runs an open channel, either way, to its end: reports it opened (then
-/// `after_open`, when given), pumps messages both ways, closes, and reports
-/// it closed exactly once.
+/// `after_open`, when given), drives its state machine, and reports it
+/// closed exactly once.
 pub(crate) async fn serve<IO>(
-    mut ws: WebSocketStream<MeteredIo<IO>>,
+    mut io: IO,
+    role: Role,
     shared: Arc<ChannelShared>,
     opened: Opened,
     after_open: Option<Event>,
@@ -208,6 +117,7 @@ pub(crate) async fn serve<IO>(
 ) where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
+    let hub = ctx.hub;
     let Opened {
         channel,
         peer,
@@ -216,18 +126,18 @@ pub(crate) async fn serve<IO>(
         direction,
     } = opened;
     let (sender, mut outbound) = mpsc::unbounded_channel();
-    ctx.channels
+    hub.channels
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .insert(channel, sender);
     let mut report = CloseReport {
         channel,
         user_id: ctx.user_id,
-        queue: Arc::clone(ctx.queue),
+        queue: Arc::clone(&hub.queue),
         reported: false,
     };
     tracing::debug!(%channel, %peer, %path, ?direction, "channel opened");
-    ctx.queue.push(NetEvent::Opened(
+    hub.queue.push(NetEvent::Opened(
         Event::ConnectionOpened {
             channel,
             user_id: ctx.user_id,
@@ -240,128 +150,145 @@ pub(crate) async fn serve<IO>(
         Arc::clone(&shared),
     ));
     if let Some(event) = after_open {
-        ctx.queue.push(NetEvent::Event(event));
+        hub.queue.push(NetEvent::Event(event));
     }
-
-    let end = pump(&mut ws, &mut outbound, &shared, ctx, channel).await;
-    ctx.channels
+    let meter = Meter::new(Arc::clone(&shared), Arc::clone(&hub.host));
+    let mut state = ChannelState::new(role, shared.limits, meter, Instant::now());
+    drive(&mut io, &mut state, &mut outbound, &shared, ctx, channel).await;
+    hub.channels
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .remove(&channel);
-    match end {
-        End::Remote(code, reason) => {
-            // Let tungstenite send its answer to the client's close frame.
-            drain_until_closed(&mut ws, Instant::now() + CLOSE_TIMEOUT).await;
-            report.report(ClosedBy::Remote, code, reason);
-        }
-        End::Dropped(reason) => report.report(ClosedBy::Remote, 1006, reason),
-        End::Close(by, code, reason) => {
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close(Some(close_frame(code, &reason))))
-                .await;
-            drain_until_closed(&mut ws, Instant::now() + CLOSE_TIMEOUT).await;
-            report.report(by, wire_code(code), reason);
-        }
-        End::Shutdown(deadline) => {
-            let reason = "game shutting down";
-            let _ =
-                tokio::time::timeout_at(deadline, ws.close(Some(close_frame(1001, reason)))).await;
-            drain_until_closed(&mut ws, deadline).await;
-            report.report(ClosedBy::HostShutdown, 1001, reason);
-        }
+    if let Some(closed) = state.poll_closed() {
+        report.report(closed);
     }
 }
 
-/// Reads (and drops) until the client's close frame or the deadline.
-async fn drain_until_closed<IO: AsyncRead + AsyncWrite + Unpin>(
-    ws: &mut WebSocketStream<IO>,
-    deadline: Instant,
+/// Drives the machine until the channel ends.
+async fn drive<IO: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut IO,
+    state: &mut ChannelState,
+    outbound: &mut mpsc::UnboundedReceiver<Outbound>,
+    shared: &Arc<ChannelShared>,
+    ctx: &ChannelCtx<'_>,
+    channel: ChannelId,
 ) {
-    let _ = tokio::time::timeout_at(deadline, async {
-        while let Some(Ok(_)) = ws.next().await {}
+    let hub = ctx.hub;
+    // Made once per connection, not once per message: each ends the
+    // channel.
+    let mut shutdown = hub.shutdown.clone();
+    let shutting_down = shutdown_deadline(&mut shutdown);
+    tokio::pin!(shutting_down);
+    let given_up = shared.outbound_full.notified();
+    tokio::pin!(given_up);
+    let timer = tokio::time::sleep_until(Instant::now() + shared.limits.idle_timeout);
+    tokio::pin!(timer);
+    let (mut shut_down, mut gave_up, mut commands_open) = (false, false, true);
+    let mut encode = |kind: MessageKind, data: bytes::Bytes| {
+        let event = inbound_event(ctx, channel, kind, data);
+        let held = event.held_bytes();
+        (event, held)
+    };
+    let mut push = |event: Event| hub.queue.push(NetEvent::Event(event));
+    std::future::poll_fn(|cx| {
+        for _ in 0..STEPS_PER_POLL {
+            let now = Instant::now();
+            if !shut_down {
+                if let Poll::Ready(deadline) = shutting_down.as_mut().poll(cx) {
+                    shut_down = true;
+                    state.handle_shutdown(now, deadline, "game shutting down");
+                }
+            }
+            if !gave_up && given_up.as_mut().poll(cx).is_ready() {
+                gave_up = true;
+                state.handle_outbound_full(now);
+            }
+            while commands_open {
+                match outbound.poll_recv(cx) {
+                    Poll::Ready(Some(command)) => state.handle_outbound(command),
+                    Poll::Ready(None) => {
+                        commands_open = false;
+                        state.handle_shutdown(now, now + CLOSE_TIMEOUT, "host stopped");
+                    }
+                    Poll::Pending => break,
+                }
+            }
+            let mut socket = Lent {
+                io: &mut *io,
+                cx: &mut *cx,
+            };
+            if state.wants_write() {
+                state.handle_write(now, &mut socket);
+            }
+            state.handle_read(now, &mut socket, &mut encode, &mut push);
+            if state.wants_write() {
+                state.handle_write(now, &mut socket);
+            }
+            if state.is_done() {
+                return Poll::Ready(());
+            }
+            if state.wants_room() {
+                shared.read_waker.register(cx.waker());
+                hub.host.block(shared);
+                // Room may have been made between the check and the
+                // registration: look again before sleeping.
+                if state.meter().gate() == Gate::Open {
+                    continue;
+                }
+            }
+            if let Some(deadline) = state.poll_timeout() {
+                if timer.deadline() != deadline {
+                    timer.as_mut().reset(deadline);
+                }
+                if timer.as_mut().poll(cx).is_ready() {
+                    state.handle_timeout(Instant::now());
+                    continue;
+                }
+            }
+            return Poll::Pending;
+        }
+        // Busy: let the other channels run, then carry on.
+        cx.waker().wake_by_ref();
+        Poll::Pending
     })
     .await;
 }
 
-async fn pump<IO: AsyncRead + AsyncWrite + Unpin>(
-    ws: &mut WebSocketStream<MeteredIo<IO>>,
-    outbound: &mut mpsc::UnboundedReceiver<Outbound>,
-    shared: &ChannelShared,
-    ctx: &ChannelCtx<'_>,
-    channel: ChannelId,
-) -> End {
-    let limits = shared.limits;
-    // Made once per connection, not once per message: both end the channel.
-    let mut shutdown_watch = ctx.shutdown.clone();
-    let shutting_down = shutdown_deadline(&mut shutdown_watch);
-    tokio::pin!(shutting_down);
-    let given_up = shared.outbound_full.notified();
-    tokio::pin!(given_up);
-    // For the write steps, which watch the shutdown too.
-    let mut shutdown = ctx.shutdown.clone();
-    let idle = tokio::time::sleep(limits.idle_timeout);
-    tokio::pin!(idle);
-    let mut pinged = false;
-    loop {
-        tokio::select! {
-            biased;
-            deadline = &mut shutting_down => {
-                return End::Shutdown(deadline);
-            }
-            () = &mut given_up => {
-                return outbound_full();
-            }
-            command = outbound.recv() => {
-                let Some(command) = command else {
-                    return End::Close(ClosedBy::HostShutdown, 1001, "host stopped".to_owned());
-                };
-                if let Some(end) = write(ws, command, outbound, shared, &mut shutdown, given_up.as_mut()).await {
-                    return end;
-                }
-            }
-            message = ws.next() => {
-                idle.as_mut().reset(Instant::now() + limits.idle_timeout);
-                pinged = false;
-                let message = match message {
-                    None => return End::Dropped("connection closed without a close frame".to_owned()),
-                    Some(Ok(message)) => message,
-                    Some(Err(error)) => return match classify(&error) {
-                        None => End::Dropped("connection closed".to_owned()),
-                        Some((ClosedBy::Remote, _, reason)) => End::Dropped(reason),
-                        Some((by, code, reason)) => End::Close(by, code, reason),
-                    },
-                };
-                let (kind, data) = match message {
-                    Message::Text(text) => (MessageKind::Text, bytes::Bytes::from(text)),
-                    Message::Binary(data) => (MessageKind::Binary, data),
-                    Message::Close(frame) => {
-                        ws.get_mut().message_done(0);
-                        let (code, reason) = frame.map_or((1005, String::new()), |frame| (u16::from(frame.code), frame.reason.to_string()));
-                        return End::Remote(code, reason);
-                    }
-                    // Pings are answered by tungstenite; pongs only prove life.
-                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {
-                        ws.get_mut().message_done(0);
-                        continue;
-                    }
-                };
-                let event = inbound_event(ctx, channel, kind, data);
-                // Counted before the game can see (and release) it.
-                ws.get_mut().message_done(event.held_bytes());
-                ctx.queue.push(NetEvent::Event(event));
-            }
-            () = &mut idle => {
-                if pinged {
-                    return End::Close(ClosedBy::HostLimit, 1001, "idle timeout: no answer to ping".to_owned());
-                }
-                pinged = true;
-                idle.as_mut().reset(Instant::now() + limits.idle_timeout);
-                match within(ws.send(Message::Ping(bytes::Bytes::new())), shared, &mut shutdown, given_up.as_mut()).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => return End::Dropped("connection lost while pinging".to_owned()),
-                    Err(end) => return end,
-                }
-            }
-        }
+/// The socket lent to the machine for one step: a non-blocking
+/// `Read + Write` whose `WouldBlock` leaves the task registered for the
+/// socket's readiness (tokio-tungstenite's `AllowStd`, without a wrapper
+/// kept around).
+struct Lent<'a, 'b, IO> {
+    io: &'a mut IO,
+    cx: &'a mut Context<'b>,
+}
+
+fn ready<T>(poll: Poll<io::Result<T>>) -> io::Result<T> {
+    match poll {
+        Poll::Ready(result) => result,
+        Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+    }
+}
+
+impl<IO: AsyncRead + Unpin> Read for Lent<'_, '_, IO> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut buf = ReadBuf::new(buf);
+        ready(Pin::new(&mut *self.io).poll_read(self.cx, &mut buf))?;
+        Ok(buf.filled().len())
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> Write for Lent<'_, '_, IO> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        ready(Pin::new(&mut *self.io).poll_write(self.cx, buf))
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        ready(Pin::new(&mut *self.io).poll_write_vectored(self.cx, bufs))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        ready(Pin::new(&mut *self.io).poll_flush(self.cx))
     }
 }
 
@@ -374,7 +301,7 @@ fn inbound_event(
     data: bytes::Bytes,
 ) -> Event {
     let user_id = ctx.user_id;
-    let encoded = ctx.encoder.as_ref().and_then(|encoder| {
+    let encoded = ctx.hub.encoder.as_ref().and_then(|encoder| {
         encoder.encode(&InboundMessage {
             channel,
             user_id,
@@ -402,139 +329,6 @@ fn inbound_event(
             data,
             encoded: None,
         },
-    }
-}
-
-fn outbound_full() -> End {
-    End::Close(
-        ClosedBy::HostLimit,
-        1008,
-        "client reads too slowly: outbound queue full".to_owned(),
-    )
-}
-
-/// Runs one write step, unless the client makes no progress for
-/// `write_timeout` (it stopped reading), the game gives up on the channel,
-/// or the host shuts down: then how the channel ends.
-async fn within<F>(
-    step: F,
-    shared: &ChannelShared,
-    shutdown: &mut tokio::sync::watch::Receiver<Option<Instant>>,
-    given_up: Pin<&mut Notified<'_>>,
-) -> Result<Result<(), WsError>, End>
-where
-    F: std::future::Future<Output = Result<(), WsError>>,
-{
-    let limits: &Limits = &shared.limits;
-    tokio::select! {
-        biased;
-        deadline = shutdown_deadline(shutdown) => Err(End::Shutdown(deadline)),
-        () = given_up => Err(outbound_full()),
-        result = tokio::time::timeout(limits.write_timeout, step) => match result {
-            Ok(result) => Ok(result),
-            Err(_) => Err(End::Close(
-                ClosedBy::HostLimit,
-                1008,
-                format!("client reads too slowly: no write progress for {:?}", limits.write_timeout),
-            )),
-        },
-    }
-}
-
-/// Writes one command and whatever else is queued (up to a batch), then
-/// flushes once. Returns how the channel ends, if it does.
-async fn write<IO: AsyncRead + AsyncWrite + Unpin>(
-    ws: &mut WebSocketStream<MeteredIo<IO>>,
-    first: Outbound,
-    outbound: &mut mpsc::UnboundedReceiver<Outbound>,
-    shared: &ChannelShared,
-    shutdown: &mut tokio::sync::watch::Receiver<Option<Instant>>,
-    mut given_up: Pin<&mut Notified<'_>>,
-) -> Option<End> {
-    let mut next = Some(first);
-    let mut written = 0;
-    while let Some(command) = next.take() {
-        match command {
-            Outbound::Close(code, reason) => {
-                let code = if code == 0 { 1000 } else { code };
-                return Some(End::Close(ClosedBy::Agent, code, reason));
-            }
-            Outbound::Message(message) => {
-                if message.kind == MessageKind::Text && std::str::from_utf8(&message.data).is_err()
-                {
-                    return Some(End::Close(
-                        ClosedBy::HostError,
-                        1011,
-                        "an agent sent invalid UTF-8 as text".to_owned(),
-                    ));
-                }
-                if let Some(end) =
-                    send_message(ws, &message, shared, shutdown, given_up.as_mut()).await
-                {
-                    return Some(end);
-                }
-                // Dropping it releases its bytes from the outbound counts.
-                drop(message);
-                written += 1;
-            }
-        }
-        if written < WRITE_BATCH {
-            next = outbound.try_recv().ok();
-        }
-    }
-    match within(ws.flush(), shared, shutdown, given_up).await {
-        Ok(Ok(())) => None,
-        Ok(Err(error)) => Some(End::Dropped(format!("write failed: {error}"))),
-        Err(end) => Some(end),
-    }
-}
-
-/// Feeds one message, in fragments of at most [`FRAGMENT`] bytes (views of
-/// the message, not copies).
-async fn send_message<IO: AsyncRead + AsyncWrite + Unpin>(
-    ws: &mut WebSocketStream<MeteredIo<IO>>,
-    message: &OutboundMessage,
-    shared: &ChannelShared,
-    shutdown: &mut tokio::sync::watch::Receiver<Option<Instant>>,
-    mut given_up: Pin<&mut Notified<'_>>,
-) -> Option<End> {
-    let data = &message.data;
-    let first = match message.kind {
-        MessageKind::Text => OpData::Text,
-        MessageKind::Binary => OpData::Binary,
-    };
-    let mut start = 0;
-    loop {
-        let end = data.len().min(start + FRAGMENT);
-        let opcode = if start == 0 { first } else { OpData::Continue };
-        let is_final = end == data.len();
-        let mut item = Message::Frame(Frame::message(
-            data.slice(start..end),
-            OpCode::Data(opcode),
-            is_final,
-        ));
-        loop {
-            match within(ws.feed(item), shared, shutdown, given_up.as_mut()).await {
-                Ok(Ok(())) => break,
-                // Pongs a ping flood left fill the buffer: write it out, retry.
-                Ok(Err(WsError::WriteBufferFull(returned))) => {
-                    item = *returned;
-                    match within(ws.flush(), shared, shutdown, given_up.as_mut()).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(error)) => {
-                            return Some(End::Dropped(format!("write failed: {error}")))
-                        }
-                        Err(end) => return Some(end),
-                    }
-                }
-                Ok(Err(error)) => return Some(End::Dropped(format!("write failed: {error}"))),
-                Err(end) => return Some(end),
-            }
-        }
-        if is_final {
-            return None;
-        }
-        start = end;
     }
 }
 

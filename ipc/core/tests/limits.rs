@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{connect, read_close, Game, Mode};
-use fiasco_ipc_core::{ClosedBy, Event, ListenOptions, MessageKind};
+use fiasco_ipc_core::{ClosedBy, Event, ListenOptions, MessageKind, SendError};
 use tungstenite::Message;
 
 fn closed(game: &Game) -> (ClosedBy, u16, String) {
@@ -62,10 +62,14 @@ fn a_client_that_never_reads_is_closed_with_1008() {
     let client = connect(address, "/"); // never reads
     let channel = game.opened(0);
     // 64 MiB offered, 1 MiB allowed in flight beyond what the socket takes.
+    let refusals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     for _ in 0..64 {
+        let refusals = std::sync::Arc::clone(&refusals);
         game.request(move |host| {
             for _ in 0..16 {
-                host.send(channel, MessageKind::Binary, vec![0u8; 64 * 1024]);
+                if let Err(error) = host.send(channel, MessageKind::Binary, vec![0u8; 64 * 1024]) {
+                    refusals.lock().unwrap().push(error);
+                }
             }
         });
         std::thread::sleep(Duration::from_millis(5));
@@ -73,6 +77,19 @@ fn a_client_that_never_reads_is_closed_with_1008() {
     let (closed_by, code, reason) = game.closed_parts(channel);
     assert_eq!((closed_by, code), (ClosedBy::HostLimit, 1008), "{reason}");
     assert!(reason.contains("reads too slowly"), "{reason}");
+    // The send that overflowed says so; every later one, that the channel
+    // is closing (or, once the game took its ChannelClosed, unknown).
+    let refusals = refusals.lock().unwrap();
+    assert!(
+        matches!(refusals.first(), Some(SendError::ChannelFull { channel: c, bytes, .. }) if *c == channel && *bytes > 1 << 20),
+        "{refusals:?}"
+    );
+    assert!(
+        refusals[1..]
+            .iter()
+            .all(|error| matches!(error, SendError::Closing(_) | SendError::UnknownChannel(_))),
+        "{refusals:?}"
+    );
     drop(client);
 }
 

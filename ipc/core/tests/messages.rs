@@ -146,8 +146,10 @@ fn agent_messages_reach_only_their_channel() {
     // read it first (one network thread, the game's order): b's first
     // message is the point after which a leak cannot come unseen.
     game.request(move |host| {
-        host.send(channel_a, MessageKind::Text, &b"only for a"[..]);
-        host.send(channel_b, MessageKind::Text, &b"for b"[..]);
+        host.send(channel_a, MessageKind::Text, &b"only for a"[..])
+            .unwrap();
+        host.send(channel_b, MessageKind::Text, &b"for b"[..])
+            .unwrap();
     });
     assert_eq!(a.read().unwrap(), Message::text("only for a"));
     assert_eq!(

@@ -747,7 +747,9 @@ fn ipc_send(
         let data = event
             .share(content)
             .unwrap_or_else(|| Bytes::copy_from_slice(content));
-        host.send(ChannelId(message.channel()), kind, data);
+        // The host logs why a send is refused; one refused for a full
+        // queue closes its channel, which its ChannelClosed reports.
+        let _ = host.send(ChannelId(message.channel()), kind, data);
     }
     for request in &close {
         let reason = request.reason().unwrap_or("");

@@ -65,7 +65,7 @@ impl Game {
                                 ..
                             } = &event
                             {
-                                host.send(*channel, *kind, data.clone());
+                                let _ = host.send(*channel, *kind, data.clone());
                             }
                         }
                         events.lock().unwrap().push(event);
@@ -209,7 +209,7 @@ impl Game {
 
     pub fn send(&self, channel: ChannelId, kind: MessageKind, data: &'static [u8]) {
         self.request(move |host| {
-            host.send(channel, kind, data);
+            let _ = host.send(channel, kind, data);
         });
     }
 
