@@ -1,11 +1,11 @@
 //! The alternative a game developer would otherwise write: a plain
-//! tokio-tungstenite echo server (multi-thread runtime, one task per
+//! tokio-tungstenite echo server (current-thread runtime, one task per
 //! connection). `plain_echo PORT`.
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
     let port: u16 = std::env::args()
         .nth(1)
