@@ -9,13 +9,14 @@
 //! role) channels.
 //!
 //! Frames are read and checked by tungstenite's [`WebSocketContext`] (no
-//! frame codec of ours). Data frames of the server role are written by the
-//! machine itself, as a header formatted by tungstenite's [`FrameHeader`]
-//! and the message's own bytes in one vectored write, so a message is
-//! never copied into a write buffer; control frames (pongs, pings, close)
-//! go through tungstenite and only between data frames. The client role
-//! must mask its frames, which needs a copy anyway: there tungstenite
-//! writes the fragments.
+//! frame codec of ours). Large data frames of the server role are written
+//! by the machine itself, as a header formatted by tungstenite's
+//! [`FrameHeader`] and the message's own bytes in one vectored write, so a
+//! large message is never copied into a write buffer; small messages are
+//! copied into tungstenite's buffer so a burst costs one write; control
+//! frames (pongs, pings, close) go through tungstenite and only between
+//! data frames. The client role must mask its frames, which needs a copy
+//! anyway: there tungstenite writes every fragment.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
@@ -43,6 +44,10 @@ const READ_BUFFER: usize = 8 * 1024;
 /// control frames (a pong, a close) wait at most for one fragment. No copy
 /// is made, so the size costs no memory.
 const SERVER_FRAGMENT: usize = 1024 * 1024;
+/// Messages this big or bigger go out from their own bytes (server role);
+/// smaller ones are copied into tungstenite's write buffer, so a burst of
+/// them costs one write, not one each.
+const VECTORED_FROM: usize = 32 * 1024;
 /// The client role copies (masks) each fragment into tungstenite's write
 /// buffer: small fragments keep that buffer small.
 const CLIENT_FRAGMENT: usize = 64 * 1024;
@@ -165,12 +170,15 @@ struct Writing {
     header: [u8; 14],
     header_len: usize,
     header_sent: usize,
-    /// The client role handed its first fragment to tungstenite.
+    /// Written through tungstenite's buffer (copied, masked by the client
+    /// role) rather than straight from the message.
+    buffered: bool,
+    /// The buffered way handed its first fragment to tungstenite.
     started: bool,
 }
 
 impl Writing {
-    fn new(message: OutboundMessage) -> Self {
+    fn new(message: OutboundMessage, buffered: bool) -> Self {
         let mut writing = Self {
             message,
             sent: 0,
@@ -178,6 +186,7 @@ impl Writing {
             header: [0; 14],
             header_len: 0,
             header_sent: 0,
+            buffered,
             started: false,
         };
         writing.next_fragment();
@@ -240,11 +249,11 @@ impl Writing {
     }
 }
 
-/// The client role: each fragment masked and copied into tungstenite's
-/// buffer (masking needs the copy), written out as the buffer fills.
+/// A message through tungstenite's buffer: each fragment copied (and
+/// masked, for the client role) into it, written out as it fills.
 /// `Ok(true)` when the whole message is handed over; a full socket is a
 /// `WouldBlock` error, and the next call resumes at the next fragment.
-fn write_client<IO: Read + Write>(
+fn write_buffered<IO: Read + Write>(
     ws: &mut WebSocketContext,
     wire: &mut Wire<'_, IO>,
     writing: &mut Writing,
@@ -667,15 +676,10 @@ impl ChannelState {
                         }
                     }
                 }
-                if self.unflushed {
-                    let result = self.with_wire(now, io, progressed, |ws, wire| ws.flush(wire));
-                    match result {
-                        Ok(()) => self.unflushed = false,
-                        Err(error) if would_block(&error) => return true,
-                        Err(error) => return self.write_failed(&error),
-                    }
-                }
                 if !matches!(self.phase, Phase::Open) {
+                    if let Some(blocked) = self.flush(now, io, progressed) {
+                        return blocked;
+                    }
                     // Closing: nothing more goes out (the rest of a message
                     // being written is dropped); the peer's answer or the
                     // deadline ends the channel.
@@ -685,7 +689,9 @@ impl ChannelState {
             }
             if self.writing.is_none() {
                 match self.queue.pop_front() {
-                    None => return false,
+                    // Small messages wait in tungstenite's buffer until
+                    // the queue is empty: one write for the batch.
+                    None => return self.flush(now, io, progressed).unwrap_or(false),
                     Some(Outbound::Close(code, reason)) => {
                         let code = if code == 0 { 1000 } else { code };
                         self.begin_close(now, ClosedBy::Agent, code, reason, None);
@@ -704,14 +710,26 @@ impl ChannelState {
                             );
                             continue;
                         }
-                        self.writing = Some(Writing::new(message));
+                        // Small messages are copied into tungstenite's buffer
+                        // to go out in one write with the others; the client
+                        // role must mask (copy) every frame anyway.
+                        let buffered =
+                            self.role == Role::Client || message.data.len() < VECTORED_FROM;
+                        self.writing = Some(Writing::new(message, buffered));
                     }
                 }
             }
             let Some(writing) = &mut self.writing else {
                 continue;
             };
-            let result = if self.role == Role::Client {
+            if !writing.buffered && writing.at_boundary() && self.unflushed {
+                // What tungstenite holds goes before this frame.
+                if let Some(blocked) = self.flush(now, io, progressed) {
+                    return blocked;
+                }
+                continue;
+            }
+            let result = if writing.buffered {
                 let mut wire = Wire {
                     io: &mut *io,
                     meter: &mut self.meter,
@@ -720,7 +738,7 @@ impl ChannelState {
                     no_room: false,
                     written: 0,
                 };
-                let result = write_client(&mut self.ws, &mut wire, writing);
+                let result = write_buffered(&mut self.ws, &mut wire, writing);
                 *progressed |= wire.written > 0;
                 self.unflushed = true;
                 result
@@ -737,6 +755,28 @@ impl ChannelState {
                 Err(error) if would_block(&error) => return true,
                 Err(error) => return self.write_failed(&error),
             }
+        }
+    }
+
+    /// Writes out what tungstenite holds. `None` when it is all written;
+    /// else what [`write_steps`](Self::write_steps) returns: true when the
+    /// socket would block, false when the connection is gone.
+    fn flush<IO: Read + Write>(
+        &mut self,
+        now: Instant,
+        io: &mut IO,
+        progressed: &mut bool,
+    ) -> Option<bool> {
+        if !self.unflushed {
+            return None;
+        }
+        match self.with_wire(now, io, progressed, |ws, wire| ws.flush(wire)) {
+            Ok(()) => {
+                self.unflushed = false;
+                None
+            }
+            Err(error) if would_block(&error) => Some(true),
+            Err(error) => Some(self.write_failed(&error)),
         }
     }
 

@@ -85,61 +85,55 @@ struct IpcState {
     gate_defaults: GateFields,
 }
 
-/// Builds `MessageFromRemote` events on the network thread.
+/// Builds `MessageFromRemote` events on the network thread, with one copy
+/// of the payload and no zeroing: the table is built once per message in
+/// a builder kept by the thread, with an empty `content` vector; a
+/// builder writes back to front, so that vector (made first) ends the
+/// buffer, its 4-byte length last. The event is that head with the length
+/// set, then the payload appended: a valid FlatBuffer (offsets point
+/// forward and nothing moves), checked by the verifier in the tests.
 #[derive(Debug)]
 struct FlatBufferEncoder;
 
-/// Payloads below this are encoded in a builder kept by the network thread
-/// and copied out (one exact allocation); larger ones in a builder of their
-/// own, whose buffer becomes the event (no second copy).
-const REUSE_BUILDER_BELOW: usize = 16 * 1024;
-
 thread_local! {
-    static SMALL_BUILDER: std::cell::RefCell<FlatBufferBuilder<'static>> =
-        std::cell::RefCell::new(FlatBufferBuilder::with_capacity(REUSE_BUILDER_BELOW + 1024));
-}
-
-/// Builds the event; returns where its payload starts, counted from the end
-/// of the finished buffer (a FlatBuffers offset; the vector's 4-byte length
-/// comes first).
-fn build_message(builder: &mut FlatBufferBuilder<'static>, message: &InboundMessage<'_>) -> usize {
-    let content = builder.create_vector(message.payload);
-    let root = MessageFromRemote::create(
-        builder,
-        &MessageFromRemoteArgs {
-            channel: message.channel.0,
-            user_id: message.user_id,
-            kind: message_kind(message.kind),
-            content: Some(content),
-        },
-    );
-    builder.finish_minimal(root);
-    content.value() as usize
+    static HEAD_BUILDER: std::cell::RefCell<FlatBufferBuilder<'static>> =
+        std::cell::RefCell::new(FlatBufferBuilder::with_capacity(256));
 }
 
 impl MessageEncoder for FlatBufferEncoder {
     fn encode(&self, message: &InboundMessage<'_>) -> Option<Encoded> {
-        let (event, from_end) = if message.payload.len() < REUSE_BUILDER_BELOW {
-            SMALL_BUILDER.with(|builder| {
-                let mut builder = builder.try_borrow_mut().ok()?;
-                builder.reset();
-                let from_end = build_message(&mut builder, message);
-                Some((Bytes::copy_from_slice(builder.finished_data()), from_end))
-            })?
-        } else {
-            // Room for the payload and the table around it: no reallocation.
-            let mut builder = FlatBufferBuilder::with_capacity(message.payload.len() + 64);
-            let from_end = build_message(&mut builder, message);
-            let (buffer, head) = builder.collapse();
-            (Bytes::from(buffer).slice(head..), from_end)
-        };
-        // Where the content landed, from the builder's offset: no second
-        // pass over the event.
-        let start = event.len().checked_sub(from_end)?.checked_add(4)?;
-        let end = start.checked_add(message.payload.len())?;
-        (end <= event.len()).then_some(Encoded {
-            event,
-            payload: start..end,
+        let payload = message.payload;
+        let len = u32::try_from(payload.len()).ok()?;
+        HEAD_BUILDER.with(|builder| {
+            let mut builder = builder.try_borrow_mut().ok()?;
+            builder.reset();
+            let content = builder.create_vector::<u8>(&[]);
+            let root = MessageFromRemote::create(
+                &mut builder,
+                &MessageFromRemoteArgs {
+                    channel: message.channel.0,
+                    user_id: message.user_id,
+                    kind: message_kind(message.kind),
+                    content: Some(content),
+                },
+            );
+            builder.finish_minimal(root);
+            let head = builder.finished_data();
+            // The empty vector is the last 4 bytes (its offset is counted
+            // from the end of the buffer): anything else is not this layout.
+            let length_at = head.len().checked_sub(4)?;
+            if content.value() != 4 || head[length_at..] != [0; 4] {
+                return None;
+            }
+            let mut event = Vec::with_capacity(head.len() + payload.len());
+            event.extend_from_slice(&head[..length_at]);
+            event.extend_from_slice(&len.to_le_bytes());
+            event.extend_from_slice(payload);
+            let start = head.len();
+            Some(Encoded {
+                event: Bytes::from(event),
+                payload: start..start + payload.len(),
+            })
         })
     }
 }
@@ -795,8 +789,8 @@ mod tests {
         assert!(options.validate().is_ok());
     }
 
-    /// The payload range the encoder computes from the builder's offset is
-    /// where a verified read finds the content, for both builder paths.
+    /// The payload range the encoder computes is where a verified read
+    /// finds the content, whatever the size.
     #[test]
     fn the_encoded_payload_range_is_the_verified_content() {
         for size in [
@@ -804,8 +798,7 @@ mod tests {
             1,
             63,
             4096,
-            REUSE_BUILDER_BELOW - 1,
-            REUSE_BUILDER_BELOW,
+            16 * 1024,
             1 << 20,
         ] {
             let payload: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
