@@ -47,6 +47,7 @@
 
 pub mod abi;
 mod buffer;
+mod byte_vector;
 mod event;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -60,6 +61,7 @@ mod resources;
 mod spare;
 mod system;
 
+pub use byte_vector::byte_vector;
 #[doc(hidden)]
 pub use event::same_name;
 pub use event::{Event, EventKind};

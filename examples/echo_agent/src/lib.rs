@@ -94,7 +94,7 @@ fn echo(reader: EventReader<MessageFromRemote<'_>>, writer: EventWriter<MessageT
             .map(|content| content.bytes())
             .unwrap_or_default();
         writer.write_builder(|builder| {
-            let content = builder.create_vector(content);
+            let content = fiasco::byte_vector(builder, content);
             MessageToRemote::create(
                 builder,
                 &MessageToRemoteArgs {

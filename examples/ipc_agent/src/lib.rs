@@ -103,7 +103,7 @@ fn track_viewers(
 
 fn send(writer: &EventWriter<MessageToRemote<'_>>, channel: u64, bytes: &[u8]) {
     writer.write_builder(|builder| {
-        let content = builder.create_vector(bytes);
+        let content = fiasco::byte_vector(builder, bytes);
         MessageToRemote::create(
             builder,
             &MessageToRemoteArgs {

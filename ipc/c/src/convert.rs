@@ -99,7 +99,7 @@ pub(crate) unsafe fn add_bytes<'b>(
     field: &str,
 ) -> Result<Option<WIPOffset<Vector<'b, u8>>>, Invalid> {
     // SAFETY: forwarded from the caller.
-    Ok(unsafe { bytes(value, field) }?.map(|bytes| builder.create_vector(bytes)))
+    Ok(unsafe { bytes(value, field) }?.map(|bytes| fiasco::byte_vector(builder, bytes)))
 }
 
 /// Adds C's array of `count` strings at `items` for `field` as a

@@ -125,13 +125,13 @@ impl MessageEncoder for FlatBufferEncoder {
             if content.value() != 4 || head[length_at..] != [0; 4] {
                 return None;
             }
-            let mut event = Vec::with_capacity(head.len() + payload.len());
+            let mut event = recycle::buffer(head.len() + payload.len());
             event.extend_from_slice(&head[..length_at]);
             event.extend_from_slice(&len.to_le_bytes());
             event.extend_from_slice(payload);
             let start = head.len();
             Some(Encoded {
-                event: Bytes::from(event),
+                event: recycle::into_bytes(event),
                 payload: start..start + payload.len(),
             })
         })
@@ -278,7 +278,7 @@ fn ipc_receive(
                 ..
             } => {
                 messages.write_builder(|builder| {
-                    let content = builder.create_vector(&data);
+                    let content = fiasco::byte_vector(builder, &data);
                     MessageFromRemote::create(
                         builder,
                         &MessageFromRemoteArgs {
@@ -755,6 +755,8 @@ fn ipc_send(
     host.flush();
 }
 
+mod recycle;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -793,14 +795,7 @@ mod tests {
     /// finds the content, whatever the size.
     #[test]
     fn the_encoded_payload_range_is_the_verified_content() {
-        for size in [
-            0,
-            1,
-            63,
-            4096,
-            16 * 1024,
-            1 << 20,
-        ] {
+        for size in [0, 1, 63, 4096, 16 * 1024, 1 << 20] {
             let payload: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
             let message = InboundMessage::new(
                 ChannelId(3),

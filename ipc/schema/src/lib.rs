@@ -8,7 +8,8 @@
 //! use fiasco_ipc_schema::{MessageKind, MessageToRemote, MessageToRemoteArgs};
 //!
 //! let mut builder = fiasco::flatbuffers::FlatBufferBuilder::new();
-//! let content = builder.create_vector(b"hello");
+//! // One memcpy for the payload (`create_vector` copies byte by byte).
+//! let content = fiasco::byte_vector(&mut builder, b"hello");
 //! let message = MessageToRemote::create(
 //!     &mut builder,
 //!     &MessageToRemoteArgs { channel: 1, content: Some(content), kind: MessageKind::Text },

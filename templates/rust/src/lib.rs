@@ -59,7 +59,7 @@ fn answer(
             "unknown command".to_owned()
         };
         replies.write_builder(|builder| {
-            let content = builder.create_vector(answer.as_bytes());
+            let content = fiasco::byte_vector(builder, answer.as_bytes());
             MessageToRemote::create(
                 builder,
                 &MessageToRemoteArgs {

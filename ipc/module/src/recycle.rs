@@ -1,0 +1,105 @@
+//! Buffers of large inbound events, used again: a stream of big messages
+//! then costs no fresh memory (a fresh megabyte is a page fault per 4 KiB
+//! on first touch, which costs more than the copy into it). An event's
+//! buffer comes back here when the game drops the event; the pool keeps at
+//! most [`MAX_BUFFERS`] buffers and [`MAX_BYTES`] bytes, and nothing else.
+
+use std::sync::Mutex;
+
+use fiasco::bytes::Bytes;
+
+/// Events smaller than this are allocated as they come (cheap).
+pub(crate) const RECYCLE_FROM: usize = 64 * 1024;
+/// At most this many buffers wait for reuse...
+const MAX_BUFFERS: usize = 4;
+/// ...and this many bytes of capacity.
+const MAX_BYTES: usize = 16 << 20;
+
+struct Pool {
+    buffers: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
+static POOL: Mutex<Pool> = Mutex::new(Pool {
+    buffers: Vec::new(),
+    bytes: 0,
+});
+
+/// An empty buffer with room for `len` bytes: one from the pool when it
+/// has one big enough, else a new one.
+pub(crate) fn buffer(len: usize) -> Vec<u8> {
+    if len >= RECYCLE_FROM {
+        let mut pool = POOL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(at) = pool
+            .buffers
+            .iter()
+            .position(|buffer| buffer.capacity() >= len)
+        {
+            let buffer = pool.buffers.swap_remove(at);
+            pool.bytes -= buffer.capacity();
+            return buffer;
+        }
+    }
+    Vec::with_capacity(len)
+}
+
+/// The event's bytes, going back to the pool when the last view of them
+/// is dropped.
+pub(crate) fn into_bytes(buffer: Vec<u8>) -> Bytes {
+    if buffer.capacity() < RECYCLE_FROM {
+        return Bytes::from(buffer);
+    }
+    Bytes::from_owner(Recycled(buffer))
+}
+
+struct Recycled(Vec<u8>);
+
+impl AsRef<[u8]> for Recycled {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for Recycled {
+    fn drop(&mut self) {
+        let mut buffer = std::mem::take(&mut self.0);
+        buffer.clear();
+        let mut pool = POOL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if pool.buffers.len() < MAX_BUFFERS && pool.bytes + buffer.capacity() <= MAX_BYTES {
+            pool.bytes += buffer.capacity();
+            pool.buffers.push(buffer);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_buffer_comes_back_and_is_used_again() {
+        let mut first = buffer(1 << 20);
+        first.extend_from_slice(&[1; 1 << 20]);
+        let address = first.as_ptr() as usize;
+        let bytes = into_bytes(first);
+        let view = bytes.slice(10..20);
+        drop(bytes);
+        assert_eq!(&view[..], &[1; 10], "a view keeps it alive");
+        drop(view);
+        // Other tests may use the pool too: look for ours among a few.
+        let again: Vec<_> = (0..MAX_BUFFERS).map(|_| buffer(1 << 20)).collect();
+        assert!(again
+            .iter()
+            .any(|b| b.as_ptr() as usize == address && b.is_empty()));
+    }
+
+    #[test]
+    fn small_buffers_are_not_kept() {
+        let bytes = into_bytes(vec![0; 100]);
+        assert_eq!(bytes.len(), 100);
+    }
+}
