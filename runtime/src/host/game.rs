@@ -179,6 +179,19 @@ pub struct SystemTiming {
     pub total: Duration,
     /// Time of its last run.
     pub last: Duration,
+    /// CPU time of the game thread in its last run: unlike `last`, not
+    /// counting time the thread was preempted (by the network thread, on
+    /// a busy machine).
+    pub last_cpu: Duration,
+}
+
+/// The calling thread's CPU time (a system call: only when profiling).
+fn thread_cpu_time() -> Duration {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(now.tv_sec).unwrap_or(0),
+        u32::try_from(now.tv_nsec).unwrap_or(0),
+    )
 }
 
 struct RunningModule {
@@ -187,8 +200,8 @@ struct RunningModule {
     state: *mut c_void,
     enabled: bool,
     systems: Vec<String>,
-    /// (runs, total, last) per system.
-    timings: Vec<(u64, Duration, Duration)>,
+    /// (runs, total, last, last's thread CPU time) per system.
+    timings: Vec<(u64, Duration, Duration, Duration)>,
     /// Dropped after the module shuts down.
     library: Option<LoadedLibrary>,
 }
@@ -300,7 +313,7 @@ impl Game {
             api,
             state,
             enabled,
-            timings: vec![(0, Duration::ZERO, Duration::ZERO); systems.len()],
+            timings: vec![(0, Duration::ZERO, Duration::ZERO, Duration::ZERO); systems.len()],
             systems,
             library,
         });
@@ -326,12 +339,13 @@ impl Game {
             self.state.current.set(module_index as u32);
             // SAFETY: the module is enabled, so its state is live; the host
             // table is valid.
-            let started = self.profile.then(Instant::now);
+            let started = self.profile.then(|| (Instant::now(), thread_cpu_time()));
             let status = unsafe { (module.api.run_system)(module.state, system, &*self.api) };
-            if let Some(started) = started {
+            if let Some((started, cpu_started)) = started {
                 let took = started.elapsed();
+                let cpu = thread_cpu_time().saturating_sub(cpu_started);
                 if let Some(timing) = module.timings.get_mut(system as usize) {
-                    *timing = (timing.0 + 1, timing.1 + took, took);
+                    *timing = (timing.0 + 1, timing.1 + took, took, cpu);
                 }
             }
             if status != STATUS_OK {
@@ -432,13 +446,14 @@ impl Game {
             .iter()
             .filter_map(|&(_, module_index, system)| {
                 let module = self.modules.get(module_index)?;
-                let (runs, total, last) = *module.timings.get(system as usize)?;
+                let (runs, total, last, last_cpu) = *module.timings.get(system as usize)?;
                 Some(SystemTiming {
                     module: module.name.clone(),
                     system: module.systems.get(system as usize)?.clone(),
                     runs,
                     total,
                     last,
+                    last_cpu,
                 })
             })
             .collect()

@@ -109,23 +109,65 @@ fn start_game(args: &Args, name: &'static str, fps: u32) -> Result<Server, Strin
     Ok(server)
 }
 
-fn start_plain() -> Result<Server, String> {
+/// Starts one of the benchmark's own servers (`plain_echo`, `bridge_echo`),
+/// built beside this executable.
+fn start_other(binary: &str, name: &'static str) -> Result<Server, String> {
     let exe = std::env::current_exe().map_err(|error| error.to_string())?;
-    let plain = exe.with_file_name("plain_echo");
+    let path = exe.with_file_name(binary);
     let port = free_port();
-    let child = Command::new(&plain)
+    let child = Command::new(&path)
         .arg(port.to_string())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|error| format!("starting {}: {error}", plain.display()))?;
+        .map_err(|error| format!("starting {}: {error}", path.display()))?;
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     let server = Server {
-        name: "plain tokio-tungstenite",
+        name,
         address,
         child,
     };
     wait_listening(address)?;
     Ok(server)
+}
+
+/// One server's figures from one round.
+#[derive(Debug, Default, Clone, Copy)]
+struct Sample {
+    p50: f64,
+    p99: f64,
+    /// Load generator CPU during the latency run, % of one core.
+    latency_load: f64,
+    rate: f64,
+    cpu_per_message: f64,
+    rate_load: f64,
+    megabytes: f64,
+    cpu_per_gigabyte: f64,
+    bulk_load: f64,
+}
+
+/// One round against `server`: latency, 64 B messages/s, 1 MiB MB/s.
+async fn sample(server: &Server, seconds: f64) -> Result<Sample, String> {
+    let pid = server.child.id();
+    let load_before = cpu_time(std::process::id());
+    let started = Instant::now();
+    let (p50, p99) = latency(server.address, 3000).await?;
+    let latency_load = (cpu_time(std::process::id()) - load_before).as_secs_f64()
+        / started.elapsed().as_secs_f64()
+        * 100.0;
+    let rate = measure(server.address, pid, 10, 16, 64, seconds).await?;
+    let size = 1 << 20;
+    let bulk = measure(server.address, pid, 4, 1, size, seconds).await?;
+    Ok(Sample {
+        p50: us(p50),
+        p99: us(p99),
+        latency_load,
+        rate: rate.per_second,
+        cpu_per_message: rate.server_cpu / rate.count.max(1.0) * 1e6,
+        rate_load: rate.load_share * 100.0,
+        megabytes: bulk.per_second * size as f64 / 1e6,
+        cpu_per_gigabyte: bulk.server_cpu / (bulk.count * size as f64 / 1e9).max(1e-9),
+        bulk_load: bulk.load_share * 100.0,
+    })
 }
 
 async fn connect(address: SocketAddr) -> Result<Ws, String> {
@@ -176,23 +218,41 @@ async fn throughput(
     size: usize,
     seconds: f64,
 ) -> Result<f64, String> {
-    Ok(
-        throughput_cpu(address, None, clients, in_flight, size, seconds)
-            .await?
-            .0,
+    Ok(measure(
+        address,
+        std::process::id(),
+        clients,
+        in_flight,
+        size,
+        seconds,
     )
+    .await?
+    .per_second)
 }
 
-/// As [`throughput`]; also the server's CPU seconds (from /proc) per GB
-/// echoed, when its `pid` is given.
-async fn throughput_cpu(
+/// What one throughput measurement saw.
+struct Measured {
+    /// Messages echoed per second.
+    per_second: f64,
+    /// Messages echoed while measuring.
+    count: f64,
+    /// The server's CPU seconds (user + system, every thread) meanwhile.
+    server_cpu: f64,
+    /// The load generator's CPU meanwhile, as a share of one core: on two
+    /// cores it competes with the server, and near 1.0 it is the ceiling.
+    load_share: f64,
+}
+
+/// As [`throughput`], with the server's (`pid`) and the load generator's
+/// CPU from /proc over the same window.
+async fn measure(
     address: SocketAddr,
-    pid: Option<u32>,
+    pid: u32,
     clients: usize,
     in_flight: usize,
     size: usize,
     seconds: f64,
-) -> Result<(f64, f64), String> {
+) -> Result<Measured, String> {
     let echoed = Arc::new(AtomicU64::new(0));
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
@@ -204,14 +264,14 @@ async fn throughput_cpu(
         let (echoed, measuring, stop) = (echoed.clone(), measuring.clone(), stop.clone());
         let writer_permits = permits.clone();
         let writer_stop = stop.clone();
-        let payload = vec![7u8; size];
+        let payload = tungstenite::Bytes::from(vec![7u8; size]);
         tasks.push(tokio::spawn(async move {
             while !writer_stop.load(Ordering::Relaxed) {
                 let Ok(permit) = writer_permits.acquire().await else {
                     break;
                 };
                 permit.forget();
-                if sink.send(Message::binary(payload.clone())).await.is_err() {
+                if sink.send(Message::Binary(payload.clone())).await.is_err() {
                     break;
                 }
             }
@@ -233,21 +293,23 @@ async fn throughput_cpu(
     }
     tokio::time::sleep(Duration::from_millis(500)).await; // warm up
     measuring.store(true, Ordering::Relaxed);
-    let cpu_before = pid.map(cpu_time);
+    let own = std::process::id();
+    let (server_before, load_before) = (cpu_time(pid), cpu_time(own));
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
-    let count = echoed.load(Ordering::Relaxed);
+    let count = echoed.load(Ordering::Relaxed) as f64;
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu = match (pid, cpu_before) {
-        (Some(pid), Some(before)) => (cpu_time(pid) - before).as_secs_f64(),
-        _ => 0.0,
-    };
+    let (server_after, load_after) = (cpu_time(pid), cpu_time(own));
     stop.store(true, Ordering::Relaxed);
     for task in tasks {
         task.abort();
     }
-    let gigabytes = count as f64 * size as f64 / 1e9;
-    Ok((count as f64 / elapsed, cpu / gigabytes.max(1e-9)))
+    Ok(Measured {
+        per_second: count / elapsed,
+        count,
+        server_cpu: (server_after - server_before).as_secs_f64(),
+        load_share: (load_after - load_before).as_secs_f64() / elapsed,
+    })
 }
 
 /// CPU time (user + system) of a process, from /proc.
@@ -315,6 +377,10 @@ struct Row {
     what: String,
     ours: f64,
     plain: Option<f64>,
+    /// The hand-written bridge's figure, when it has one.
+    bridge: Option<f64>,
+    /// The load generator's CPU during the row's measurement, per server.
+    load: Option<String>,
     unit: &'static str,
     target: String,
     /// Whether `ours` meets the target.
@@ -322,26 +388,42 @@ struct Row {
 }
 
 fn print(rows: &[Row]) {
-    println!("| measure | Fiasco IPC | plain tokio-tungstenite | ratio | target | met |");
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!("| measure | Fiasco IPC | hand-written bridge | plain tokio-tungstenite | vs bridge | vs plain | target | met | load generator CPU (ours / bridge / plain) |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for row in rows {
-        let plain = row
-            .plain
-            .map_or("-".to_owned(), |plain| format!("{plain:.1} {}", row.unit));
-        let ratio = row
-            .plain
-            .filter(|plain| *plain > 0.0)
-            .map_or("-".to_owned(), |plain| format!("{:.2}x", row.ours / plain));
+        let figure = |value: Option<f64>| {
+            value.map_or("-".to_owned(), |value| {
+                format!("{} {}", shown(value), row.unit)
+            })
+        };
+        let ratio = |value: Option<f64>| {
+            value
+                .filter(|value| *value > 0.0)
+                .map_or("-".to_owned(), |value| format!("{:.2}x", row.ours / value))
+        };
         println!(
-            "| {} | {:.1} {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             row.what,
-            row.ours,
-            row.unit,
-            plain,
-            ratio,
+            figure(Some(row.ours)),
+            figure(row.bridge),
+            figure(row.plain),
+            ratio(row.bridge),
+            ratio(row.plain),
             row.target,
-            if row.met { "yes" } else { "**no**" }
+            if row.met { "yes" } else { "**no**" },
+            row.load.as_deref().unwrap_or("-"),
         );
+    }
+}
+
+/// A figure with the digits that matter.
+fn shown(value: f64) -> String {
+    if value.abs() >= 100.0 {
+        format!("{value:.0}")
+    } else if value.abs() >= 1.0 {
+        format!("{value:.2}")
+    } else {
+        format!("{value:.3}")
     }
 }
 
@@ -386,6 +468,13 @@ fn game_thread_cost() -> Result<GameThreadCost, String> {
         let _ = stream.set_nodelay(true);
         let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     }
+    let ipc_cpu = |game: &fiasco::Game| -> Duration {
+        game.timings()
+            .iter()
+            .filter(|timing| timing.module == "ipc")
+            .map(|timing| timing.last_cpu)
+            .sum()
+    };
     let ipc_time = |game: &fiasco::Game| -> Duration {
         game.timings()
             .iter()
@@ -407,6 +496,7 @@ fn game_thread_cost() -> Result<GameThreadCost, String> {
     const BURST: usize = 1000;
     const REPEATS: u32 = 20;
     let mut bursts = Vec::new();
+    let mut burst_cpu = Vec::new();
     let mut echoed = 0;
     for _ in 0..REPEATS {
         for i in 0..BURST {
@@ -418,6 +508,7 @@ fn game_thread_cost() -> Result<GameThreadCost, String> {
         std::thread::sleep(Duration::from_millis(40)); // all land in the inbound queue
         game.run_frame();
         bursts.push(us(ipc_time(&game)));
+        burst_cpu.push(us(ipc_cpu(&game)));
         for _ in 0..BURST {
             match client.read() {
                 Ok(_) => echoed += 1,
@@ -427,6 +518,7 @@ fn game_thread_cost() -> Result<GameThreadCost, String> {
     }
     // Frames with one 1 MiB message each.
     let (mut big, mut big_receive, mut big_send) = (Vec::new(), Vec::new(), Vec::new());
+    let mut big_cpu = Vec::new();
     let payload = vec![9u8; 1 << 20];
     for _ in 0..REPEATS {
         client
@@ -435,11 +527,12 @@ fn game_thread_cost() -> Result<GameThreadCost, String> {
         std::thread::sleep(Duration::from_millis(20));
         game.run_frame();
         big.push(us(ipc_time(&game)));
+        big_cpu.push(us(ipc_cpu(&game)));
         let system_time = |name: &str| {
             game.timings()
                 .iter()
                 .filter(|timing| timing.module == "ipc" && timing.system == name)
-                .map(|timing| us(timing.last))
+                .map(|timing| us(timing.last_cpu))
                 .sum::<f64>()
         };
         big_receive.push(system_time("ipc_receive"));
@@ -453,6 +546,8 @@ fn game_thread_cost() -> Result<GameThreadCost, String> {
     Ok(GameThreadCost {
         idle: us(idle) / f64::from(IDLE_FRAMES),
         burst: median(bursts),
+        burst_cpu: median(burst_cpu),
+        one_mib_cpu: median(big_cpu),
         per_frame: echoed / REPEATS as usize,
         one_mib: median(big),
         one_mib_receive: median(big_receive),
@@ -464,6 +559,10 @@ fn game_thread_cost() -> Result<GameThreadCost, String> {
 struct GameThreadCost {
     idle: f64,
     burst: f64,
+    /// The same, as the game thread's CPU time.
+    burst_cpu: f64,
+    /// One 1 MiB message's frame, as the game thread's CPU time.
+    one_mib_cpu: f64,
     per_frame: usize,
     one_mib: f64,
     /// Of which `ipc_receive` and `ipc_send`.
@@ -492,8 +591,12 @@ async fn main() -> Result<(), String> {
                     .await
                     .map_err(|error| error.to_string())??;
                 println!(
-                    "idle {:.2} µs/frame; {:.1} µs for {} messages; {:.1} µs for one 1 MiB message",
-                    cost.idle, cost.burst, cost.per_frame, cost.one_mib
+                    "idle {:.2} µs/frame; {:.1} µs ({:.1} µs CPU) for {} messages; {:.1} µs ({:.1} µs CPU) for one 1 MiB message",
+                    cost.idle, cost.burst, cost.burst_cpu, cost.per_frame, cost.one_mib, cost.one_mib_cpu
+                );
+                println!(
+                    "one 1 MiB message, CPU: ipc_receive {:.1} µs, ipc_send {:.1} µs",
+                    cost.one_mib_receive, cost.one_mib_send
                 );
             }
             _ => {
@@ -526,6 +629,8 @@ async fn main() -> Result<(), String> {
         what: "IPC systems' game-thread time per frame, 0 messages".into(),
         ours: idle_us,
         plain: None,
+        bridge: None,
+        load: None,
         unit: "µs",
         target: "-".into(),
         met: true,
@@ -534,133 +639,167 @@ async fn main() -> Result<(), String> {
         what: format!("IPC systems' game-thread time per frame, {per_frame} messages"),
         ours: busy_us,
         plain: None,
+        bridge: None,
+        load: None,
         unit: "µs",
         target: "≤ 1 µs per message".into(),
         met: busy_us / per_frame.max(1) as f64 <= 1.0,
     });
+    let per_message_cpu = cost.burst_cpu / per_frame.max(1) as f64;
     rows.push(Row {
-        what: "IPC systems' game-thread time per frame, one 1 MiB message".into(),
+        what: "IPC systems' game-thread CPU time per 64 B message (thread CPU clock)".into(),
+        ours: per_message_cpu,
+        plain: None,
+        bridge: None,
+        load: None,
+        unit: "µs",
+        target: "≤ 0.3 µs".into(),
+        met: per_message_cpu <= 0.3,
+    });
+    rows.push(Row {
+        what: "IPC systems' game-thread time per frame, one 1 MiB message (wall)".into(),
         ours: cost.one_mib,
         plain: None,
+        bridge: None,
+        load: None,
+        unit: "µs",
+        target: "-".into(),
+        met: true,
+    });
+    rows.push(Row {
+        what: "IPC systems' game-thread CPU time, one 1 MiB message (thread CPU clock)".into(),
+        ours: cost.one_mib_cpu,
+        plain: None,
+        bridge: None,
+        load: None,
         unit: "µs",
         target: "≤ 5 µs".into(),
-        met: cost.one_mib <= 5.0,
+        met: cost.one_mib_cpu <= 5.0,
     });
     for (system, time) in [
         ("ipc_receive", cost.one_mib_receive),
         ("ipc_send", cost.one_mib_send),
     ] {
         rows.push(Row {
-            what: format!("... of which {system}"),
+            what: format!("... of which {system} (CPU)"),
             ours: time,
             plain: None,
+            bridge: None,
+            load: None,
             unit: "µs",
             target: "-".into(),
             met: true,
         });
     }
-    // Unthrottled game vs plain server: latency, messages/s, MB/s.
+    // Unthrottled game, the hand-written bridge and the plain server, side
+    // by side: latency, messages/s, MB/s, and each server's CPU per unit
+    // of work (from /proc), beside the load generator's own CPU.
     {
-        let ours = start_game(&args, "echo-game --fps 0", 0)?;
-        let plain = start_plain()?;
+        let servers = [
+            start_game(&args, "echo-game --fps 0", 0)?,
+            start_other("bridge_echo", "hand-written bridge")?,
+            start_other("plain_echo", "plain tokio-tungstenite")?,
+        ];
         // Interleaved rounds, medians: this machine's neighbours make single
         // runs vary by tens of percent.
-        let mut lat = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let mut rate = (Vec::new(), Vec::new());
-        let mut bulk = (Vec::new(), Vec::new());
-        let mut cpu_per_gb = (Vec::new(), Vec::new());
-        let size = 1 << 20;
+        let mut samples: [Vec<Sample>; 3] = Default::default();
         for _ in 0..ROUNDS {
-            let (p50, p99) = latency(ours.address, 3000).await?;
-            lat.0.push(us(p50));
-            lat.1.push(us(p99));
-            let (p50, p99) = latency(plain.address, 3000).await?;
-            lat.2.push(us(p50));
-            lat.3.push(us(p99));
-            rate.0
-                .push(throughput(ours.address, 10, 16, 64, args.seconds).await?);
-            rate.1
-                .push(throughput(plain.address, 10, 16, 64, args.seconds).await?);
-            let (rate, cpu) = throughput_cpu(
-                ours.address,
-                Some(ours.child.id()),
-                4,
-                1,
-                size,
-                args.seconds,
-            )
-            .await?;
-            bulk.0.push(rate * size as f64 / 1e6);
-            cpu_per_gb.0.push(cpu);
-            let (rate, cpu) = throughput_cpu(
-                plain.address,
-                Some(plain.child.id()),
-                4,
-                1,
-                size,
-                args.seconds,
-            )
-            .await?;
-            bulk.1.push(rate * size as f64 / 1e6);
-            cpu_per_gb.1.push(cpu);
+            for (server, samples) in servers.iter().zip(samples.iter_mut()) {
+                samples.push(sample(server, args.seconds).await?);
+            }
         }
-        let (ours_p50, ours_p99, plain_p50, plain_p99) =
-            (median(lat.0), median(lat.1), median(lat.2), median(lat.3));
-        rows.push(Row {
-            what: "latency p50, 1 client, 64 B (fps 0)".into(),
-            ours: ours_p50,
-            plain: Some(plain_p50),
-            unit: "µs",
-            target: "≤ 1.5x".into(),
-            met: ours_p50 <= 1.5 * plain_p50,
-        });
-        rows.push(Row {
-            what: "latency p99, 1 client, 64 B (fps 0)".into(),
-            ours: ours_p99,
-            plain: Some(plain_p99),
-            unit: "µs",
-            target: "-".into(),
-            met: true,
-        });
-        let (ours_rate, plain_rate) = (median(rate.0), median(rate.1));
-        rows.push(Row {
-            what: "messages/s, 10 clients x 16 in flight, 64 B (fps 0)".into(),
-            ours: ours_rate,
-            plain: Some(plain_rate),
-            unit: "msg/s",
-            target: "≥ 1.0x".into(),
-            met: ours_rate >= plain_rate,
-        });
-        let (ours_bulk, plain_bulk) = (median(bulk.0), median(bulk.1));
-        rows.push(Row {
-            what: "MB/s, 4 clients, 1 MiB messages (fps 0)".into(),
-            ours: ours_bulk,
-            plain: Some(plain_bulk),
-            unit: "MB/s",
-            target: "≥ 0.8x".into(),
-            met: ours_bulk >= 0.8 * plain_bulk,
-        });
-        let (ours_cpu, plain_cpu) = (median(cpu_per_gb.0), median(cpu_per_gb.1));
-        rows.push(Row {
-            what: "CPU seconds per GB echoed, 4 clients, 1 MiB (fps 0)".into(),
-            ours: ours_cpu,
-            plain: Some(plain_cpu),
-            unit: "s/GB",
-            target: "≤ 1.5x".into(),
-            met: ours_cpu <= 1.5 * plain_cpu,
-        });
-        eprintln!("done: {} and {}", ours.name, plain.name);
+        let figure = |index: usize, pick: fn(&Sample) -> f64| {
+            median(samples[index].iter().map(pick).collect())
+        };
+        let load = |pick: fn(&Sample) -> f64| {
+            Some(format!(
+                "{:.0} / {:.0} / {:.0} %",
+                figure(0, pick),
+                figure(1, pick),
+                figure(2, pick)
+            ))
+        };
+        let mut side = |what: &str,
+                        pick: fn(&Sample) -> f64,
+                        unit: &'static str,
+                        load_pick: fn(&Sample) -> f64,
+                        target: &str,
+                        met: fn(f64, f64, f64) -> bool| {
+            let (ours, bridge, plain) = (figure(0, pick), figure(1, pick), figure(2, pick));
+            rows.push(Row {
+                what: what.to_owned(),
+                ours,
+                plain: Some(plain),
+                bridge: Some(bridge),
+                load: load(load_pick),
+                unit,
+                target: target.to_owned(),
+                met: met(ours, bridge, plain),
+            });
+        };
+        side(
+            "latency p50, 1 client, 64 B (fps 0)",
+            |s| s.p50,
+            "µs",
+            |s| s.latency_load,
+            "≤ 1.0x bridge",
+            |ours, bridge, _| ours <= bridge,
+        );
+        side(
+            "latency p99, 1 client, 64 B (fps 0)",
+            |s| s.p99,
+            "µs",
+            |s| s.latency_load,
+            "-",
+            |_, _, _| true,
+        );
+        side(
+            "messages/s, 10 clients x 16 in flight, 64 B (fps 0)",
+            |s| s.rate,
+            "msg/s",
+            |s| s.rate_load,
+            "-",
+            |_, _, _| true,
+        );
+        side(
+            "server CPU per 64 B message, 10 clients x 16 in flight",
+            |s| s.cpu_per_message,
+            "µs",
+            |s| s.rate_load,
+            "≤ 1.0x bridge, ≤ 1.3x plain",
+            |ours, bridge, plain| ours <= bridge && ours <= 1.3 * plain,
+        );
+        side(
+            "MB/s, 4 clients, 1 MiB messages (fps 0)",
+            |s| s.megabytes,
+            "MB/s",
+            |s| s.bulk_load,
+            "≥ 0.9x bridge",
+            |ours, bridge, _| ours >= 0.9 * bridge,
+        );
+        side(
+            "server CPU per GB echoed, 4 clients x 1 MiB",
+            |s| s.cpu_per_gigabyte,
+            "s/GB",
+            |s| s.bulk_load,
+            "≤ 1.25x bridge, ≤ 1.5x plain",
+            |ours, bridge, plain| ours <= 1.25 * bridge && ours <= 1.5 * plain,
+        );
+        let names: Vec<&str> = servers.iter().map(|server| server.name).collect();
+        eprintln!("done: {}", names.join(", "));
     }
 
     // 60 fps game: latency, idle CPU, memory per idle connection.
     {
         let game = start_game(&args, "echo-game --fps 60", 60)?;
-        let plain = start_plain()?;
+        let plain = start_other("plain_echo", "plain tokio-tungstenite")?;
         let (p50, p99) = latency(game.address, 300).await?;
         rows.push(Row {
             what: "latency p50, 1 client, 64 B (60 fps)".into(),
             ours: us(p50),
             plain: None,
+            bridge: None,
+            load: None,
             unit: "µs",
             target: "-".into(),
             met: true,
@@ -669,6 +808,8 @@ async fn main() -> Result<(), String> {
             what: "latency p99, 1 client, 64 B (60 fps)".into(),
             ours: us(p99),
             plain: None,
+            bridge: None,
+            load: None,
             unit: "µs",
             target: "≤ 1 frame + 1 ms (17 667 µs)".into(),
             met: us(p99) <= 1e6 / 60.0 + 1000.0,
@@ -683,6 +824,8 @@ async fn main() -> Result<(), String> {
             what: "game CPU, 60 fps, 0 connections".into(),
             ours: idle0,
             plain: None,
+            bridge: None,
+            load: None,
             unit: "% core",
             target: "-".into(),
             met: true,
@@ -691,6 +834,8 @@ async fn main() -> Result<(), String> {
             what: "game CPU, 60 fps, 100 idle connections".into(),
             ours: idle100,
             plain: None,
+            bridge: None,
+            load: None,
             unit: "% core",
             target: format!("≤ {:.1} (0 conns + 0.5)", idle0 + 0.5),
             met: idle100 <= idle0 + 0.5,
@@ -702,6 +847,8 @@ async fn main() -> Result<(), String> {
                 what: format!("RSS per idle connection at {count}"),
                 ours,
                 plain: Some(theirs),
+                bridge: None,
+                load: None,
                 unit: "KiB",
                 target: "≤ 16 KiB".into(),
                 met: ours <= 16.0,
