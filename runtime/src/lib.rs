@@ -57,9 +57,11 @@ pub mod guest;
 mod host;
 mod host_ref;
 mod module;
+mod recycle;
 mod resources;
 mod spare;
 mod system;
+mod with_bytes;
 
 pub use byte_vector::byte_vector;
 #[doc(hidden)]
@@ -74,6 +76,7 @@ pub use system::{
     EventReader, EventRef, EventWriter, EventsWritten, Frame, Res, ResMut, Stage, System,
     SystemContext, SystemParam,
 };
+pub use with_bytes::{build_with_bytes, payload_range};
 
 /// Re-exported so modules use the very FlatBuffers version the runtime does.
 pub use bytes;

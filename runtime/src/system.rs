@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use flatbuffers::{FlatBufferBuilder, WIPOffset};
+use flatbuffers::{FlatBufferBuilder, Vector, WIPOffset};
 
 use crate::event::{same_name, Event, EventKind};
 use crate::host_ref::HostRef;
@@ -455,6 +455,34 @@ impl<T: EventKind> EventWriter<T> {
     /// event. Returns whether the host took the event.
     pub fn write_owned(&self, event: Bytes) -> bool {
         self.sink.write_owned(T::NAME, event)
+    }
+
+    /// Builds one event whose one `[ubyte]` field holds `payload` and
+    /// writes it: one copy of the payload, no zeroing
+    /// ([`build_with_bytes`](crate::build_with_bytes)), the cheap way to
+    /// send a large message. `build` gets the vector's offset for that
+    /// field. Returns whether the host took the event.
+    pub fn write_with_bytes<U, F>(&self, payload: &[u8], build: F) -> bool
+    where
+        U: EventKind,
+        F: FnOnce(&mut FlatBufferBuilder<'static>, WIPOffset<Vector<'static, u8>>) -> WIPOffset<U>,
+    {
+        const {
+            assert!(
+                same_name(T::NAME, U::NAME),
+                "write_with_bytes: the closure builds another table than the writer's kind"
+            )
+        };
+        match crate::build_with_bytes(payload, build) {
+            Some(event) => self.sink.write_owned(T::NAME, event),
+            None => {
+                tracing::error!(
+                    kind = T::NAME,
+                    "event not built (a payload over 4 GiB, or a nested build)"
+                );
+                false
+            }
+        }
     }
 }
 

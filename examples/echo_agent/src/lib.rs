@@ -82,7 +82,8 @@ fn init(ctx: &mut InitContext<'_>) -> Result<(), ModuleError> {
     Ok(())
 }
 
-/// Sends every message back on its channel, with its kind.
+/// Sends every message back on its channel, with its kind: one copy of
+/// the payload, no zeroing (`write_with_bytes`).
 #[system]
 fn echo(reader: EventReader<MessageFromRemote<'_>>, writer: EventWriter<MessageToRemote<'_>>) {
     for event in &reader {
@@ -93,8 +94,7 @@ fn echo(reader: EventReader<MessageFromRemote<'_>>, writer: EventWriter<MessageT
             .content()
             .map(|content| content.bytes())
             .unwrap_or_default();
-        writer.write_builder(|builder| {
-            let content = fiasco::byte_vector(builder, content);
+        writer.write_with_bytes(content, |builder, content| {
             MessageToRemote::create(
                 builder,
                 &MessageToRemoteArgs {

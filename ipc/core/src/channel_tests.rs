@@ -14,50 +14,12 @@ use tungstenite::Message;
 
 use super::{ChannelState, Closed, Outbound};
 use crate::bridge::{ChannelShared, HostShared, OutboundMessage};
+use crate::harness::Socket;
 use crate::meter::Meter;
 use crate::options::{HostOptions, Limits};
 use crate::types::{ClosedBy, MessageKind};
 
 const SECOND: Duration = Duration::from_secs(1);
-
-/// One end of an in-memory connection: what the peer sent, waiting to be
-/// read; what the machine wrote, up to `room` bytes the peer has not taken.
-#[derive(Default)]
-struct Socket {
-    incoming: VecDeque<u8>,
-    outgoing: Vec<u8>,
-    room: usize,
-    eof: bool,
-}
-
-impl Read for Socket {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.incoming.is_empty() {
-            return if self.eof {
-                Ok(0)
-            } else {
-                Err(io::ErrorKind::WouldBlock.into())
-            };
-        }
-        self.incoming.read(buf)
-    }
-}
-
-impl Write for Socket {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let free = self.room.saturating_sub(self.outgoing.len());
-        if free == 0 {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        let n = free.min(buf.len());
-        self.outgoing.extend_from_slice(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The peer's side of the bytes (its tungstenite context is beside it).
 struct Peer {

@@ -65,6 +65,95 @@ pub fn websocket_frames(data: &[u8]) {
     });
 }
 
+/// `data` as the peer's bytes, fed to the channel's state machine itself
+/// (no runtime): the first byte picks the role and how the bytes are cut
+/// into reads and how much the socket takes per step; the clock moves a
+/// second a step. The machine must end (the peer's bytes stop, then time
+/// passes), report its end exactly once, and leave every byte it counted
+/// released.
+pub fn channel_state(data: &[u8]) {
+    use std::sync::Arc;
+
+    use tungstenite::protocol::Role;
+
+    use crate::bridge::{ChannelShared, HostShared, OutboundMessage};
+    use crate::channel::{ChannelState, Outbound};
+    use crate::harness::Socket;
+    use crate::meter::Meter;
+    use crate::options::HostOptions;
+    use crate::types::MessageKind;
+
+    let Some((&control, bytes)) = data.split_first() else {
+        return;
+    };
+    let role = if control & 1 == 0 {
+        Role::Server
+    } else {
+        Role::Client
+    };
+    let chunk = 1 + usize::from(control >> 1) * 7;
+    let limits = Limits {
+        max_message_size: 1 << 20,
+        max_frame_size: 1 << 20,
+        ..Limits::default()
+    };
+    let host = Arc::new(HostShared::new(&HostOptions::default()));
+    let shared = Arc::new(ChannelShared::new(limits));
+    let meter = Meter::new(Arc::clone(&shared), Arc::clone(&host));
+    let start = tokio::time::Instant::now();
+    let mut state = ChannelState::new(role, limits, meter, start);
+    let mut socket = Socket {
+        room: chunk * 3,
+        ..Socket::default()
+    };
+    let reversed: Vec<u8> = bytes.iter().rev().copied().collect();
+    let (message, _) =
+        OutboundMessage::charge(MessageKind::Binary, reversed.into(), &shared, &host);
+    state.handle_outbound(Outbound::Message(message));
+    let mut closed = 0;
+    let mut fed = 0;
+    for step in 0..(bytes.len() / chunk + 200) {
+        let now = start + std::time::Duration::from_secs(step as u64);
+        let end = bytes.len().min(fed + chunk);
+        socket.incoming.extend(&bytes[fed..end]);
+        fed = end;
+        socket.eof = fed == bytes.len() && step % 2 == 1;
+        // The peer takes what the machine wrote.
+        socket.outgoing.clear();
+        if state.poll_timeout().is_some_and(|due| due <= now) {
+            state.handle_timeout(now);
+        }
+        if state.wants_write() {
+            state.handle_write(now, &mut socket);
+        }
+        let mut delivered = Vec::new();
+        state.handle_read(
+            now,
+            &mut socket,
+            &mut |_, data| (data.len(), data.len()),
+            &mut |charge| delivered.push(charge),
+        );
+        // The game takes every message at once.
+        for charge in delivered {
+            host.taken(&shared, charge);
+        }
+        if state.poll_closed().is_some() {
+            closed += 1;
+        }
+        if state.is_done() {
+            break;
+        }
+    }
+    assert!(state.is_done(), "the channel never ended");
+    assert!(
+        closed == 1 && state.poll_closed().is_none(),
+        "one ChannelClosed"
+    );
+    drop(state);
+    assert_eq!(host.outbound.used(), 0, "outbound bytes released");
+    assert_eq!(host.inbound.used(), 0, "inbound bytes released");
+}
+
 /// `data` as a request path for the static files: the lexical check never
 /// yields a path outside the root, with a `..` or a dot segment, and the
 /// whole lookup (the file system's canonical paths) never leaves the root.

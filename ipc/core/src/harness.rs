@@ -4,6 +4,8 @@
 //! project's size). For tests and the fuzz targets.
 #![allow(dead_code)]
 
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -173,5 +175,44 @@ impl Harness {
                 _ => None,
             })
             .unwrap_or_else(|| panic!("the task ended without a ChannelClosed"))
+    }
+}
+
+/// One end of an in-memory connection: what the peer sent, waiting to be
+/// read; what the machine wrote, up to `room` bytes the peer has not taken.
+#[derive(Debug, Default)]
+pub(crate) struct Socket {
+    pub(crate) incoming: VecDeque<u8>,
+    pub(crate) outgoing: Vec<u8>,
+    pub(crate) room: usize,
+    pub(crate) eof: bool,
+}
+
+impl Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.incoming.is_empty() {
+            return if self.eof {
+                Ok(0)
+            } else {
+                Err(io::ErrorKind::WouldBlock.into())
+            };
+        }
+        self.incoming.read(buf)
+    }
+}
+
+impl Write for Socket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let free = self.room.saturating_sub(self.outgoing.len());
+        if free == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = free.min(buf.len());
+        self.outgoing.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }

@@ -86,55 +86,25 @@ struct IpcState {
 }
 
 /// Builds `MessageFromRemote` events on the network thread, with one copy
-/// of the payload and no zeroing: the table is built once per message in
-/// a builder kept by the thread, with an empty `content` vector; a
-/// builder writes back to front, so that vector (made first) ends the
-/// buffer, its 4-byte length last. The event is that head with the length
-/// set, then the payload appended: a valid FlatBuffer (offsets point
-/// forward and nothing moves), checked by the verifier in the tests.
+/// of the payload and no zeroing ([`fiasco::build_with_bytes`]).
 #[derive(Debug)]
 struct FlatBufferEncoder;
 
-thread_local! {
-    static HEAD_BUILDER: std::cell::RefCell<FlatBufferBuilder<'static>> =
-        std::cell::RefCell::new(FlatBufferBuilder::with_capacity(256));
-}
-
 impl MessageEncoder for FlatBufferEncoder {
     fn encode(&self, message: &InboundMessage<'_>) -> Option<Encoded> {
-        let payload = message.payload;
-        let len = u32::try_from(payload.len()).ok()?;
-        HEAD_BUILDER.with(|builder| {
-            let mut builder = builder.try_borrow_mut().ok()?;
-            builder.reset();
-            let content = builder.create_vector::<u8>(&[]);
-            let root = MessageFromRemote::create(
-                &mut builder,
+        let event = fiasco::build_with_bytes(message.payload, |builder, content| {
+            MessageFromRemote::create(
+                builder,
                 &MessageFromRemoteArgs {
                     channel: message.channel.0,
                     user_id: message.user_id,
                     kind: message_kind(message.kind),
                     content: Some(content),
                 },
-            );
-            builder.finish_minimal(root);
-            let head = builder.finished_data();
-            // The empty vector is the last 4 bytes (its offset is counted
-            // from the end of the buffer): anything else is not this layout.
-            let length_at = head.len().checked_sub(4)?;
-            if content.value() != 4 || head[length_at..] != [0; 4] {
-                return None;
-            }
-            let mut event = recycle::buffer(head.len() + payload.len());
-            event.extend_from_slice(&head[..length_at]);
-            event.extend_from_slice(&len.to_le_bytes());
-            event.extend_from_slice(payload);
-            let start = head.len();
-            Some(Encoded {
-                event: recycle::into_bytes(event),
-                payload: start..start + payload.len(),
-            })
-        })
+            )
+        })?;
+        let payload = fiasco::payload_range(&event, message.payload.len())?;
+        Some(Encoded { event, payload })
     }
 }
 
@@ -754,8 +724,6 @@ fn ipc_send(
     }
     host.flush();
 }
-
-mod recycle;
 
 #[cfg(test)]
 mod tests {

@@ -35,6 +35,11 @@ fn websocket_frames() {
 }
 
 #[test]
+fn channel_state() {
+    replay("channel_state", fiasco_ipc_core::fuzzing::channel_state);
+}
+
+#[test]
 fn static_path() {
     replay("static_path", fiasco_ipc_core::fuzzing::static_path);
 }

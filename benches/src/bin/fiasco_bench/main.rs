@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 
 mod attacks;
+mod instructions;
 
 type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
 
@@ -48,6 +49,9 @@ struct Args {
     /// Only the floods and attacks.
     #[arg(long)]
     only_attacks: bool,
+    /// Only the instruction counts per round trip, under callgrind.
+    #[arg(long)]
+    instructions: bool,
     /// Seconds the unfinished-message attack holds its connections.
     #[arg(long, default_value_t = 40.0)]
     hold_seconds: f64,
@@ -612,6 +616,11 @@ async fn main() -> Result<(), String> {
         cpu_model()
     );
     let mut rows = Vec::new();
+    if args.instructions {
+        return tokio::task::spawn_blocking(move || instructions::run(&args))
+            .await
+            .map_err(|error| error.to_string())?;
+    }
     if args.only_attacks {
         attacks::run(&args, &mut rows).await?;
         println!();

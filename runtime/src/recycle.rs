@@ -6,7 +6,7 @@
 
 use std::sync::Mutex;
 
-use fiasco::bytes::Bytes;
+use bytes::Bytes;
 
 /// Events smaller than this are allocated as they come (cheap).
 pub(crate) const RECYCLE_FROM: usize = 64 * 1024;
