@@ -1,8 +1,8 @@
 //! Buffers of large inbound events, used again: a stream of big messages
 //! then costs no fresh memory (a fresh megabyte is a page fault per 4 KiB
 //! on first touch, which costs more than the copy into it). An event's
-//! buffer comes back here when the game drops the event; the pool keeps at
-//! most [`MAX_BUFFERS`] buffers and [`MAX_BYTES`] bytes, and nothing else.
+//! buffer comes back here when the last view of it drops; the pool keeps at
+//! most 4 buffers and 16 MiB, and nothing else.
 
 use std::sync::Mutex;
 
@@ -10,35 +10,73 @@ use bytes::Bytes;
 
 /// Events smaller than this are allocated as they come (cheap).
 pub(crate) const RECYCLE_FROM: usize = 64 * 1024;
-/// At most this many buffers wait for reuse...
-const MAX_BUFFERS: usize = 4;
-/// ...and this many bytes of capacity.
-const MAX_BYTES: usize = 16 << 20;
 
-struct Pool {
+/// A bounded pool of byte buffers, kept for reuse (also by the builders'
+/// spare buffers, `spare.rs`).
+pub(crate) struct BufferPool {
+    inner: Mutex<Pooled>,
+    max_buffers: usize,
+    max_bytes: usize,
+}
+
+struct Pooled {
     buffers: Vec<Vec<u8>>,
     bytes: usize,
 }
 
-static POOL: Mutex<Pool> = Mutex::new(Pool {
-    buffers: Vec::new(),
-    bytes: 0,
-});
+impl BufferPool {
+    /// A pool keeping at most `max_buffers` buffers and `max_bytes` bytes
+    /// of their capacity.
+    pub(crate) const fn new(max_buffers: usize, max_bytes: usize) -> Self {
+        Self {
+            inner: Mutex::new(Pooled {
+                buffers: Vec::new(),
+                bytes: 0,
+            }),
+            max_buffers,
+            max_bytes,
+        }
+    }
+
+    /// A kept buffer of at least `capacity`, if there is one.
+    pub(crate) fn take(&self, capacity: usize) -> Option<Vec<u8>> {
+        let mut pool = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let at = pool
+            .buffers
+            .iter()
+            .position(|buffer| buffer.capacity() >= capacity)?;
+        let buffer = pool.buffers.swap_remove(at);
+        pool.bytes -= buffer.capacity();
+        Some(buffer)
+    }
+
+    /// Keeps `buffer` if there is room; else frees it.
+    pub(crate) fn give(&self, buffer: Vec<u8>) {
+        let mut pool = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if pool.buffers.len() < self.max_buffers
+            && pool.bytes + buffer.capacity() <= self.max_bytes
+        {
+            pool.bytes += buffer.capacity();
+            pool.buffers.push(buffer);
+        }
+    }
+}
+
+/// At most 4 buffers and 16 MiB wait for reuse.
+static POOL: BufferPool = BufferPool::new(4, 16 << 20);
 
 /// An empty buffer with room for `len` bytes: one from the pool when it
 /// has one big enough, else a new one.
 pub(crate) fn buffer(len: usize) -> Vec<u8> {
     if len >= RECYCLE_FROM {
-        let mut pool = POOL
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(at) = pool
-            .buffers
-            .iter()
-            .position(|buffer| buffer.capacity() >= len)
-        {
-            let buffer = pool.buffers.swap_remove(at);
-            pool.bytes -= buffer.capacity();
+        if let Some(mut buffer) = POOL.take(len) {
+            buffer.clear();
             return buffer;
         }
     }
@@ -64,15 +102,7 @@ impl AsRef<[u8]> for Recycled {
 
 impl Drop for Recycled {
     fn drop(&mut self) {
-        let mut buffer = std::mem::take(&mut self.0);
-        buffer.clear();
-        let mut pool = POOL
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if pool.buffers.len() < MAX_BUFFERS && pool.bytes + buffer.capacity() <= MAX_BYTES {
-            pool.bytes += buffer.capacity();
-            pool.buffers.push(buffer);
-        }
+        POOL.give(std::mem::take(&mut self.0));
     }
 }
 
@@ -91,7 +121,7 @@ mod tests {
         assert_eq!(&view[..], &[1; 10], "a view keeps it alive");
         drop(view);
         // Other tests may use the pool too: look for ours among a few.
-        let again: Vec<_> = (0..MAX_BUFFERS).map(|_| buffer(1 << 20)).collect();
+        let again: Vec<_> = (0..4).map(|_| buffer(1 << 20)).collect();
         assert!(again
             .iter()
             .any(|b| b.as_ptr() as usize == address && b.is_empty()));

@@ -7,42 +7,21 @@
 //! comes back here: a stream of big events costs no allocation and no copy
 //! on the game thread.
 
-use std::sync::Mutex;
-
 use bytes::Bytes;
+
+use crate::recycle::BufferPool;
 
 /// Events at least this big are handed to the bus whole; smaller ones are
 /// cheaper to copy than to hand over.
 pub(crate) const OWNED_MIN_SIZE: usize = 64 * 1024;
-/// At most this many spare buffers...
-const MAX_BUFFERS: usize = 8;
-/// ...and this many bytes are kept.
-const MAX_BYTES: usize = 64 << 20;
-
-struct Pool {
-    buffers: Vec<Vec<u8>>,
-    bytes: usize,
-}
-
-static POOL: Mutex<Pool> = Mutex::new(Pool {
-    buffers: Vec::new(),
-    bytes: 0,
-});
+/// At most 8 spare buffers and 64 MiB are kept.
+static POOL: BufferPool = BufferPool::new(8, 64 << 20);
 
 /// A zeroed buffer for a new builder (empty when the pool is). Buffers
 /// come from builders, which write from the end down: a buffer's bytes
 /// before its `head` were never written since it was last zeroed.
 pub(crate) fn take() -> Vec<u8> {
-    let mut pool = POOL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    match pool.buffers.pop() {
-        Some(buffer) => {
-            pool.bytes -= buffer.len();
-            buffer
-        }
-        None => Vec::new(),
-    }
+    POOL.take(0).unwrap_or_default()
 }
 
 /// Returns a buffer whose bytes before `written` are still zero (a builder
@@ -52,13 +31,7 @@ fn give(mut buffer: Vec<u8>, written: usize) {
     if let Some(dirty) = buffer.get_mut(written..) {
         dirty.fill(0);
     }
-    let mut pool = POOL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if pool.buffers.len() < MAX_BUFFERS && pool.bytes + buffer.len() <= MAX_BYTES {
-        pool.bytes += buffer.len();
-        pool.buffers.push(buffer);
-    }
+    POOL.give(buffer);
 }
 
 /// A finished builder buffer; its bytes start at `head`.

@@ -101,30 +101,24 @@ async fn flood_unread(args: &Args, rows: &mut Vec<Row>) -> Result<(), String> {
         flood.abort();
     }
     let fresh = fresh_round_trip(game.address).await?;
-    rows.push(Row {
-        what: format!(
+    rows.push(Row::ours(
+        format!(
             "game RSS, 8 clients flooding 8 MiB messages unread for {} s (fps 1); was {:.0} MiB",
             args.flood_seconds,
             before as f64 / MIB
         ),
-        ours: most as f64 / MIB,
-        plain: None,
-        bridge: None,
-        load: None,
-        unit: "MiB",
-        target: "≤ 512 MiB, alive".into(),
-        met: most as f64 <= 512.0 * MIB && alive,
-    });
-    rows.push(Row {
-        what: "a fresh client's first round trip after that flood (fps 1)".into(),
-        ours: us(fresh) / 1000.0,
-        plain: None,
-        bridge: None,
-        load: None,
-        unit: "ms",
-        target: "≤ 2 frames (2000 ms)".into(),
-        met: fresh <= Duration::from_secs(2),
-    });
+        most as f64 / MIB,
+        "MiB",
+        "≤ 512 MiB, alive",
+        most as f64 <= 512.0 * MIB && alive,
+    ));
+    rows.push(Row::ours(
+        "a fresh client's first round trip after that flood (fps 1)",
+        us(fresh) / 1000.0,
+        "ms",
+        "≤ 2 frames (2000 ms)",
+        fresh <= Duration::from_secs(2),
+    ));
     Ok(())
 }
 
@@ -149,16 +143,13 @@ async fn ping_flood(args: &Args, rows: &mut Vec<Row>) -> Result<(), String> {
     let (mut game, before, most) = watched.finish().await?;
     flood.abort();
     let growth = most.saturating_sub(before) as f64 / MIB;
-    rows.push(Row {
-        what: format!("game RSS growth, a ping flood that never reads, {seconds} s"),
-        ours: growth,
-        plain: None,
-        bridge: None,
-        load: None,
-        unit: "MiB",
-        target: "≤ 256 MiB".into(),
-        met: growth <= 256.0 && alive(&mut game),
-    });
+    rows.push(Row::ours(
+        format!("game RSS growth, a ping flood that never reads, {seconds} s"),
+        growth,
+        "MiB",
+        "≤ 256 MiB",
+        growth <= 256.0 && alive(&mut game),
+    ));
     Ok(())
 }
 
@@ -245,29 +236,23 @@ async fn unfinished_messages(args: &Args, rows: &mut Vec<Row>) -> Result<(), Str
     let worst = *worst
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    rows.push(Row {
-        what: format!(
+    rows.push(Row::ours(
+        format!(
             "game RSS growth, 48 clients holding 15 MiB of an unfinished message, {} s",
             args.hold_seconds
         ),
-        ours: growth,
-        plain: None,
-        bridge: None,
-        load: None,
-        unit: "MiB",
-        target: "≤ 256 MiB".into(),
-        met: growth <= 256.0 && alive(&mut game),
-    });
-    rows.push(Row {
-        what: "meanwhile, another client's worst round trip (connect included)".into(),
-        ours: us(worst) / 1000.0,
-        plain: None,
-        bridge: None,
-        load: None,
-        unit: "ms",
-        target: "served throughout (every probe < 1 s)".into(),
-        met: worst < Duration::from_secs(1),
-    });
+        growth,
+        "MiB",
+        "≤ 256 MiB",
+        growth <= 256.0 && alive(&mut game),
+    ));
+    rows.push(Row::ours(
+        "meanwhile, another client's worst round trip (connect included)",
+        us(worst) / 1000.0,
+        "ms",
+        "served throughout (every probe < 1 s)",
+        worst < Duration::from_secs(1),
+    ));
     Ok(())
 }
 
@@ -381,47 +366,23 @@ async fn small_flood(args: &Args, rows: &mut Vec<Row>) -> Result<(), String> {
             .unwrap_or(0.0)
     };
     let (p50, p99, max) = (at(&times, 0.5), at(&times, 0.99), at(&times, 1.0));
-    rows.push(Row {
-        what: "IPC game-thread time per frame, 8 clients flooding 64 B (60 fps): p50".into(),
-        ours: p50,
-        plain: None,
-        bridge: None,
-        load: None,
-        unit: "µs",
-        target: "-".into(),
-        met: true,
-    });
-    rows.push(Row {
-        what: "... p99".into(),
-        ours: p99,
-        plain: None,
-        bridge: None,
-        load: None,
-        unit: "µs",
-        target: "≤ 1 ms".into(),
-        met: p99 <= 1000.0,
-    });
-    rows.push(Row {
-        what: "... max".into(),
-        ours: max,
-        plain: None,
-        bridge: None,
-        load: None,
-        unit: "µs",
-        target: "-".into(),
-        met: true,
-    });
+    rows.push(Row::ours(
+        "IPC game-thread time per frame, 8 clients flooding 64 B (60 fps): p50",
+        p50,
+        "µs",
+        "-",
+        true,
+    ));
+    rows.push(Row::ours("... p99", p99, "µs", "≤ 1 ms", p99 <= 1000.0));
+    rows.push(Row::ours("... max", max, "µs", "-", true));
     let trip99 = at(&trips, 0.99);
-    rows.push(Row {
-        what: "... a ninth client's round trip p99".into(),
-        ours: trip99 / 1000.0,
-        plain: None,
-        bridge: None,
-        load: None,
-        unit: "ms",
-        target: "≤ 2 frames (33.3 ms)".into(),
-        met: trip99 <= 2e6 / 60.0,
-    });
+    rows.push(Row::ours(
+        "... a ninth client's round trip p99",
+        trip99 / 1000.0,
+        "ms",
+        "≤ 2 frames (33.3 ms)",
+        trip99 <= 2e6 / 60.0,
+    ));
     Ok(())
 }
 

@@ -420,6 +420,28 @@ fn print(rows: &[Row]) {
     }
 }
 
+impl Row {
+    /// A row with Fiasco IPC's figure alone.
+    fn ours(
+        what: impl Into<String>,
+        ours: f64,
+        unit: &'static str,
+        target: impl Into<String>,
+        met: bool,
+    ) -> Self {
+        Self {
+            what: what.into(),
+            ours,
+            plain: None,
+            bridge: None,
+            load: None,
+            unit,
+            target: target.into(),
+            met,
+        }
+    }
+}
+
 /// A figure with the digits that matter.
 fn shown(value: f64) -> String {
     if value.abs() >= 100.0 {
@@ -634,71 +656,53 @@ async fn main() -> Result<(), String> {
         .await
         .map_err(|error| error.to_string())??;
     let (idle_us, busy_us, per_frame) = (cost.idle, cost.burst, cost.per_frame);
-    rows.push(Row {
-        what: "IPC systems' game-thread time per frame, 0 messages".into(),
-        ours: idle_us,
-        plain: None,
-        bridge: None,
-        load: None,
-        unit: "µs",
-        target: "-".into(),
-        met: true,
-    });
-    rows.push(Row {
-        what: format!("IPC systems' game-thread time per frame, {per_frame} messages"),
-        ours: busy_us,
-        plain: None,
-        bridge: None,
-        load: None,
-        unit: "µs",
-        target: "≤ 1 µs per message".into(),
-        met: busy_us / per_frame.max(1) as f64 <= 1.0,
-    });
+    rows.push(Row::ours(
+        "IPC systems' game-thread time per frame, 0 messages",
+        idle_us,
+        "µs",
+        "-",
+        true,
+    ));
+    rows.push(Row::ours(
+        format!("IPC systems' game-thread time per frame, {per_frame} messages"),
+        busy_us,
+        "µs",
+        "≤ 1 µs per message",
+        busy_us / per_frame.max(1) as f64 <= 1.0,
+    ));
     let per_message_cpu = cost.burst_cpu / per_frame.max(1) as f64;
-    rows.push(Row {
-        what: "IPC systems' game-thread CPU time per 64 B message (thread CPU clock)".into(),
-        ours: per_message_cpu,
-        plain: None,
-        bridge: None,
-        load: None,
-        unit: "µs",
-        target: "≤ 0.3 µs".into(),
-        met: per_message_cpu <= 0.3,
-    });
-    rows.push(Row {
-        what: "IPC systems' game-thread time per frame, one 1 MiB message (wall)".into(),
-        ours: cost.one_mib,
-        plain: None,
-        bridge: None,
-        load: None,
-        unit: "µs",
-        target: "-".into(),
-        met: true,
-    });
-    rows.push(Row {
-        what: "IPC systems' game-thread CPU time, one 1 MiB message (thread CPU clock)".into(),
-        ours: cost.one_mib_cpu,
-        plain: None,
-        bridge: None,
-        load: None,
-        unit: "µs",
-        target: "≤ 5 µs".into(),
-        met: cost.one_mib_cpu <= 5.0,
-    });
+    rows.push(Row::ours(
+        "IPC systems' game-thread CPU time per 64 B message (thread CPU clock)",
+        per_message_cpu,
+        "µs",
+        "≤ 0.3 µs",
+        per_message_cpu <= 0.3,
+    ));
+    rows.push(Row::ours(
+        "IPC systems' game-thread time per frame, one 1 MiB message (wall)",
+        cost.one_mib,
+        "µs",
+        "-",
+        true,
+    ));
+    rows.push(Row::ours(
+        "IPC systems' game-thread CPU time, one 1 MiB message (thread CPU clock)",
+        cost.one_mib_cpu,
+        "µs",
+        "≤ 5 µs",
+        cost.one_mib_cpu <= 5.0,
+    ));
     for (system, time) in [
         ("ipc_receive", cost.one_mib_receive),
         ("ipc_send", cost.one_mib_send),
     ] {
-        rows.push(Row {
-            what: format!("... of which {system} (CPU)"),
-            ours: time,
-            plain: None,
-            bridge: None,
-            load: None,
-            unit: "µs",
-            target: "-".into(),
-            met: true,
-        });
+        rows.push(Row::ours(
+            format!("... of which {system} (CPU)"),
+            time,
+            "µs",
+            "-",
+            true,
+        ));
     }
     // Unthrottled game, the hand-written bridge and the plain server, side
     // by side: latency, messages/s, MB/s, and each server's CPU per unit
@@ -803,52 +807,40 @@ async fn main() -> Result<(), String> {
         let game = start_game(&args, "echo-game --fps 60", 60)?;
         let plain = start_other("plain_echo", "plain tokio-tungstenite")?;
         let (p50, p99) = latency(game.address, 300).await?;
-        rows.push(Row {
-            what: "latency p50, 1 client, 64 B (60 fps)".into(),
-            ours: us(p50),
-            plain: None,
-            bridge: None,
-            load: None,
-            unit: "µs",
-            target: "-".into(),
-            met: true,
-        });
-        rows.push(Row {
-            what: "latency p99, 1 client, 64 B (60 fps)".into(),
-            ours: us(p99),
-            plain: None,
-            bridge: None,
-            load: None,
-            unit: "µs",
-            target: "≤ 1 frame + 1 ms (17 667 µs)".into(),
-            met: us(p99) <= 1e6 / 60.0 + 1000.0,
-        });
+        rows.push(Row::ours(
+            "latency p50, 1 client, 64 B (60 fps)",
+            us(p50),
+            "µs",
+            "-",
+            true,
+        ));
+        rows.push(Row::ours(
+            "latency p99, 1 client, 64 B (60 fps)",
+            us(p99),
+            "µs",
+            "≤ 1 frame + 1 ms (17 667 µs)",
+            us(p99) <= 1e6 / 60.0 + 1000.0,
+        ));
         let pid = game.child.id();
         let idle0 = cpu_share(pid, 5.0).await * 100.0;
         let connections = open_idle(game.address, 100).await?;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let idle100 = cpu_share(pid, 5.0).await * 100.0;
         drop(connections);
-        rows.push(Row {
-            what: "game CPU, 60 fps, 0 connections".into(),
-            ours: idle0,
-            plain: None,
-            bridge: None,
-            load: None,
-            unit: "% core",
-            target: "-".into(),
-            met: true,
-        });
-        rows.push(Row {
-            what: "game CPU, 60 fps, 100 idle connections".into(),
-            ours: idle100,
-            plain: None,
-            bridge: None,
-            load: None,
-            unit: "% core",
-            target: format!("≤ {:.1} (0 conns + 0.5)", idle0 + 0.5),
-            met: idle100 <= idle0 + 0.5,
-        });
+        rows.push(Row::ours(
+            "game CPU, 60 fps, 0 connections",
+            idle0,
+            "% core",
+            "-",
+            true,
+        ));
+        rows.push(Row::ours(
+            "game CPU, 60 fps, 100 idle connections",
+            idle100,
+            "% core",
+            format!("≤ {:.1} (0 conns + 0.5)", idle0 + 0.5),
+            idle100 <= idle0 + 0.5,
+        ));
         for count in [1000, args.max_idle] {
             let ours = memory_per_connection(&game, count).await? / 1024.0;
             let theirs = memory_per_connection(&plain, count).await? / 1024.0;
