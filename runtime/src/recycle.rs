@@ -59,8 +59,7 @@ impl BufferPool {
             .inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if pool.buffers.len() < self.max_buffers
-            && pool.bytes + buffer.capacity() <= self.max_bytes
+        if pool.buffers.len() < self.max_buffers && pool.bytes + buffer.capacity() <= self.max_bytes
         {
             pool.bytes += buffer.capacity();
             pool.buffers.push(buffer);
