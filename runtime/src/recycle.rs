@@ -38,16 +38,19 @@ impl BufferPool {
         }
     }
 
-    /// A kept buffer of at least `capacity`, if there is one.
+    /// A kept buffer of at least `capacity`, if there is one (the most
+    /// recently kept that fits).
     pub(crate) fn take(&self, capacity: usize) -> Option<Vec<u8>> {
         let mut pool = self
             .inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The most recently kept first: its memory is the likeliest to be
+        // in the cache still.
         let at = pool
             .buffers
             .iter()
-            .position(|buffer| buffer.capacity() >= capacity)?;
+            .rposition(|buffer| buffer.capacity() >= capacity)?;
         let buffer = pool.buffers.swap_remove(at);
         pool.bytes -= buffer.capacity();
         Some(buffer)
