@@ -241,7 +241,9 @@ async fn drive<IO: AsyncRead + AsyncWrite + Unpin>(
                     timer.as_mut().reset(deadline);
                 }
                 if timer.as_mut().poll(cx).is_ready() {
-                    state.handle_timeout(Instant::now());
+                    // The timer fired: its deadline has come, whatever the
+                    // clock's rounding says (so the machine always acts).
+                    state.handle_timeout(Instant::now().max(deadline));
                     continue;
                 }
             }
