@@ -12,7 +12,7 @@ use flatbuffers::{FlatBufferBuilder, Vector, WIPOffset};
 /// byte after it (outside the vector: readers see exactly `bytes`).
 ///
 /// ```
-/// use fiasco::flatbuffers::{FlatBufferBuilder, Vector, ForwardsUOffset};
+/// use fiasco::flatbuffers::{FlatBufferBuilder, Vector};
 ///
 /// let mut builder = FlatBufferBuilder::new();
 /// let content = fiasco::byte_vector(&mut builder, b"hello");

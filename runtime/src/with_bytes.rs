@@ -31,7 +31,7 @@ thread_local! {
 /// called from inside another `build_with_bytes` on the same thread.
 ///
 /// ```
-/// use fiasco::flatbuffers::{Vector, ForwardsUOffset};
+/// use fiasco::flatbuffers::Vector;
 ///
 /// // A bare vector as the root, for the example; agents build a table.
 /// let event = fiasco::build_with_bytes(b"hello", |_, content| content);

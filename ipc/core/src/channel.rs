@@ -719,29 +719,22 @@ impl ChannelState {
                     }
                 }
             }
-            let Some(writing) = &mut self.writing else {
+            let Some(mut writing) = self.writing.take() else {
                 continue;
             };
             if !writing.buffered && writing.at_boundary() && self.unflushed {
                 // What tungstenite holds goes before this frame.
+                self.writing = Some(writing);
                 if let Some(blocked) = self.flush(now, io, progressed) {
                     return blocked;
                 }
                 continue;
             }
             let result = if writing.buffered {
-                let mut wire = Wire {
-                    io: &mut *io,
-                    meter: &mut self.meter,
-                    now,
-                    writes_allowed: true,
-                    no_room: false,
-                    written: 0,
-                };
-                let result = write_buffered(&mut self.ws, &mut wire, writing);
-                *progressed |= wire.written > 0;
                 self.unflushed = true;
-                result
+                self.with_wire(now, io, progressed, |ws, wire| {
+                    write_buffered(ws, wire, &mut writing)
+                })
             } else {
                 let before = (writing.sent, writing.header_sent);
                 let result = writing.write(io).map_err(WsError::Io);
@@ -750,9 +743,12 @@ impl ChannelState {
             };
             match result {
                 // Dropping the message releases its bytes from the counts.
-                Ok(true) => self.writing = None,
-                Ok(false) => {}
-                Err(error) if would_block(&error) => return true,
+                Ok(true) => {}
+                Ok(false) => self.writing = Some(writing),
+                Err(error) if would_block(&error) => {
+                    self.writing = Some(writing);
+                    return true;
+                }
                 Err(error) => return self.write_failed(&error),
             }
         }

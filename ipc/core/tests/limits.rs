@@ -94,6 +94,37 @@ fn a_client_that_never_reads_is_closed_with_1008() {
 }
 
 #[test]
+fn a_send_beyond_the_host_outbound_budget_is_refused_and_closes_with_1008() {
+    let mut host_options = fiasco_ipc_core::HostOptions::default();
+    host_options.outbound_budget = 1 << 20;
+    let game = Game::start_with(Mode::Record, Duration::from_millis(1), host_options);
+    // The channel's own limit (64 MiB) is far above the host's budget.
+    let address = game.listen(1, 0, ListenOptions::default());
+    let client = connect(address, "/"); // never reads
+    let channel = game.opened(0);
+    let refusals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    for _ in 0..64 {
+        let refusals = std::sync::Arc::clone(&refusals);
+        game.request(move |host| {
+            for _ in 0..16 {
+                if let Err(error) = host.send(channel, MessageKind::Binary, vec![0u8; 64 * 1024]) {
+                    refusals.lock().unwrap().push(error);
+                }
+            }
+        });
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (closed_by, code, reason) = game.closed_parts(channel);
+    assert_eq!((closed_by, code), (ClosedBy::HostLimit, 1008), "{reason}");
+    let refusals = refusals.lock().unwrap();
+    assert!(
+        matches!(refusals.first(), Some(SendError::HostFull { channel: c, host_bytes }) if *c == channel && *host_bytes > 1 << 20),
+        "{refusals:?}"
+    );
+    drop(client);
+}
+
+#[test]
 fn connections_beyond_the_limit_get_503() {
     let game = Game::start(Mode::Echo);
     let mut options = ListenOptions::default();
