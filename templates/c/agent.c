@@ -43,16 +43,16 @@ static int32_t run(void *state, uint32_t index, const FiascoHostApi *host) {
     (void)index;
     while (fiasco_ipc_next_listen_result(host, &counter->results, &result)) {
         if (result.user_id != USER_ID) continue;
-        int ok = result.status == FIASCO_IPC_LISTEN_OK;
+        int ok = result.status == FIASCO_IPC_LISTEN_STATUS_OK;
         if (ok) snprintf(line, sizeof line, "__NAME__ listening on ws://127.0.0.1:%u", (unsigned)result.port);
         else snprintf(line, sizeof line, "__NAME__ could not listen: %.*s", (int)result.message.len, (const char *)result.message.ptr);
         host->log(host->ctx, ok ? FIASCO_LOG_INFO : FIASCO_LOG_ERROR, fiasco_str(line));
     }
     while (fiasco_ipc_next_message_from_remote(host, &counter->messages, &message)) {
         if (message.user_id != USER_ID) continue;
-        FiascoIpcMessageToRemote reply = { .channel = message.channel, .kind = FIASCO_IPC_TEXT,
+        FiascoIpcMessageToRemote reply = { .channel = message.channel, .kind = FIASCO_IPC_MESSAGE_KIND_TEXT,
                                            .content = fiasco_str("unknown command") };
-        if (message.kind == FIASCO_IPC_TEXT && message.content.len == 3 && !memcmp(message.content.ptr, "inc", 3)) {
+        if (message.kind == FIASCO_IPC_MESSAGE_KIND_TEXT && message.content.len == 3 && !memcmp(message.content.ptr, "inc", 3)) {
             snprintf(text, sizeof text, "%" PRIu64, ++counter->count);
             reply.content = fiasco_str(text);
         }

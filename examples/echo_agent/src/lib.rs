@@ -101,6 +101,7 @@ fn echo(reader: EventReader<MessageFromRemote<'_>>, writer: EventWriter<MessageT
                     channel: event.channel(),
                     content: Some(content),
                     kind: event.kind(),
+                    ..Default::default()
                 },
             )
         });

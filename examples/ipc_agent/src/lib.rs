@@ -110,6 +110,7 @@ fn send(writer: &EventWriter<MessageToRemote<'_>>, channel: u64, bytes: &[u8]) {
                 channel,
                 content: Some(content),
                 kind: MessageKind::Binary,
+                ..Default::default()
             },
         )
     });

@@ -18,6 +18,7 @@ fn main() -> std::io::Result<()> {
             channel: 1,
             content: Some(content),
             kind: MessageKind::Text,
+            ..Default::default()
         },
     );
     builder.finish_minimal(root);

@@ -6,7 +6,7 @@ use fiasco::abi::{
     FiascoBuffer, FiascoEventView, FiascoHostApi, FiascoStr, LOG_ERROR, LOG_WARN, STATUS_INVALID,
     STATUS_OK, STATUS_PANIC,
 };
-use fiasco::flatbuffers::{root, FlatBufferBuilder};
+use fiasco::flatbuffers::FlatBufferBuilder;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -221,27 +221,25 @@ pub(crate) unsafe fn write<T: CEvent>(host: *const FiascoHostApi, event: *const 
     })
 }
 
-/// See `fiasco_ipc_listen_request_allowed_origin`.
+/// See the `fiasco_ipc_*_at` functions: runs `get` on the bytes of `data`
+/// and writes what it finds to `out`.
 ///
 /// # Safety
 /// `data` is valid for its length; `out` null or valid.
-pub(crate) unsafe fn allowed_origin(data: FiascoStr, index: usize, out: *mut FiascoStr) -> i32 {
+pub(crate) unsafe fn item<T>(
+    data: FiascoStr,
+    out: *mut T,
+    get: impl FnOnce(&[u8]) -> Option<T>,
+) -> i32 {
     guard(|| {
         // SAFETY: the caller guarantees data.
         let Some(bytes) = (unsafe { slice(data) }) else {
             return STATUS_INVALID;
         };
-        let Ok(request) = root::<fiasco_ipc_schema::ListenRequest>(bytes) else {
-            return STATUS_INVALID;
-        };
-        let origin = request
-            .allowed_origins()
-            .filter(|origins| index < origins.len())
-            .map(|origins| origins.get(index));
-        match (origin, out.is_null()) {
-            (Some(origin), false) => {
+        match (get(bytes), out.is_null()) {
+            (Some(item), false) => {
                 // SAFETY: out is non-null and, by the caller, valid.
-                unsafe { out.write(c_str(Some(origin))) };
+                unsafe { out.write(item) };
                 STATUS_OK
             }
             _ => STATUS_INVALID,

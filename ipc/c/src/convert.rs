@@ -102,6 +102,23 @@ pub(crate) unsafe fn add_bytes<'b>(
     Ok(unsafe { bytes(value, field) }?.map(|bytes| fiasco::byte_vector(builder, bytes)))
 }
 
+/// C's array of `count` items at `items` for `field`: `None` when `items`
+/// is null and `count` 0.
+///
+/// # Safety
+/// A non-null `items` must be valid for `count` values for `'a`.
+unsafe fn items<'a, T>(items: *const T, count: usize, field: &str) -> Result<Option<&'a [T]>, Invalid> {
+    if items.is_null() {
+        return if count == 0 {
+            Ok(None)
+        } else {
+            Err(Invalid::field(field, "is a null pointer with a count"))
+        };
+    }
+    // SAFETY: the caller guarantees items is valid for count values.
+    Ok(Some(unsafe { std::slice::from_raw_parts(items, count) }))
+}
+
 /// Adds C's array of `count` strings at `items` for `field` as a
 /// `[string]` (nothing when `items` is null and `count` 0).
 ///
@@ -113,20 +130,54 @@ pub(crate) unsafe fn add_texts<'b>(
     count: usize,
     field: &str,
 ) -> Result<Option<WIPOffset<Vector<'b, ForwardsUOffset<&'b str>>>>, Invalid> {
-    if items.is_null() {
-        return if count == 0 {
-            Ok(None)
-        } else {
-            Err(Invalid::field(field, "is a null pointer with a count"))
-        };
-    }
-    // SAFETY: the caller guarantees items is valid for count values.
-    let items = unsafe { std::slice::from_raw_parts(items, count) };
+    // SAFETY: forwarded from the caller.
+    let Some(items) = (unsafe { self::items(items, count, field) })? else {
+        return Ok(None);
+    };
     let mut offsets = Vec::with_capacity(items.len());
     for item in items {
         // SAFETY: forwarded from the caller.
         let text = unsafe { text(*item, field) }?.unwrap_or("");
         offsets.push(builder.create_string(text));
+    }
+    Ok(Some(builder.create_vector(&offsets)))
+}
+
+/// Adds C's array of `count` numbers at `items` for `field` as a vector
+/// (nothing when `items` is null and `count` 0).
+///
+/// # Safety
+/// A non-null `items` must be valid for `count` values.
+pub(crate) unsafe fn add_scalars<'b, T: fiasco::flatbuffers::Push + Copy>(
+    builder: &mut FlatBufferBuilder<'b>,
+    items: *const T,
+    count: usize,
+    field: &str,
+) -> Result<Option<WIPOffset<Vector<'b, T::Output>>>, Invalid> {
+    // SAFETY: forwarded from the caller.
+    Ok(unsafe { self::items(items, count, field) }?.map(|items| builder.create_vector(items)))
+}
+
+/// Adds C's array of `count` tables at `items` for `field`, each built by
+/// `build` (nothing when `items` is null and `count` 0).
+///
+/// # Safety
+/// A non-null `items` must be valid for `count` values; `build` vouches for
+/// the pointers inside each.
+pub(crate) unsafe fn add_tables<'b, C, T>(
+    builder: &mut FlatBufferBuilder<'b>,
+    items: *const C,
+    count: usize,
+    field: &str,
+    build: impl Fn(&mut FlatBufferBuilder<'b>, &C) -> Result<WIPOffset<T>, Invalid>,
+) -> Result<Option<WIPOffset<Vector<'b, ForwardsUOffset<T>>>>, Invalid> {
+    // SAFETY: forwarded from the caller.
+    let Some(items) = (unsafe { self::items(items, count, field) })? else {
+        return Ok(None);
+    };
+    let mut offsets = Vec::with_capacity(items.len());
+    for item in items {
+        offsets.push(build(builder, item)?);
     }
     Ok(Some(builder.create_vector(&offsets)))
 }

@@ -72,6 +72,16 @@ fn read<T>(read: unsafe extern "C" fn(FiascoStr, *mut T) -> i32, bytes: &[u8]) -
 #[test]
 fn listen_request_round_trips_with_every_field() {
     let origins = [s("http://localhost:5173"), s("https://tool.example")];
+    let grants = [
+        FiascoIpcTokenGrant {
+            token: s("e-token"),
+            role: s("editor"),
+        },
+        FiascoIpcTokenGrant {
+            token: s("v-token"),
+            role: s("viewer"),
+        },
+    ];
     let event = FiascoIpcListenRequest {
         user_id: 7,
         port: 9100,
@@ -98,6 +108,8 @@ fn listen_request_round_trips_with_every_field() {
         max_http_connections: 14,
         http_lifetime_ms: 15,
         max_request_head: 16_384,
+        tokens: grants.as_ptr(),
+        tokens_count: grants.len(),
     };
     let bytes = built(fiasco_ipc_build_listen_request, &event);
     let rust = root::<ipc::ListenRequest>(&bytes).expect("valid for the Rust bindings");
@@ -158,13 +170,36 @@ fn listen_request_round_trips_with_every_field() {
     let mut origin = ABSENT;
     // SAFETY: live bytes and a place to write.
     assert_eq!(
-        unsafe { fiasco_ipc_listen_request_allowed_origin(data, 1, &mut origin) },
+        unsafe { fiasco_ipc_listen_request_allowed_origins_at(data, 1, &mut origin) },
         STATUS_OK
     );
     assert_eq!(text(origin).as_deref(), Some("https://tool.example"));
     // SAFETY: as above.
-    let past_the_end = unsafe { fiasco_ipc_listen_request_allowed_origin(data, 2, &mut origin) };
+    let past_the_end = unsafe { fiasco_ipc_listen_request_allowed_origins_at(data, 2, &mut origin) };
     assert_eq!(past_the_end, STATUS_INVALID);
+
+    let grants: Vec<_> = rust
+        .tokens()
+        .into_iter()
+        .flatten()
+        .map(|grant| (grant.token(), grant.role()))
+        .collect();
+    assert_eq!(
+        grants,
+        [
+            (Some("e-token"), Some("editor")),
+            (Some("v-token"), Some("viewer"))
+        ]
+    );
+    assert_eq!(back.tokens_count, 2);
+    let mut grant = FiascoIpcTokenGrant::default();
+    // SAFETY: live bytes and a place to write.
+    assert_eq!(
+        unsafe { fiasco_ipc_listen_request_tokens_at(data, 1, &mut grant) },
+        STATUS_OK
+    );
+    assert_eq!(text(grant.token).as_deref(), Some("v-token"));
+    assert_eq!(text(grant.role).as_deref(), Some("viewer"));
 }
 
 #[test]
@@ -218,6 +253,7 @@ fn channel_events_round_trip() {
         origin: ABSENT,
         outbound: 1,
         connect_id: 99,
+        role: s("viewer"),
     };
     let bytes = built(fiasco_ipc_build_connection_opened, &opened);
     let back = read(fiasco_ipc_read_connection_opened, &bytes).expect("reads back");
@@ -226,6 +262,7 @@ fn channel_events_round_trip() {
     assert_eq!(text(back.path).as_deref(), Some("/"));
     assert_eq!(text(back.origin), None);
     assert_eq!((back.outbound, back.connect_id), (1, 99));
+    assert_eq!(text(back.role).as_deref(), Some("viewer"));
 
     let content = [0u8, 1, 2, 255];
     let from = FiascoIpcMessageFromRemote {
@@ -244,17 +281,38 @@ fn channel_events_round_trip() {
     let read_content = unsafe { std::slice::from_raw_parts(back.content.ptr, back.content.len) };
     assert_eq!(read_content, content);
 
+    let others = [20u64, 21, 22];
     let to = FiascoIpcMessageToRemote {
         channel: 16,
         content: s("hello"),
         kind: 1,
+        conflation_key: 7,
+        priority: 1,
+        also_to: others.as_ptr(),
+        also_to_count: others.len(),
     };
     let bytes = built(fiasco_ipc_build_message_to_remote, &to);
     let rust = root::<ipc::MessageToRemote>(&bytes).expect("valid");
     assert_eq!(rust.kind(), ipc::MessageKind::Text);
+    assert_eq!(rust.conflation_key(), 7);
+    assert_eq!(rust.priority(), ipc::Priority::High);
+    let also: Vec<u64> = rust.also_to().into_iter().flatten().collect();
+    assert_eq!(also, others);
+    let data = FiascoStr {
+        ptr: bytes.as_ptr(),
+        len: bytes.len(),
+    };
+    let mut other = 0u64;
+    // SAFETY: live bytes and a place to write.
+    assert_eq!(
+        unsafe { fiasco_ipc_message_to_remote_also_to_at(data, 2, &mut other) },
+        STATUS_OK
+    );
+    assert_eq!(other, 22);
     assert_eq!(rust.content().map(|c| c.bytes()), Some(&b"hello"[..]));
     let back = read(fiasco_ipc_read_message_to_remote, &bytes).expect("reads back");
     assert_eq!((back.channel, back.kind), (16, 1));
+    assert_eq!((back.conflation_key, back.priority, back.also_to_count), (7, 1, 3));
     assert_eq!(text(back.content).as_deref(), Some("hello"));
 
     let close = FiascoIpcCloseChannel {
@@ -302,6 +360,7 @@ fn what_is_not_a_valid_event_is_refused() {
         channel: 1,
         content: s("hello"),
         kind: 1,
+        ..Default::default()
     };
     let mut bytes = built(fiasco_ipc_build_message_to_remote, &to);
     bytes.truncate(bytes.len() - 4);
@@ -343,7 +402,7 @@ fn bad_input_from_c_is_refused_not_built() {
             ptr: std::ptr::null(),
             len: 5,
         },
-        kind: 0,
+        ..Default::default()
     };
     // SAFETY: a null pointer is checked before use.
     assert_eq!(

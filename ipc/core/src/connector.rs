@@ -313,11 +313,11 @@ fn unoffered_extension(request: &HeaderMap, response: &HeaderMap) -> Option<Stri
 
 /// Reports the state of the connect request.
 fn report(hub: &Hub, user_id: u64, connect_id: u64, state: ConnectState) {
-    hub.queue.push(NetEvent::Event(Event::ConnectStatus {
+    hub.queue.push(NetEvent::Event(Event::ConnectStatus(crate::ConnectStatus {
         user_id,
         connect_id,
         state,
-    }));
+    })));
 }
 
 /// Reports a failed attempt, and when the next one starts (`None`: never).
@@ -457,14 +457,15 @@ async fn connected(
         path: connection.path,
         origin: None,
         direction: Direction::Outbound { connect_id },
+        role: None,
     };
     // Reported right after the channel's ConnectionOpened, so the game
     // knows the channel by the time it hears it is connected.
-    let connected = Event::ConnectStatus {
+    let connected = Event::ConnectStatus(crate::ConnectStatus {
         user_id,
         connect_id,
         state: ConnectState::Connected { channel },
-    };
+    });
     let shared = Arc::new(ChannelShared::new(options.limits));
     let serving = websocket::serve(
         connection.io,

@@ -69,8 +69,9 @@ pub(crate) struct Gate {
     pub(crate) http: Arc<Semaphore>,
     pub(crate) refusals: Refusals,
     pub(crate) throttle: Mutex<TokenThrottle>,
-    /// The token's SHA-256, compared in constant time.
-    pub(crate) token: Option<[u8; 32]>,
+    /// Each token's SHA-256 and its role, compared in constant time; `None`
+    /// when the port needs no token.
+    pub(crate) grants: Option<Vec<crate::security::Grant>>,
 }
 
 impl Gate {
@@ -83,10 +84,7 @@ impl Gate {
             http: Arc::new(Semaphore::new(limits.max_http_connections)),
             refusals: Refusals::new(port),
             throttle: Mutex::default(),
-            token: options
-                .token
-                .as_deref()
-                .map(|token| crate::security::token_digest(token.as_bytes())),
+            grants: crate::security::Grant::all(options),
         }
     }
 }

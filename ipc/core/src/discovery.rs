@@ -43,6 +43,31 @@ pub struct ListenerEntry {
     /// The token, when one is required (the file is the user's alone).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub token: Option<String>,
+    /// The names of the roles the port's tokens grant (`default` for the
+    /// single `token`); empty when it needs no token.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub roles: Vec<String>,
+    /// Every token and its role (the file is the user's alone).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub tokens: Vec<RoleToken>,
+}
+
+/// A token of a listener and the role it grants, in a discovery file.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleToken {
+    /// The role's name.
+    pub role: String,
+    /// The token.
+    pub token: String,
+}
+
+impl std::fmt::Debug for RoleToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoleToken")
+            .field("role", &self.role)
+            .field("token", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Why the discovery folder cannot be used.

@@ -164,11 +164,11 @@ impl Driver {
                 if let Err(error) = &result {
                     tracing::warn!(user_id, port, %error, "listen request refused");
                 }
-                self.queue.push(NetEvent::Event(Event::ListenResult {
+                self.queue.push(NetEvent::Event(Event::ListenResult(crate::ListenResult {
                     user_id,
                     requested_port: port,
                     result,
-                }));
+                })));
             }
             Command::StopListening { user_id, port } => {
                 let stopped = match self.listeners.remove(&port) {
@@ -187,11 +187,11 @@ impl Driver {
                     }
                     None => false,
                 };
-                self.queue.push(NetEvent::Event(Event::StopListeningResult {
+                self.queue.push(NetEvent::Event(Event::StopListeningResult(crate::StopListeningResult {
                     user_id,
                     port,
                     stopped,
-                }));
+                })));
             }
             Command::Send { channel, message } => {
                 self.route(channel, Outbound::Message(message));
@@ -232,14 +232,14 @@ impl Driver {
                 ConnectErrorKind::InvalidRequest,
                 format!("connect_id {connect_id} is already in use by this user_id"),
             );
-            self.queue.push(NetEvent::Event(Event::ConnectStatus {
+            self.queue.push(NetEvent::Event(Event::ConnectStatus(crate::ConnectStatus {
                 user_id,
                 connect_id,
                 state: ConnectState::Failed {
                     error,
                     retry_in: None,
                 },
-            }));
+            })));
             return;
         }
         let (stop, stop_rx) = watch::channel(false);
@@ -292,7 +292,12 @@ impl Driver {
             .local_addr()
             .map_err(|error| ListenError::from_io(error, address))?;
         let (stop, stop_rx) = watch::channel(false);
-        let token_len = options.token.as_ref().map(String::len);
+        let token_len = options
+            .token
+            .iter()
+            .chain(options.tokens.iter().map(|grant| &grant.token))
+            .map(String::len)
+            .min();
         let ctx = Arc::new(ListenerCtx {
             user_id,
             local,
@@ -353,6 +358,18 @@ fn listener_entry(user_id: u64, local: SocketAddr, options: &ListenOptions) -> L
     } else {
         vec![local.ip().to_string()]
     };
+    let tokens: Vec<crate::discovery::RoleToken> = options
+        .token
+        .iter()
+        .map(|token| crate::discovery::RoleToken {
+            role: crate::DEFAULT_ROLE.to_owned(),
+            token: token.clone(),
+        })
+        .chain(options.tokens.iter().map(|grant| crate::discovery::RoleToken {
+            role: grant.role.clone(),
+            token: grant.token.clone(),
+        }))
+        .collect();
     let urls = hosts
         .into_iter()
         .map(|host| match host.parse::<std::net::Ipv6Addr>() {
@@ -364,7 +381,9 @@ fn listener_entry(user_id: u64, local: SocketAddr, options: &ListenOptions) -> L
         user_id,
         port,
         urls,
-        token_required: options.token.is_some(),
+        token_required: options.token.is_some() || !options.tokens.is_empty(),
         token: options.token.clone(),
+        roles: tokens.iter().map(|grant| grant.role.clone()).collect(),
+        tokens,
     }
 }

@@ -197,8 +197,12 @@ pub fn token_request(data: &[u8]) {
     let Ok(request) = builder.body(()) else {
         return;
     };
-    let expected = crate::security::token_digest(b"fuzz-token");
-    if let Ok(path) = crate::security::check_token(&request, &expected) {
+    let options = crate::ListenOptions {
+        token: Some("fuzz-token".to_owned()),
+        ..crate::ListenOptions::default()
+    };
+    let grants = crate::security::Grant::all(&options).unwrap_or_default();
+    if let Ok((path, _)) = crate::security::check_token(&request, &grants) {
         let query = path.split_once('?').map_or("", |(_, query)| query);
         assert!(
             !query

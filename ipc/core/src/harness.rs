@@ -85,9 +85,12 @@ impl Harness {
         let ctx = Arc::clone(&self.ctx);
         let task = tokio::spawn(crate::websocket::run(
             server,
-            SocketAddr::from(([127, 0, 0, 1], 50_000)),
-            "/".to_owned(),
-            None,
+            crate::websocket::Opened::inbound(
+                SocketAddr::from(([127, 0, 0, 1], 50_000)),
+                "/".to_owned(),
+                None,
+                None,
+            ),
             ctx,
             permit,
             guard,
@@ -123,7 +126,7 @@ impl Harness {
     pub(crate) async fn opened(&self) -> (ChannelId, Arc<ChannelShared>) {
         loop {
             for event in self.events() {
-                if let NetEvent::Opened(Event::ConnectionOpened { channel, .. }, shared) = event {
+                if let NetEvent::Opened(Event::ConnectionOpened(crate::ConnectionOpened { channel, .. }), shared) = event {
                     return (channel, shared);
                 }
             }
@@ -161,12 +164,12 @@ impl Harness {
         self.events()
             .into_iter()
             .find_map(|event| match event {
-                NetEvent::Event(Event::ChannelClosed {
+                NetEvent::Event(Event::ChannelClosed(crate::ChannelClosed {
                     closed_by,
                     code,
                     reason,
                     ..
-                }) => Some(Ended {
+                })) => Some(Ended {
                     closed_by,
                     code,
                     reason,

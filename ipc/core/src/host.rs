@@ -34,7 +34,7 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 /// loop {
 ///     host.flush();
 ///     while let Some(event) = host.poll_event() {
-///         if let Event::Message { channel, kind, data, .. } = event {
+///         if let Event::Message(crate::Message { channel, kind, data, .. }) = event {
 ///             // Echo; a failed send is logged, and the channel's
 ///             // ChannelClosed follows when it closes for it.
 ///             let _ = host.send(channel, kind, data);
@@ -255,13 +255,13 @@ impl IpcHost {
         }
         let event = self.inbox.pop(&mut self.allowance)?;
         match &event {
-            Event::Message { channel, .. } => {
+            Event::Message(crate::Message { channel, .. }) => {
                 if let Some(entry) = self.channels.get(channel) {
                     self.shared.taken(&entry.shared, event.held_bytes());
                     self.released = true;
                 }
             }
-            Event::ChannelClosed { channel, .. } => {
+            Event::ChannelClosed(crate::ChannelClosed { channel, .. }) => {
                 self.channels.remove(channel);
             }
             _ => {}
@@ -275,7 +275,7 @@ impl IpcHost {
         for event in self.scratch.drain(..) {
             match event {
                 NetEvent::Opened(event, shared) => {
-                    if let Event::ConnectionOpened { channel, .. } = &event {
+                    if let Event::ConnectionOpened(crate::ConnectionOpened { channel, .. }) = &event {
                         self.channels
                             .insert(*channel, Channel { shared, open: true });
                     }

@@ -31,6 +31,8 @@ pub(crate) struct Accepted {
     pub(crate) upgrade: OnUpgrade,
     pub(crate) path: String,
     pub(crate) origin: Option<String>,
+    /// The role of the token it presented.
+    pub(crate) role: Option<String>,
     /// Its place among the port's open channels.
     pub(crate) permit: OwnedSemaphorePermit,
 }
@@ -228,9 +230,7 @@ async fn serve_http<IO>(
     stand_down.stand_down();
     crate::websocket::run(
         TokioIo::new(upgraded),
-        peer,
-        accepted.path,
-        accepted.origin,
+        crate::websocket::Opened::inbound(peer, accepted.path, accepted.origin, accepted.role),
         ctx,
         accepted.permit,
         guard,
@@ -334,9 +334,9 @@ async fn decide(
         );
         return slot.refuse(answer::text(StatusCode::FORBIDDEN, body));
     }
-    let path = match &ctx.gate.token {
-        Some(expected) => match security::check_token(&request, expected) {
-            Ok(path) => path,
+    let (path, role) = match &ctx.gate.grants {
+        Some(grants) => match security::check_token(&request, grants) {
+            Ok((path, role)) => (path, Some(role.to_string())),
             Err(TokenRefusal::Ambiguous) => {
                 refusals.refused(Refusal::Malformed, || {
                     tracing::warn!(%peer, port, "refused: more than one token in one request: 400");
@@ -348,10 +348,13 @@ async fn decide(
             }
             Err(TokenRefusal::Wrong) => return wrong_token(peer, ctx, slot).await,
         },
-        None => request
-            .uri()
-            .path_and_query()
-            .map_or_else(|| "/".to_owned(), |path| path.as_str().to_owned()),
+        None => (
+            request
+                .uri()
+                .path_and_query()
+                .map_or_else(|| "/".to_owned(), |path| path.as_str().to_owned()),
+            None,
+        ),
     };
     let Ok(permit) = Arc::clone(&ctx.connections).try_acquire_owned() else {
         refusals.refused(Refusal::Busy, || {
@@ -374,6 +377,7 @@ async fn decide(
         upgrade: hyper::upgrade::on(&mut request),
         path,
         origin: origin_text,
+        role,
         permit,
     });
     let mut response = Response::new(Body::empty());

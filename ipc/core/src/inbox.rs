@@ -58,9 +58,9 @@ pub(crate) struct Inbox {
 
 fn channel_of(event: &Event) -> Option<ChannelId> {
     match event {
-        Event::ConnectionOpened { channel, .. }
-        | Event::Message { channel, .. }
-        | Event::ChannelClosed { channel, .. } => Some(*channel),
+        Event::ConnectionOpened(crate::ConnectionOpened { channel, .. })
+        | Event::Message(crate::Message { channel, .. })
+        | Event::ChannelClosed(crate::ChannelClosed { channel, .. }) => Some(*channel),
         _ => None,
     }
 }
@@ -106,7 +106,7 @@ impl Inbox {
             };
             if let Some(front) = queue
                 .front()
-                .filter(|front| matches!(front, Event::Message { .. }))
+                .filter(|front| matches!(front, Event::Message(crate::Message { .. })))
             {
                 let size = front.held_bytes();
                 if !allowance.fits(size) {
@@ -138,19 +138,19 @@ mod tests {
     use crate::types::MessageKind;
 
     fn message(channel: u64, len: usize) -> Event {
-        Event::Message {
+        Event::Message(crate::Message {
             channel: ChannelId(channel),
             user_id: 0,
             kind: MessageKind::Binary,
             data: bytes::Bytes::from(vec![0; len]),
             encoded: None,
-        }
+        })
     }
 
     fn drain(inbox: &mut Inbox, allowance: &mut Allowance) -> Vec<(u64, usize)> {
         std::iter::from_fn(|| inbox.pop(allowance))
             .filter_map(|event| match event {
-                Event::Message { channel, data, .. } => Some((channel.0, data.len())),
+                Event::Message(crate::Message { channel, data, .. }) => Some((channel.0, data.len())),
                 _ => None,
             })
             .collect()
@@ -221,30 +221,30 @@ mod tests {
     fn host_events_and_channel_ends_are_not_held_by_the_budget() {
         let mut inbox = Inbox::default();
         inbox.push(message(1, 10));
-        inbox.push(Event::ChannelClosed {
+        inbox.push(Event::ChannelClosed(crate::ChannelClosed {
             channel: ChannelId(1),
             user_id: 0,
             closed_by: crate::ClosedBy::Remote,
             code: 1000,
             reason: String::new(),
-        });
-        inbox.push(Event::StopListeningResult {
+        }));
+        inbox.push(Event::StopListeningResult(crate::StopListeningResult {
             user_id: 0,
             port: 1,
             stopped: true,
-        });
+        }));
         let mut allowance = Allowance::new(FrameBudget::new(1, 10));
         assert!(matches!(
             inbox.pop(&mut allowance),
-            Some(Event::StopListeningResult { .. })
+            Some(Event::StopListeningResult(crate::StopListeningResult { .. }))
         ));
         assert!(matches!(
             inbox.pop(&mut allowance),
-            Some(Event::Message { .. })
+            Some(Event::Message(crate::Message { .. }))
         ));
         assert!(matches!(
             inbox.pop(&mut allowance),
-            Some(Event::ChannelClosed { .. })
+            Some(Event::ChannelClosed(crate::ChannelClosed { .. }))
         ));
         assert!(inbox.is_empty());
     }

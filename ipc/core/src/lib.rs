@@ -10,7 +10,7 @@
 //! host.flush();
 //! // ... once a frame:
 //! while let Some(event) = host.poll_event() {
-//!     if let Event::ListenResult { result: Ok(address), .. } = event {
+//!     if let Event::ListenResult(crate::ListenResult { result: Ok(address), .. }) = event {
 //!         println!("listening on ws://{address}");
 //!     }
 //! }
@@ -82,10 +82,11 @@ mod websocket;
 pub use host::{IpcHost, DEFAULT_SHUTDOWN_TIMEOUT};
 pub use options::{
     ConnectOptions, Discovery, FrameBudget, HostOptions, InvalidOptions, Limits, ListenOptions,
-    TlsFiles,
+    TlsFiles, TokenGrant, DEFAULT_ROLE,
 };
 pub use types::{
-    ChannelId, ClosedBy, ConnectError, ConnectErrorKind, ConnectState, Direction, Encoded, Event,
-    InboundMessage, ListenError, ListenErrorKind, MessageEncoder, MessageKind, SendError,
-    StartError,
+    ChannelClosed, ChannelId, ChannelStats, ClosedBy, ConnectError, ConnectErrorKind,
+    ConnectState, ConnectStatus, ConnectionOpened, Direction, Encoded, Event, InboundMessage,
+    ListenError, ListenErrorKind, ListenResult, Message, MessageEncoder, MessageKind, SendError,
+    StartError, StopListeningResult,
 };

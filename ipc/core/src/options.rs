@@ -23,14 +23,76 @@ pub struct ListenOptions {
     /// disagree: 400). A wrong one is answered 401 late, the later the more
     /// its address failed recently (up to 1 s); the right one always opens
     /// at once. Use a long random token (e.g. 32 hex digits): guessing is
-    /// slowed, not impossible. Default: none on loopback.
+    /// slowed, not impossible. The same as a grant in
+    /// [`tokens`](Self::tokens) with the role `"default"`. Default: none on
+    /// loopback.
     pub token: Option<String>,
+    /// Tokens that each grant a role: a client presenting one is reported
+    /// with its role ([`ConnectionOpened::role`](crate::ConnectionOpened::role)),
+    /// and agents decide what each role may do. Checked as `token` is.
+    /// Default: none.
+    pub tokens: Vec<TokenGrant>,
     /// A folder served for plain HTTP GET. Default: none (404).
     pub web_root: Option<PathBuf>,
     /// TLS certificate chain and key (PEM files). Default: none (plain ws).
     pub tls: Option<TlsFiles>,
     /// The limits.
     pub limits: Limits,
+}
+
+/// The role a port's single [`ListenOptions::token`] grants.
+pub const DEFAULT_ROLE: &str = "default";
+
+/// A token and the role it grants.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenGrant {
+    /// The secret: URL-safe (`[A-Za-z0-9._~-]`), 1 to 256 bytes, so it
+    /// goes in a URL's query without escaping.
+    pub token: String,
+    /// The role's name: URL-safe as the token, 1 to 64 bytes.
+    pub role: String,
+}
+
+impl TokenGrant {
+    /// A grant of `role` to `token`.
+    pub fn new(token: impl Into<String>, role: impl Into<String>) -> Self {
+        Self {
+            token: token.into(),
+            role: role.into(),
+        }
+    }
+
+    /// Parses `role:token,role:token` (the `ipc.tokens` setting and
+    /// `FIASCO_IPC_TOKENS`); spaces around items are ignored. The grants
+    /// are checked when a port is opened with them.
+    pub fn parse_list(text: &str) -> Result<Vec<TokenGrant>, String> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| {
+                item.split_once(':')
+                    .map(|(role, token)| TokenGrant::new(token.trim(), role.trim()))
+                    .ok_or_else(|| format!("a grant is role:token, not {item:?}"))
+            })
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for TokenGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenGrant")
+            .field("token", &"<redacted>")
+            .field("role", &self.role)
+            .finish()
+    }
+}
+
+/// Whether `text` is 1 to `max` URL-safe bytes (`[A-Za-z0-9._~-]`).
+fn url_safe(text: &str, max: usize) -> bool {
+    (1..=max).contains(&text.len())
+        && text
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"._~-".contains(&byte))
 }
 
 /// PEM files for TLS.
@@ -155,6 +217,7 @@ impl Default for ListenOptions {
             bind_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
             allowed_origins: Vec::new(),
             token: None,
+            tokens: Vec::new(),
             web_root: None,
             tls: None,
             limits: Limits::default(),
@@ -221,7 +284,26 @@ impl ListenOptions {
         if self.token.as_deref() == Some("") {
             return invalid("an empty token is not a secret");
         }
-        if !self.bind_address.is_loopback() && self.token.is_none() {
+        let mut seen = std::collections::HashSet::new();
+        for (token, role) in self
+            .token
+            .iter()
+            .map(|token| (token, DEFAULT_ROLE))
+            .chain(self.tokens.iter().map(|grant| (&grant.token, grant.role.as_str())))
+        {
+            if !url_safe(token, 256) {
+                return invalid("a token must be 1 to 256 URL-safe characters ([A-Za-z0-9._~-])");
+            }
+            if !url_safe(role, 64) {
+                return invalid(&format!(
+                    "role {role:?} must be 1 to 64 URL-safe characters ([A-Za-z0-9._~-])"
+                ));
+            }
+            if !seen.insert(token.as_str()) {
+                return invalid("the same token is granted twice");
+            }
+        }
+        if !self.bind_address.is_loopback() && self.token.is_none() && self.tokens.is_empty() {
             return Err(ListenError::new(
                 ListenErrorKind::TokenRequired,
                 format!(

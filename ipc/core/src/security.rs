@@ -3,6 +3,7 @@
 use hyper::header::{self, HeaderValue};
 use hyper::Request;
 use subtle::ConstantTimeEq;
+use std::sync::Arc;
 
 use crate::options::ListenOptions;
 
@@ -145,19 +146,53 @@ pub(crate) fn token_digest(token: &[u8]) -> [u8; 32] {
     out
 }
 
-/// Checks the request's one token against the expected token's digest, in
-/// constant time. On success returns the path and query without the token.
+/// A token a port accepts, kept as its digest, and the role it grants.
+#[derive(Clone)]
+pub(crate) struct Grant {
+    digest: [u8; 32],
+    role: Arc<str>,
+}
+
+impl Grant {
+    /// A port's grants: its single token (role `default`) and its
+    /// `tokens`; `None` when it has neither (no token needed).
+    pub(crate) fn all(options: &crate::ListenOptions) -> Option<Vec<Grant>> {
+        let single = options
+            .token
+            .iter()
+            .map(|token| (token.as_str(), crate::options::DEFAULT_ROLE));
+        let grants: Vec<Grant> = single
+            .chain(
+                options
+                    .tokens
+                    .iter()
+                    .map(|grant| (grant.token.as_str(), grant.role.as_str())),
+            )
+            .map(|(token, role)| Grant {
+                digest: token_digest(token.as_bytes()),
+                role: Arc::from(role),
+            })
+            .collect();
+        (!grants.is_empty()).then_some(grants)
+    }
+}
+
+/// Checks the request's one token against every grant's digest, in
+/// constant time (every grant is compared, whichever matches). On success
+/// returns the path and query without the token, and the grant's role.
 pub(crate) fn check_token<B>(
     request: &Request<B>,
-    expected: &[u8; 32],
-) -> Result<String, TokenRefusal> {
+    grants: &[Grant],
+) -> Result<(String, Arc<str>), TokenRefusal> {
     let (given, path) = given_token(request)?;
-    let given = given.ok_or(TokenRefusal::Wrong)?;
-    if bool::from(token_digest(&given).ct_eq(expected)) {
-        Ok(path)
-    } else {
-        Err(TokenRefusal::Wrong)
+    let given = token_digest(&given.ok_or(TokenRefusal::Wrong)?);
+    let mut found = None;
+    for grant in grants {
+        if bool::from(given.ct_eq(&grant.digest)) {
+            found = Some(Arc::clone(&grant.role));
+        }
     }
+    found.map(|role| (path, role)).ok_or(TokenRefusal::Wrong)
 }
 
 /// Whether this is a WebSocket upgrade request (by its headers).
@@ -277,9 +312,13 @@ mod tests {
             }
             builder.body(()).unwrap_or_default()
         };
-        let expected = token_digest(b"s3cret");
+        let options = ListenOptions {
+            token: Some("s3cret".to_owned()),
+            ..ListenOptions::default()
+        };
+        let grants = Grant::all(&options).unwrap_or_default();
         let check = |uri: &str, authorization: &[&str]| {
-            check_token(&request(uri, authorization), &expected)
+            check_token(&request(uri, authorization), &grants).map(|(path, _)| path)
         };
         assert_eq!(
             check("/ws?token=s3cret&room=1", &[]),

@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 /// One WebSocket connection. Unique for the life of the process, never
 /// reused, never 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct ChannelId(pub u64);
 
 impl fmt::Display for ChannelId {
@@ -150,85 +150,157 @@ impl ListenError {
     }
 }
 
-/// What the host reports to the game. Per channel, events come in order:
-/// one `ConnectionOpened`, its messages, one `ChannelClosed`.
+/// The answer to [`IpcHost::listen`](crate::IpcHost::listen).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenResult {
+    /// The requester.
+    pub user_id: u64,
+    /// The port asked for (0 for any).
+    pub requested_port: u16,
+    /// The address bound, or why not.
+    pub result: Result<SocketAddr, ListenError>,
+}
+
+/// The answer to [`IpcHost::stop_listening`](crate::IpcHost::stop_listening).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopListeningResult {
+    /// The requester.
+    pub user_id: u64,
+    /// The port.
+    pub port: u16,
+    /// Whether the host was listening there and stopped.
+    pub stopped: bool,
+}
+
+/// A WebSocket handshake completed: a client's on a listening port, or the
+/// server's a [`connect`](crate::IpcHost::connect) dialed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionOpened {
+    /// The new channel.
+    pub channel: ChannelId,
+    /// The listener's (or the connect request's) `user_id`.
+    pub user_id: u64,
+    /// The local port.
+    pub port: u16,
+    /// The other end's address.
+    pub peer: SocketAddr,
+    /// The request path and query (without a `token` parameter).
+    pub path: String,
+    /// The Origin header, when sent (inbound only).
+    pub origin: Option<String>,
+    /// Which way the channel goes.
+    pub direction: Direction,
+    /// The role of the token the client presented (`"default"` for the
+    /// listener's single token); `None` when the port needs no token, and
+    /// on outbound channels. Agents decide what each role may do.
+    pub role: Option<String>,
+}
+
+/// How an outbound connection is doing: one report per attempt and state
+/// (see [`ConnectState`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectStatus {
+    /// The requester.
+    pub user_id: u64,
+    /// The requester's id for the connection.
+    pub connect_id: u64,
+    /// What happened.
+    pub state: ConnectState,
+}
+
+/// A message from a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Its channel.
+    pub channel: ChannelId,
+    /// The listener's `user_id`.
+    pub user_id: u64,
+    /// Text or binary.
+    pub kind: MessageKind,
+    /// The bytes (UTF-8 for text). With an encoder, a view into
+    /// `encoded`, not a copy.
+    pub data: Bytes,
+    /// What the [`MessageEncoder`] made of the message on the network
+    /// thread, when the host has one.
+    pub encoded: Option<Bytes>,
+}
+
+impl Message {
+    /// The text of a text message (the host checked it is UTF-8); `None`
+    /// for a binary one.
+    pub fn text(&self) -> Option<&str> {
+        match self.kind {
+            MessageKind::Text => std::str::from_utf8(&self.data).ok(),
+            MessageKind::Binary => None,
+        }
+    }
+}
+
+/// A channel ended; nothing about it follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelClosed {
+    /// The channel.
+    pub channel: ChannelId,
+    /// The listener's `user_id`.
+    pub user_id: u64,
+    /// Who closed it.
+    pub closed_by: ClosedBy,
+    /// The close code; 1006 when the connection dropped.
+    pub code: u16,
+    /// The reason or an explanation.
+    pub reason: String,
+}
+
+/// A channel's counters, the answer to
+/// [`IpcHost::channel_stats`](crate::IpcHost::channel_stats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChannelStats {
+    /// The requester.
+    pub user_id: u64,
+    /// The channel.
+    pub channel: ChannelId,
+    /// False when the channel is unknown or closed (the counters are 0).
+    pub open: bool,
+    /// Messages queued towards the client, not yet written whole.
+    pub queued_messages: u32,
+    /// Their bytes.
+    pub queued_bytes: u64,
+    /// Messages written to the socket so far.
+    pub sent_messages: u64,
+    /// Their payload bytes.
+    pub sent_bytes: u64,
+    /// Keyed messages replaced by a newer one before they started.
+    pub conflated_messages: u64,
+    /// Messages from the client waiting for the game.
+    pub inbound_messages: u32,
+    /// Bytes the client holds in the host (waiting messages and the one
+    /// being read).
+    pub inbound_bytes: u64,
+    /// The round trip of the host's last answered ping; `None` before one
+    /// is answered.
+    pub round_trip: Option<std::time::Duration>,
+}
+
+/// What the host reports to the game, one payload type per kind. Per
+/// channel, events come in order: one `ConnectionOpened`, its messages,
+/// one `ChannelClosed`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
     /// The answer to [`IpcHost::listen`](crate::IpcHost::listen).
-    ListenResult {
-        /// The requester.
-        user_id: u64,
-        /// The port asked for (0 for any).
-        requested_port: u16,
-        /// The address bound, or why not.
-        result: Result<SocketAddr, ListenError>,
-    },
+    ListenResult(ListenResult),
     /// The answer to [`IpcHost::stop_listening`](crate::IpcHost::stop_listening).
-    StopListeningResult {
-        /// The requester.
-        user_id: u64,
-        /// The port.
-        port: u16,
-        /// Whether the host was listening there and stopped.
-        stopped: bool,
-    },
-    /// A WebSocket handshake completed: a client's on a listening port,
-    /// or the server's a [`connect`](crate::IpcHost::connect) dialed.
-    ConnectionOpened {
-        /// The new channel.
-        channel: ChannelId,
-        /// The listener's (or the connect request's) `user_id`.
-        user_id: u64,
-        /// The local port.
-        port: u16,
-        /// The other end's address.
-        peer: SocketAddr,
-        /// The request path and query (without a `token` parameter).
-        path: String,
-        /// The Origin header, when sent (inbound only).
-        origin: Option<String>,
-        /// Which way the channel goes.
-        direction: Direction,
-    },
-    /// How an outbound connection is doing: one report per attempt and
-    /// state (see [`ConnectState`]).
-    ConnectStatus {
-        /// The requester.
-        user_id: u64,
-        /// The requester's id for the connection.
-        connect_id: u64,
-        /// What happened.
-        state: ConnectState,
-    },
+    StopListeningResult(StopListeningResult),
+    /// A WebSocket handshake completed.
+    ConnectionOpened(ConnectionOpened),
+    /// How an outbound connection is doing.
+    ConnectStatus(ConnectStatus),
     /// A message from a client.
-    Message {
-        /// Its channel.
-        channel: ChannelId,
-        /// The listener's `user_id`.
-        user_id: u64,
-        /// Text or binary.
-        kind: MessageKind,
-        /// The bytes (UTF-8 for text). With an encoder, a view into
-        /// `encoded`, not a copy.
-        data: Bytes,
-        /// What the [`MessageEncoder`] made of the message on the network
-        /// thread, when the host has one.
-        encoded: Option<Bytes>,
-    },
+    Message(Message),
     /// A channel ended; nothing about it follows.
-    ChannelClosed {
-        /// The channel.
-        channel: ChannelId,
-        /// The listener's `user_id`.
-        user_id: u64,
-        /// Who closed it.
-        closed_by: ClosedBy,
-        /// The close code; 1006 when the connection dropped.
-        code: u16,
-        /// The reason or an explanation.
-        reason: String,
-    },
+    ChannelClosed(ChannelClosed),
+    /// The answer to [`IpcHost::channel_stats`](crate::IpcHost::channel_stats).
+    ChannelStats(ChannelStats),
 }
 
 impl Event {
@@ -236,7 +308,10 @@ impl Event {
     /// there is one), for the byte and frame budgets; 0 for other events.
     pub(crate) fn held_bytes(&self) -> usize {
         match self {
-            Event::Message { data, encoded, .. } => encoded.as_ref().map_or(data.len(), Bytes::len),
+            Event::Message(message) => message
+                .encoded
+                .as_ref()
+                .map_or(message.data.len(), Bytes::len),
             _ => 0,
         }
     }

@@ -52,13 +52,13 @@ impl CloseReport {
         }
         let Closed { by, code, reason } = closed;
         tracing::debug!(channel = %self.channel, closed_by = ?by, code, %reason, "channel closed");
-        self.queue.push(NetEvent::Event(Event::ChannelClosed {
+        self.queue.push(NetEvent::Event(Event::ChannelClosed(crate::ChannelClosed {
             channel: self.channel,
             user_id: self.user_id,
             closed_by: by,
             code,
             reason,
-        }));
+        })));
     }
 }
 
@@ -79,14 +79,28 @@ pub(crate) struct Opened {
     pub(crate) path: String,
     pub(crate) origin: Option<String>,
     pub(crate) direction: Direction,
+    /// The role of the token the client presented.
+    pub(crate) role: Option<String>,
+}
+
+impl Opened {
+    /// A client's channel on a listening port, with a new channel id.
+    pub(crate) fn inbound(peer: SocketAddr, path: String, origin: Option<String>, role: Option<String>) -> Self {
+        Self {
+            channel: next_channel(),
+            peer,
+            path,
+            origin,
+            direction: Direction::Inbound,
+            role,
+        }
+    }
 }
 
 /// Runs an accepted client's channel to its end.
 pub(crate) async fn run<IO>(
     io: IO,
-    peer: SocketAddr,
-    path: String,
-    origin: Option<String>,
+    opened: Opened,
     ctx: Arc<ListenerCtx>,
     _permit: OwnedSemaphorePermit,
     _guard: TrackerGuard,
@@ -94,13 +108,6 @@ pub(crate) async fn run<IO>(
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     let shared = Arc::new(ChannelShared::new(ctx.options.limits));
-    let opened = Opened {
-        channel: next_channel(),
-        peer,
-        path,
-        origin,
-        direction: Direction::Inbound,
-    };
     serve(io, Role::Server, shared, opened, None, &ctx.channel()).await;
 }
 
@@ -124,6 +131,7 @@ pub(crate) async fn serve<IO>(
         path,
         origin,
         direction,
+        role: client_role,
     } = opened;
     let (sender, mut outbound) = mpsc::unbounded_channel();
     hub.channels
@@ -138,7 +146,7 @@ pub(crate) async fn serve<IO>(
     };
     tracing::debug!(%channel, %peer, %path, ?direction, "channel opened");
     hub.queue.push(NetEvent::Opened(
-        Event::ConnectionOpened {
+        Event::ConnectionOpened(crate::ConnectionOpened {
             channel,
             user_id: ctx.user_id,
             port: ctx.port,
@@ -146,7 +154,8 @@ pub(crate) async fn serve<IO>(
             path,
             origin,
             direction,
-        },
+            role: client_role,
+        }),
         Arc::clone(&shared),
     ));
     if let Some(event) = after_open {
@@ -316,21 +325,21 @@ fn inbound_event(
             if encoded.payload.start <= encoded.payload.end
                 && encoded.payload.end <= encoded.event.len() =>
         {
-            Event::Message {
+            Event::Message(crate::Message {
                 channel,
                 user_id,
                 kind,
                 data: encoded.event.slice(encoded.payload.clone()),
                 encoded: Some(encoded.event),
-            }
+            })
         }
-        _ => Event::Message {
+        _ => Event::Message(crate::Message {
             channel,
             user_id,
             kind,
             data,
             encoded: None,
-        },
+        }),
     }
 }
 

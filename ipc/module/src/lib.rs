@@ -290,6 +290,7 @@ fn ipc_receive(
                             origin,
                             outbound,
                             connect_id,
+                            ..Default::default()
                         },
                     )
                 });

@@ -105,6 +105,7 @@ fn answer(
                         channel,
                         content: Some(content),
                         kind: MessageKind::Binary,
+                        ..Default::default()
                     },
                 );
                 builder.finish_minimal(root);

@@ -16,6 +16,9 @@ static_assert(FLATBUFFERS_VERSION_MAJOR == 23 &&
 namespace fiasco {
 namespace ipc {
 
+struct TokenGrant;
+struct TokenGrantBuilder;
+
 struct ListenRequest;
 struct ListenRequestBuilder;
 
@@ -52,6 +55,12 @@ struct ConnectStatusBuilder;
 struct DisconnectRequest;
 struct DisconnectRequestBuilder;
 
+struct ChannelStatsRequest;
+struct ChannelStatsRequestBuilder;
+
+struct ChannelStats;
+struct ChannelStatsBuilder;
+
 /// Whether a WebSocket message is text (valid UTF-8) or binary.
 enum MessageKind : uint8_t {
   /// A binary message: any bytes.
@@ -84,6 +93,43 @@ inline const char *EnumNameMessageKind(MessageKind e) {
   if (::flatbuffers::IsOutRange(e, MessageKind_Binary, MessageKind_Text)) return "";
   const size_t index = static_cast<size_t>(e);
   return EnumNamesMessageKind()[index];
+}
+
+/// Which of a channel's queued messages goes out first.
+enum Priority : uint8_t {
+  /// In the order sent (with the other Normal messages).
+  Priority_Normal = 0,
+  /// Before every Normal message that has not started on the socket: for
+  /// commands and their answers that must not wait behind bulk data. It
+  /// waits at most for the message being written (a WebSocket message
+  /// cannot be interleaved with another); control frames (pings, pongs, the
+  /// close) still go first.
+  Priority_High = 1,
+  Priority_MIN = Priority_Normal,
+  Priority_MAX = Priority_High
+};
+
+inline const Priority (&EnumValuesPriority())[2] {
+  static const Priority values[] = {
+    Priority_Normal,
+    Priority_High
+  };
+  return values;
+}
+
+inline const char * const *EnumNamesPriority() {
+  static const char * const names[3] = {
+    "Normal",
+    "High",
+    nullptr
+  };
+  return names;
+}
+
+inline const char *EnumNamePriority(Priority e) {
+  if (::flatbuffers::IsOutRange(e, Priority_Normal, Priority_High)) return "";
+  const size_t index = static_cast<size_t>(e);
+  return EnumNamesPriority()[index];
 }
 
 /// The outcome of a ListenRequest.
@@ -302,6 +348,75 @@ inline const char *EnumNameClosedBy(ClosedBy e) {
   return EnumNamesClosedBy()[index];
 }
 
+/// A token a client may present and the role it grants (ListenRequest.tokens).
+struct TokenGrant FLATBUFFERS_FINAL_CLASS : private ::flatbuffers::Table {
+  typedef TokenGrantBuilder Builder;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_TOKEN = 4,
+    VT_ROLE = 6
+  };
+  /// The secret, URL-safe: `[A-Za-z0-9._~-]`, 1 to 256 bytes.
+  const ::flatbuffers::String *token() const {
+    return GetPointer<const ::flatbuffers::String *>(VT_TOKEN);
+  }
+  /// The role's name, URL-safe as the token; reported in
+  /// ConnectionOpened.role. Agents decide what each role may do.
+  const ::flatbuffers::String *role() const {
+    return GetPointer<const ::flatbuffers::String *>(VT_ROLE);
+  }
+  bool Verify(::flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyOffset(verifier, VT_TOKEN) &&
+           verifier.VerifyString(token()) &&
+           VerifyOffset(verifier, VT_ROLE) &&
+           verifier.VerifyString(role()) &&
+           verifier.EndTable();
+  }
+};
+
+struct TokenGrantBuilder {
+  typedef TokenGrant Table;
+  ::flatbuffers::FlatBufferBuilder &fbb_;
+  ::flatbuffers::uoffset_t start_;
+  void add_token(::flatbuffers::Offset<::flatbuffers::String> token) {
+    fbb_.AddOffset(TokenGrant::VT_TOKEN, token);
+  }
+  void add_role(::flatbuffers::Offset<::flatbuffers::String> role) {
+    fbb_.AddOffset(TokenGrant::VT_ROLE, role);
+  }
+  explicit TokenGrantBuilder(::flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  ::flatbuffers::Offset<TokenGrant> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = ::flatbuffers::Offset<TokenGrant>(end);
+    return o;
+  }
+};
+
+inline ::flatbuffers::Offset<TokenGrant> CreateTokenGrant(
+    ::flatbuffers::FlatBufferBuilder &_fbb,
+    ::flatbuffers::Offset<::flatbuffers::String> token = 0,
+    ::flatbuffers::Offset<::flatbuffers::String> role = 0) {
+  TokenGrantBuilder builder_(_fbb);
+  builder_.add_role(role);
+  builder_.add_token(token);
+  return builder_.Finish();
+}
+
+inline ::flatbuffers::Offset<TokenGrant> CreateTokenGrantDirect(
+    ::flatbuffers::FlatBufferBuilder &_fbb,
+    const char *token = nullptr,
+    const char *role = nullptr) {
+  auto token__ = token ? _fbb.CreateString(token) : 0;
+  auto role__ = role ? _fbb.CreateString(role) : 0;
+  return fiasco::ipc::CreateTokenGrant(
+      _fbb,
+      token__,
+      role__);
+}
+
 /// Agent -> host: listen for WebSocket connections on a port.
 ///
 /// Answered by one ListenResult with the same `user_id` and `port`. Every
@@ -314,25 +429,26 @@ struct ListenRequest FLATBUFFERS_FINAL_CLASS : private ::flatbuffers::Table {
     VT_BIND_ADDRESS = 8,
     VT_ALLOWED_ORIGINS = 10,
     VT_TOKEN = 12,
-    VT_WEB_ROOT = 14,
-    VT_TLS_CERT_PATH = 16,
-    VT_TLS_KEY_PATH = 18,
-    VT_MAX_MESSAGE_SIZE = 20,
-    VT_MAX_FRAME_SIZE = 22,
-    VT_MAX_CONNECTIONS = 24,
-    VT_HANDSHAKE_TIMEOUT_MS = 26,
-    VT_IDLE_TIMEOUT_MS = 28,
-    VT_MAX_OUTBOUND_MESSAGES = 30,
-    VT_MAX_OUTBOUND_BYTES = 32,
-    VT_MAX_INBOUND_MESSAGES = 34,
-    VT_MAX_INBOUND_BYTES = 36,
-    VT_WRITE_TIMEOUT_MS = 38,
-    VT_MESSAGE_TIMEOUT_MS = 40,
-    VT_MAX_PENDING_HANDSHAKES = 42,
-    VT_MAX_PENDING_PER_ADDRESS = 44,
-    VT_MAX_HTTP_CONNECTIONS = 46,
-    VT_HTTP_LIFETIME_MS = 48,
-    VT_MAX_REQUEST_HEAD = 50
+    VT_TOKENS = 14,
+    VT_WEB_ROOT = 16,
+    VT_TLS_CERT_PATH = 18,
+    VT_TLS_KEY_PATH = 20,
+    VT_MAX_MESSAGE_SIZE = 22,
+    VT_MAX_FRAME_SIZE = 24,
+    VT_MAX_CONNECTIONS = 26,
+    VT_HANDSHAKE_TIMEOUT_MS = 28,
+    VT_IDLE_TIMEOUT_MS = 30,
+    VT_MAX_OUTBOUND_MESSAGES = 32,
+    VT_MAX_OUTBOUND_BYTES = 34,
+    VT_MAX_INBOUND_MESSAGES = 36,
+    VT_MAX_INBOUND_BYTES = 38,
+    VT_WRITE_TIMEOUT_MS = 40,
+    VT_MESSAGE_TIMEOUT_MS = 42,
+    VT_MAX_PENDING_HANDSHAKES = 44,
+    VT_MAX_PENDING_PER_ADDRESS = 46,
+    VT_MAX_HTTP_CONNECTIONS = 48,
+    VT_HTTP_LIFETIME_MS = 50,
+    VT_MAX_REQUEST_HEAD = 52
   };
   /// The asking agent's id. Every event about this listener and its channels
   /// carries it, so agents filter on it. Pick a number unlikely to clash
@@ -356,8 +472,14 @@ struct ListenRequest FLATBUFFERS_FINAL_CLASS : private ::flatbuffers::Table {
   }
   /// A shared secret. When set, a client must present it as the query
   /// parameter `token` (browsers) or as `Authorization: Bearer <token>`.
+  /// The same as a grant in `tokens` with the role "default".
   const ::flatbuffers::String *token() const {
     return GetPointer<const ::flatbuffers::String *>(VT_TOKEN);
+  }
+  /// Tokens and the role each grants: a client presenting one of them gets
+  /// its role (ConnectionOpened.role). With `token`, one more grant.
+  const ::flatbuffers::Vector<::flatbuffers::Offset<fiasco::ipc::TokenGrant>> *tokens() const {
+    return GetPointer<const ::flatbuffers::Vector<::flatbuffers::Offset<fiasco::ipc::TokenGrant>> *>(VT_TOKENS);
   }
   /// A folder whose files are served for plain HTTP GET on this port (e.g. a
   /// web page client). No request path can reach outside it.
@@ -475,6 +597,9 @@ struct ListenRequest FLATBUFFERS_FINAL_CLASS : private ::flatbuffers::Table {
            verifier.VerifyVectorOfStrings(allowed_origins()) &&
            VerifyOffset(verifier, VT_TOKEN) &&
            verifier.VerifyString(token()) &&
+           VerifyOffset(verifier, VT_TOKENS) &&
+           verifier.VerifyVector(tokens()) &&
+           verifier.VerifyVectorOfTables(tokens()) &&
            VerifyOffset(verifier, VT_WEB_ROOT) &&
            verifier.VerifyString(web_root()) &&
            VerifyOffset(verifier, VT_TLS_CERT_PATH) &&
@@ -519,6 +644,9 @@ struct ListenRequestBuilder {
   }
   void add_token(::flatbuffers::Offset<::flatbuffers::String> token) {
     fbb_.AddOffset(ListenRequest::VT_TOKEN, token);
+  }
+  void add_tokens(::flatbuffers::Offset<::flatbuffers::Vector<::flatbuffers::Offset<fiasco::ipc::TokenGrant>>> tokens) {
+    fbb_.AddOffset(ListenRequest::VT_TOKENS, tokens);
   }
   void add_web_root(::flatbuffers::Offset<::flatbuffers::String> web_root) {
     fbb_.AddOffset(ListenRequest::VT_WEB_ROOT, web_root);
@@ -595,6 +723,7 @@ inline ::flatbuffers::Offset<ListenRequest> CreateListenRequest(
     ::flatbuffers::Offset<::flatbuffers::String> bind_address = 0,
     ::flatbuffers::Offset<::flatbuffers::Vector<::flatbuffers::Offset<::flatbuffers::String>>> allowed_origins = 0,
     ::flatbuffers::Offset<::flatbuffers::String> token = 0,
+    ::flatbuffers::Offset<::flatbuffers::Vector<::flatbuffers::Offset<fiasco::ipc::TokenGrant>>> tokens = 0,
     ::flatbuffers::Offset<::flatbuffers::String> web_root = 0,
     ::flatbuffers::Offset<::flatbuffers::String> tls_cert_path = 0,
     ::flatbuffers::Offset<::flatbuffers::String> tls_key_path = 0,
@@ -635,6 +764,7 @@ inline ::flatbuffers::Offset<ListenRequest> CreateListenRequest(
   builder_.add_tls_key_path(tls_key_path);
   builder_.add_tls_cert_path(tls_cert_path);
   builder_.add_web_root(web_root);
+  builder_.add_tokens(tokens);
   builder_.add_token(token);
   builder_.add_allowed_origins(allowed_origins);
   builder_.add_bind_address(bind_address);
@@ -649,6 +779,7 @@ inline ::flatbuffers::Offset<ListenRequest> CreateListenRequestDirect(
     const char *bind_address = nullptr,
     const std::vector<::flatbuffers::Offset<::flatbuffers::String>> *allowed_origins = nullptr,
     const char *token = nullptr,
+    const std::vector<::flatbuffers::Offset<fiasco::ipc::TokenGrant>> *tokens = nullptr,
     const char *web_root = nullptr,
     const char *tls_cert_path = nullptr,
     const char *tls_key_path = nullptr,
@@ -671,6 +802,7 @@ inline ::flatbuffers::Offset<ListenRequest> CreateListenRequestDirect(
   auto bind_address__ = bind_address ? _fbb.CreateString(bind_address) : 0;
   auto allowed_origins__ = allowed_origins ? _fbb.CreateVector<::flatbuffers::Offset<::flatbuffers::String>>(*allowed_origins) : 0;
   auto token__ = token ? _fbb.CreateString(token) : 0;
+  auto tokens__ = tokens ? _fbb.CreateVector<::flatbuffers::Offset<fiasco::ipc::TokenGrant>>(*tokens) : 0;
   auto web_root__ = web_root ? _fbb.CreateString(web_root) : 0;
   auto tls_cert_path__ = tls_cert_path ? _fbb.CreateString(tls_cert_path) : 0;
   auto tls_key_path__ = tls_key_path ? _fbb.CreateString(tls_key_path) : 0;
@@ -681,6 +813,7 @@ inline ::flatbuffers::Offset<ListenRequest> CreateListenRequestDirect(
       bind_address__,
       allowed_origins__,
       token__,
+      tokens__,
       web_root__,
       tls_cert_path__,
       tls_key_path__,
@@ -938,7 +1071,8 @@ struct ConnectionOpened FLATBUFFERS_FINAL_CLASS : private ::flatbuffers::Table {
     VT_PATH = 12,
     VT_ORIGIN = 14,
     VT_OUTBOUND = 16,
-    VT_CONNECT_ID = 18
+    VT_CONNECT_ID = 18,
+    VT_ROLE = 20
   };
   /// The channel id: unique for the life of the process, never reused, never 0.
   uint64_t channel() const {
@@ -975,6 +1109,12 @@ struct ConnectionOpened FLATBUFFERS_FINAL_CLASS : private ::flatbuffers::Table {
   uint64_t connect_id() const {
     return GetField<uint64_t>(VT_CONNECT_ID, 0);
   }
+  /// The role of the token the client presented ("default" for the
+  /// ListenRequest's single `token`); absent when the port needs no token
+  /// and on outbound channels.
+  const ::flatbuffers::String *role() const {
+    return GetPointer<const ::flatbuffers::String *>(VT_ROLE);
+  }
   bool Verify(::flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
            VerifyField<uint64_t>(verifier, VT_CHANNEL, 8) &&
@@ -988,6 +1128,8 @@ struct ConnectionOpened FLATBUFFERS_FINAL_CLASS : private ::flatbuffers::Table {
            verifier.VerifyString(origin()) &&
            VerifyField<uint8_t>(verifier, VT_OUTBOUND, 1) &&
            VerifyField<uint64_t>(verifier, VT_CONNECT_ID, 8) &&
+           VerifyOffset(verifier, VT_ROLE) &&
+           verifier.VerifyString(role()) &&
            verifier.EndTable();
   }
 };
@@ -1020,6 +1162,9 @@ struct ConnectionOpenedBuilder {
   void add_connect_id(uint64_t connect_id) {
     fbb_.AddElement<uint64_t>(ConnectionOpened::VT_CONNECT_ID, connect_id, 0);
   }
+  void add_role(::flatbuffers::Offset<::flatbuffers::String> role) {
+    fbb_.AddOffset(ConnectionOpened::VT_ROLE, role);
+  }
   explicit ConnectionOpenedBuilder(::flatbuffers::FlatBufferBuilder &_fbb)
         : fbb_(_fbb) {
     start_ = fbb_.StartTable();
@@ -1040,11 +1185,13 @@ inline ::flatbuffers::Offset<ConnectionOpened> CreateConnectionOpened(
     ::flatbuffers::Offset<::flatbuffers::String> path = 0,
     ::flatbuffers::Offset<::flatbuffers::String> origin = 0,
     bool outbound = false,
-    uint64_t connect_id = 0) {
+    uint64_t connect_id = 0,
+    ::flatbuffers::Offset<::flatbuffers::String> role = 0) {
   ConnectionOpenedBuilder builder_(_fbb);
   builder_.add_connect_id(connect_id);
   builder_.add_user_id(user_id);
   builder_.add_channel(channel);
+  builder_.add_role(role);
   builder_.add_origin(origin);
   builder_.add_path(path);
   builder_.add_peer_address(peer_address);
@@ -1062,10 +1209,12 @@ inline ::flatbuffers::Offset<ConnectionOpened> CreateConnectionOpenedDirect(
     const char *path = nullptr,
     const char *origin = nullptr,
     bool outbound = false,
-    uint64_t connect_id = 0) {
+    uint64_t connect_id = 0,
+    const char *role = nullptr) {
   auto peer_address__ = peer_address ? _fbb.CreateString(peer_address) : 0;
   auto path__ = path ? _fbb.CreateString(path) : 0;
   auto origin__ = origin ? _fbb.CreateString(origin) : 0;
+  auto role__ = role ? _fbb.CreateString(role) : 0;
   return fiasco::ipc::CreateConnectionOpened(
       _fbb,
       channel,
@@ -1075,7 +1224,8 @@ inline ::flatbuffers::Offset<ConnectionOpened> CreateConnectionOpenedDirect(
       path__,
       origin__,
       outbound,
-      connect_id);
+      connect_id,
+      role__);
 }
 
 /// Host -> agents: a message a client sent.
@@ -1178,7 +1328,10 @@ struct MessageToRemote FLATBUFFERS_FINAL_CLASS : private ::flatbuffers::Table {
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
     VT_CHANNEL = 4,
     VT_CONTENT = 6,
-    VT_KIND = 8
+    VT_KIND = 8,
+    VT_CONFLATION_KEY = 10,
+    VT_PRIORITY = 12,
+    VT_ALSO_TO = 14
   };
   /// The channel to send on (from ConnectionOpened).
   uint64_t channel() const {
@@ -1192,12 +1345,35 @@ struct MessageToRemote FLATBUFFERS_FINAL_CLASS : private ::flatbuffers::Table {
   fiasco::ipc::MessageKind kind() const {
     return static_cast<fiasco::ipc::MessageKind>(GetField<uint8_t>(VT_KIND, 0));
   }
+  /// 0: none. Otherwise a latest-value key: while a message with the same
+  /// key waits on this channel and has not started on the socket, this
+  /// one replaces it, in its place in the queue (the old one is dropped and
+  /// its bytes released). A reader slower than the stream gets each key's
+  /// newest value at its own pace and is never closed for it.
+  uint64_t conflation_key() const {
+    return GetField<uint64_t>(VT_CONFLATION_KEY, 0);
+  }
+  /// Normal (default) or High: a High message goes before every queued
+  /// Normal one not yet started.
+  fiasco::ipc::Priority priority() const {
+    return static_cast<fiasco::ipc::Priority>(GetField<uint8_t>(VT_PRIORITY, 0));
+  }
+  /// More channels to send the same content to, shared (one buffer
+  /// however many channels); each channel's limits, keys and priority apply
+  /// to its own reference. Unknown or closing channels are skipped.
+  const ::flatbuffers::Vector<uint64_t> *also_to() const {
+    return GetPointer<const ::flatbuffers::Vector<uint64_t> *>(VT_ALSO_TO);
+  }
   bool Verify(::flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
            VerifyField<uint64_t>(verifier, VT_CHANNEL, 8) &&
            VerifyOffset(verifier, VT_CONTENT) &&
            verifier.VerifyVector(content()) &&
            VerifyField<uint8_t>(verifier, VT_KIND, 1) &&
+           VerifyField<uint64_t>(verifier, VT_CONFLATION_KEY, 8) &&
+           VerifyField<uint8_t>(verifier, VT_PRIORITY, 1) &&
+           VerifyOffset(verifier, VT_ALSO_TO) &&
+           verifier.VerifyVector(also_to()) &&
            verifier.EndTable();
   }
 };
@@ -1215,6 +1391,15 @@ struct MessageToRemoteBuilder {
   void add_kind(fiasco::ipc::MessageKind kind) {
     fbb_.AddElement<uint8_t>(MessageToRemote::VT_KIND, static_cast<uint8_t>(kind), 0);
   }
+  void add_conflation_key(uint64_t conflation_key) {
+    fbb_.AddElement<uint64_t>(MessageToRemote::VT_CONFLATION_KEY, conflation_key, 0);
+  }
+  void add_priority(fiasco::ipc::Priority priority) {
+    fbb_.AddElement<uint8_t>(MessageToRemote::VT_PRIORITY, static_cast<uint8_t>(priority), 0);
+  }
+  void add_also_to(::flatbuffers::Offset<::flatbuffers::Vector<uint64_t>> also_to) {
+    fbb_.AddOffset(MessageToRemote::VT_ALSO_TO, also_to);
+  }
   explicit MessageToRemoteBuilder(::flatbuffers::FlatBufferBuilder &_fbb)
         : fbb_(_fbb) {
     start_ = fbb_.StartTable();
@@ -1230,10 +1415,16 @@ inline ::flatbuffers::Offset<MessageToRemote> CreateMessageToRemote(
     ::flatbuffers::FlatBufferBuilder &_fbb,
     uint64_t channel = 0,
     ::flatbuffers::Offset<::flatbuffers::Vector<uint8_t>> content = 0,
-    fiasco::ipc::MessageKind kind = fiasco::ipc::MessageKind_Binary) {
+    fiasco::ipc::MessageKind kind = fiasco::ipc::MessageKind_Binary,
+    uint64_t conflation_key = 0,
+    fiasco::ipc::Priority priority = fiasco::ipc::Priority_Normal,
+    ::flatbuffers::Offset<::flatbuffers::Vector<uint64_t>> also_to = 0) {
   MessageToRemoteBuilder builder_(_fbb);
+  builder_.add_conflation_key(conflation_key);
   builder_.add_channel(channel);
+  builder_.add_also_to(also_to);
   builder_.add_content(content);
+  builder_.add_priority(priority);
   builder_.add_kind(kind);
   return builder_.Finish();
 }
@@ -1242,13 +1433,20 @@ inline ::flatbuffers::Offset<MessageToRemote> CreateMessageToRemoteDirect(
     ::flatbuffers::FlatBufferBuilder &_fbb,
     uint64_t channel = 0,
     const std::vector<uint8_t> *content = nullptr,
-    fiasco::ipc::MessageKind kind = fiasco::ipc::MessageKind_Binary) {
+    fiasco::ipc::MessageKind kind = fiasco::ipc::MessageKind_Binary,
+    uint64_t conflation_key = 0,
+    fiasco::ipc::Priority priority = fiasco::ipc::Priority_Normal,
+    const std::vector<uint64_t> *also_to = nullptr) {
   auto content__ = content ? _fbb.CreateVector<uint8_t>(*content) : 0;
+  auto also_to__ = also_to ? _fbb.CreateVector<uint64_t>(*also_to) : 0;
   return fiasco::ipc::CreateMessageToRemote(
       _fbb,
       channel,
       content__,
-      kind);
+      kind,
+      conflation_key,
+      priority,
+      also_to__);
 }
 
 /// Agent -> host: close a channel with a close code and reason. Answered by a
@@ -1505,10 +1703,11 @@ struct ConnectRequest FLATBUFFERS_FINAL_CLASS : private ::flatbuffers::Table {
   uint32_t max_backoff_ms() const {
     return GetField<uint32_t>(VT_MAX_BACKOFF_MS, 0);
   }
-  /// Limits of the channel, as in ListenRequest.
+  /// Largest message accepted from the server, as in ListenRequest.
   uint64_t max_message_size() const {
     return GetField<uint64_t>(VT_MAX_MESSAGE_SIZE, 0);
   }
+  /// Largest frame accepted from the server, as in ListenRequest.
   uint64_t max_frame_size() const {
     return GetField<uint64_t>(VT_MAX_FRAME_SIZE, 0);
   }
@@ -1516,24 +1715,31 @@ struct ConnectRequest FLATBUFFERS_FINAL_CLASS : private ::flatbuffers::Table {
   uint32_t handshake_timeout_ms() const {
     return GetField<uint32_t>(VT_HANDSHAKE_TIMEOUT_MS, 0);
   }
+  /// Ping after this long without traffic, as in ListenRequest.
   uint32_t idle_timeout_ms() const {
     return GetField<uint32_t>(VT_IDLE_TIMEOUT_MS, 0);
   }
+  /// Messages queued towards the server, as in ListenRequest.
   uint32_t max_outbound_messages() const {
     return GetField<uint32_t>(VT_MAX_OUTBOUND_MESSAGES, 0);
   }
+  /// Bytes queued towards the server, as in ListenRequest.
   uint64_t max_outbound_bytes() const {
     return GetField<uint64_t>(VT_MAX_OUTBOUND_BYTES, 0);
   }
+  /// Messages from the server waiting for the game, as in ListenRequest.
   uint32_t max_inbound_messages() const {
     return GetField<uint32_t>(VT_MAX_INBOUND_MESSAGES, 0);
   }
+  /// Bytes from the server held in the host, as in ListenRequest.
   uint64_t max_inbound_bytes() const {
     return GetField<uint64_t>(VT_MAX_INBOUND_BYTES, 0);
   }
+  /// Longest stall of the socket's writes, as in ListenRequest.
   uint32_t write_timeout_ms() const {
     return GetField<uint32_t>(VT_WRITE_TIMEOUT_MS, 0);
   }
+  /// Longest time for one message, as in ListenRequest.
   uint32_t message_timeout_ms() const {
     return GetField<uint32_t>(VT_MESSAGE_TIMEOUT_MS, 0);
   }
@@ -1929,6 +2135,219 @@ inline ::flatbuffers::Offset<DisconnectRequest> CreateDisconnectRequest(
   DisconnectRequestBuilder builder_(_fbb);
   builder_.add_connect_id(connect_id);
   builder_.add_user_id(user_id);
+  return builder_.Finish();
+}
+
+/// Agent -> host: how is a channel doing? Answered by one ChannelStats with
+/// the same `user_id` and `channel`, in the next frame (the host's counters
+/// are read without a system call).
+struct ChannelStatsRequest FLATBUFFERS_FINAL_CLASS : private ::flatbuffers::Table {
+  typedef ChannelStatsRequestBuilder Builder;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_USER_ID = 4,
+    VT_CHANNEL = 6
+  };
+  /// The asking agent's id; the answer carries it.
+  uint64_t user_id() const {
+    return GetField<uint64_t>(VT_USER_ID, 0);
+  }
+  /// The channel.
+  uint64_t channel() const {
+    return GetField<uint64_t>(VT_CHANNEL, 0);
+  }
+  bool Verify(::flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyField<uint64_t>(verifier, VT_USER_ID, 8) &&
+           VerifyField<uint64_t>(verifier, VT_CHANNEL, 8) &&
+           verifier.EndTable();
+  }
+};
+
+struct ChannelStatsRequestBuilder {
+  typedef ChannelStatsRequest Table;
+  ::flatbuffers::FlatBufferBuilder &fbb_;
+  ::flatbuffers::uoffset_t start_;
+  void add_user_id(uint64_t user_id) {
+    fbb_.AddElement<uint64_t>(ChannelStatsRequest::VT_USER_ID, user_id, 0);
+  }
+  void add_channel(uint64_t channel) {
+    fbb_.AddElement<uint64_t>(ChannelStatsRequest::VT_CHANNEL, channel, 0);
+  }
+  explicit ChannelStatsRequestBuilder(::flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  ::flatbuffers::Offset<ChannelStatsRequest> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = ::flatbuffers::Offset<ChannelStatsRequest>(end);
+    return o;
+  }
+};
+
+inline ::flatbuffers::Offset<ChannelStatsRequest> CreateChannelStatsRequest(
+    ::flatbuffers::FlatBufferBuilder &_fbb,
+    uint64_t user_id = 0,
+    uint64_t channel = 0) {
+  ChannelStatsRequestBuilder builder_(_fbb);
+  builder_.add_channel(channel);
+  builder_.add_user_id(user_id);
+  return builder_.Finish();
+}
+
+/// Host -> agents: a channel's counters at the time of the request.
+struct ChannelStats FLATBUFFERS_FINAL_CLASS : private ::flatbuffers::Table {
+  typedef ChannelStatsBuilder Builder;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_USER_ID = 4,
+    VT_CHANNEL = 6,
+    VT_OPEN = 8,
+    VT_QUEUED_MESSAGES = 10,
+    VT_QUEUED_BYTES = 12,
+    VT_SENT_MESSAGES = 14,
+    VT_SENT_BYTES = 16,
+    VT_CONFLATED_MESSAGES = 18,
+    VT_INBOUND_MESSAGES = 20,
+    VT_INBOUND_BYTES = 22,
+    VT_ROUND_TRIP_US = 24
+  };
+  /// The `user_id` of the request.
+  uint64_t user_id() const {
+    return GetField<uint64_t>(VT_USER_ID, 0);
+  }
+  /// The channel.
+  uint64_t channel() const {
+    return GetField<uint64_t>(VT_CHANNEL, 0);
+  }
+  /// False when the channel is unknown or closed: the counters are 0.
+  bool open() const {
+    return GetField<uint8_t>(VT_OPEN, 0) != 0;
+  }
+  /// Messages queued towards the client (accepted from agents, not yet
+  /// written to the socket whole).
+  uint32_t queued_messages() const {
+    return GetField<uint32_t>(VT_QUEUED_MESSAGES, 0);
+  }
+  /// Their bytes.
+  uint64_t queued_bytes() const {
+    return GetField<uint64_t>(VT_QUEUED_BYTES, 0);
+  }
+  /// Messages written to the socket so far.
+  uint64_t sent_messages() const {
+    return GetField<uint64_t>(VT_SENT_MESSAGES, 0);
+  }
+  /// Their payload bytes.
+  uint64_t sent_bytes() const {
+    return GetField<uint64_t>(VT_SENT_BYTES, 0);
+  }
+  /// Keyed messages replaced by a newer one before they started.
+  uint64_t conflated_messages() const {
+    return GetField<uint64_t>(VT_CONFLATED_MESSAGES, 0);
+  }
+  /// Messages from the client waiting for the game.
+  uint32_t inbound_messages() const {
+    return GetField<uint32_t>(VT_INBOUND_MESSAGES, 0);
+  }
+  /// Bytes the client holds in the host (messages waiting for the game and
+  /// the one being read).
+  uint64_t inbound_bytes() const {
+    return GetField<uint64_t>(VT_INBOUND_BYTES, 0);
+  }
+  /// The round trip of the host's last answered ping, in microseconds; 0
+  /// when none was answered yet. The host pings every open channel once a
+  /// second (timed) and when idle.
+  uint32_t round_trip_us() const {
+    return GetField<uint32_t>(VT_ROUND_TRIP_US, 0);
+  }
+  bool Verify(::flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyField<uint64_t>(verifier, VT_USER_ID, 8) &&
+           VerifyField<uint64_t>(verifier, VT_CHANNEL, 8) &&
+           VerifyField<uint8_t>(verifier, VT_OPEN, 1) &&
+           VerifyField<uint32_t>(verifier, VT_QUEUED_MESSAGES, 4) &&
+           VerifyField<uint64_t>(verifier, VT_QUEUED_BYTES, 8) &&
+           VerifyField<uint64_t>(verifier, VT_SENT_MESSAGES, 8) &&
+           VerifyField<uint64_t>(verifier, VT_SENT_BYTES, 8) &&
+           VerifyField<uint64_t>(verifier, VT_CONFLATED_MESSAGES, 8) &&
+           VerifyField<uint32_t>(verifier, VT_INBOUND_MESSAGES, 4) &&
+           VerifyField<uint64_t>(verifier, VT_INBOUND_BYTES, 8) &&
+           VerifyField<uint32_t>(verifier, VT_ROUND_TRIP_US, 4) &&
+           verifier.EndTable();
+  }
+};
+
+struct ChannelStatsBuilder {
+  typedef ChannelStats Table;
+  ::flatbuffers::FlatBufferBuilder &fbb_;
+  ::flatbuffers::uoffset_t start_;
+  void add_user_id(uint64_t user_id) {
+    fbb_.AddElement<uint64_t>(ChannelStats::VT_USER_ID, user_id, 0);
+  }
+  void add_channel(uint64_t channel) {
+    fbb_.AddElement<uint64_t>(ChannelStats::VT_CHANNEL, channel, 0);
+  }
+  void add_open(bool open) {
+    fbb_.AddElement<uint8_t>(ChannelStats::VT_OPEN, static_cast<uint8_t>(open), 0);
+  }
+  void add_queued_messages(uint32_t queued_messages) {
+    fbb_.AddElement<uint32_t>(ChannelStats::VT_QUEUED_MESSAGES, queued_messages, 0);
+  }
+  void add_queued_bytes(uint64_t queued_bytes) {
+    fbb_.AddElement<uint64_t>(ChannelStats::VT_QUEUED_BYTES, queued_bytes, 0);
+  }
+  void add_sent_messages(uint64_t sent_messages) {
+    fbb_.AddElement<uint64_t>(ChannelStats::VT_SENT_MESSAGES, sent_messages, 0);
+  }
+  void add_sent_bytes(uint64_t sent_bytes) {
+    fbb_.AddElement<uint64_t>(ChannelStats::VT_SENT_BYTES, sent_bytes, 0);
+  }
+  void add_conflated_messages(uint64_t conflated_messages) {
+    fbb_.AddElement<uint64_t>(ChannelStats::VT_CONFLATED_MESSAGES, conflated_messages, 0);
+  }
+  void add_inbound_messages(uint32_t inbound_messages) {
+    fbb_.AddElement<uint32_t>(ChannelStats::VT_INBOUND_MESSAGES, inbound_messages, 0);
+  }
+  void add_inbound_bytes(uint64_t inbound_bytes) {
+    fbb_.AddElement<uint64_t>(ChannelStats::VT_INBOUND_BYTES, inbound_bytes, 0);
+  }
+  void add_round_trip_us(uint32_t round_trip_us) {
+    fbb_.AddElement<uint32_t>(ChannelStats::VT_ROUND_TRIP_US, round_trip_us, 0);
+  }
+  explicit ChannelStatsBuilder(::flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  ::flatbuffers::Offset<ChannelStats> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = ::flatbuffers::Offset<ChannelStats>(end);
+    return o;
+  }
+};
+
+inline ::flatbuffers::Offset<ChannelStats> CreateChannelStats(
+    ::flatbuffers::FlatBufferBuilder &_fbb,
+    uint64_t user_id = 0,
+    uint64_t channel = 0,
+    bool open = false,
+    uint32_t queued_messages = 0,
+    uint64_t queued_bytes = 0,
+    uint64_t sent_messages = 0,
+    uint64_t sent_bytes = 0,
+    uint64_t conflated_messages = 0,
+    uint32_t inbound_messages = 0,
+    uint64_t inbound_bytes = 0,
+    uint32_t round_trip_us = 0) {
+  ChannelStatsBuilder builder_(_fbb);
+  builder_.add_inbound_bytes(inbound_bytes);
+  builder_.add_conflated_messages(conflated_messages);
+  builder_.add_sent_bytes(sent_bytes);
+  builder_.add_sent_messages(sent_messages);
+  builder_.add_queued_bytes(queued_bytes);
+  builder_.add_channel(channel);
+  builder_.add_user_id(user_id);
+  builder_.add_round_trip_us(round_trip_us);
+  builder_.add_inbound_messages(inbound_messages);
+  builder_.add_queued_messages(queued_messages);
+  builder_.add_open(open);
   return builder_.Finish();
 }
 

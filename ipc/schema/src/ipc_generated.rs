@@ -116,6 +116,98 @@ impl<'a> flatbuffers::Verifiable for MessageKind {
 
 impl flatbuffers::SimpleToVerifyInSlice for MessageKind {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MIN_PRIORITY: u8 = 0;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MAX_PRIORITY: u8 = 1;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+#[allow(non_camel_case_types)]
+pub const ENUM_VALUES_PRIORITY: [Priority; 2] = [
+  Priority::Normal,
+  Priority::High,
+];
+
+/// Which of a channel's queued messages goes out first.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct Priority(pub u8);
+#[allow(non_upper_case_globals)]
+impl Priority {
+  /// In the order sent (with the other Normal messages).
+  pub const Normal: Self = Self(0);
+  /// Before every Normal message that has not started on the socket: for
+  /// commands and their answers that must not wait behind bulk data. It
+  /// waits at most for the message being written (a WebSocket message
+  /// cannot be interleaved with another); control frames (pings, pongs, the
+  /// close) still go first.
+  pub const High: Self = Self(1);
+
+  pub const ENUM_MIN: u8 = 0;
+  pub const ENUM_MAX: u8 = 1;
+  pub const ENUM_VALUES: &'static [Self] = &[
+    Self::Normal,
+    Self::High,
+  ];
+  /// Returns the variant's name or "" if unknown.
+  pub fn variant_name(self) -> Option<&'static str> {
+    match self {
+      Self::Normal => Some("Normal"),
+      Self::High => Some("High"),
+      _ => None,
+    }
+  }
+}
+impl core::fmt::Debug for Priority {
+  fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+    if let Some(name) = self.variant_name() {
+      f.write_str(name)
+    } else {
+      f.write_fmt(format_args!("<UNKNOWN {:?}>", self.0))
+    }
+  }
+}
+impl<'a> flatbuffers::Follow<'a> for Priority {
+  type Inner = Self;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    let b = flatbuffers::read_scalar_at::<u8>(buf, loc);
+    Self(b)
+  }
+}
+
+impl flatbuffers::Push for Priority {
+    type Output = Priority;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        flatbuffers::emplace_scalar::<u8>(dst, self.0);
+    }
+}
+
+impl flatbuffers::EndianScalar for Priority {
+  type Scalar = u8;
+  #[inline]
+  fn to_little_endian(self) -> u8 {
+    self.0.to_le()
+  }
+  #[inline]
+  #[allow(clippy::wrong_self_convention)]
+  fn from_little_endian(v: u8) -> Self {
+    let b = u8::from_le(v);
+    Self(b)
+  }
+}
+
+impl<'a> flatbuffers::Verifiable for Priority {
+  #[inline]
+  fn run_verifier(
+    v: &mut flatbuffers::Verifier, pos: usize
+  ) -> Result<(), flatbuffers::InvalidFlatbuffer> {
+    use self::flatbuffers::Verifiable;
+    u8::run_verifier(v, pos)
+  }
+}
+
+impl flatbuffers::SimpleToVerifyInSlice for Priority {}
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_LISTEN_STATUS: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MAX_LISTEN_STATUS: u8 = 8;
@@ -570,6 +662,124 @@ impl<'a> flatbuffers::Verifiable for ClosedBy {
 }
 
 impl flatbuffers::SimpleToVerifyInSlice for ClosedBy {}
+pub enum TokenGrantOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// A token a client may present and the role it grants (ListenRequest.tokens).
+pub struct TokenGrant<'a> {
+  pub _tab: flatbuffers::Table<'a>,
+}
+
+impl<'a> flatbuffers::Follow<'a> for TokenGrant<'a> {
+  type Inner = TokenGrant<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: flatbuffers::Table::new(buf, loc) }
+  }
+}
+
+impl<'a> TokenGrant<'a> {
+  pub const VT_TOKEN: flatbuffers::VOffsetT = 4;
+  pub const VT_ROLE: flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: flatbuffers::Table<'a>) -> Self {
+    TokenGrant { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr>(
+    _fbb: &'mut_bldr mut flatbuffers::FlatBufferBuilder<'bldr>,
+    args: &'args TokenGrantArgs<'args>
+  ) -> flatbuffers::WIPOffset<TokenGrant<'bldr>> {
+    let mut builder = TokenGrantBuilder::new(_fbb);
+    if let Some(x) = args.role { builder.add_role(x); }
+    if let Some(x) = args.token { builder.add_token(x); }
+    builder.finish()
+  }
+
+
+  /// The secret, URL-safe: `[A-Za-z0-9._~-]`, 1 to 256 bytes.
+  #[inline]
+  pub fn token(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<flatbuffers::ForwardsUOffset<&str>>(TokenGrant::VT_TOKEN, None)}
+  }
+  /// The role's name, URL-safe as the token; reported in
+  /// ConnectionOpened.role. Agents decide what each role may do.
+  #[inline]
+  pub fn role(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<flatbuffers::ForwardsUOffset<&str>>(TokenGrant::VT_ROLE, None)}
+  }
+}
+
+impl flatbuffers::Verifiable for TokenGrant<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut flatbuffers::Verifier, pos: usize
+  ) -> Result<(), flatbuffers::InvalidFlatbuffer> {
+    use self::flatbuffers::Verifiable;
+    v.visit_table(pos)?
+     .visit_field::<flatbuffers::ForwardsUOffset<&str>>("token", Self::VT_TOKEN, false)?
+     .visit_field::<flatbuffers::ForwardsUOffset<&str>>("role", Self::VT_ROLE, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct TokenGrantArgs<'a> {
+    pub token: Option<flatbuffers::WIPOffset<&'a str>>,
+    pub role: Option<flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for TokenGrantArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    TokenGrantArgs {
+      token: None,
+      role: None,
+    }
+  }
+}
+
+pub struct TokenGrantBuilder<'a: 'b, 'b> {
+  fbb_: &'b mut flatbuffers::FlatBufferBuilder<'a>,
+  start_: flatbuffers::WIPOffset<flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b> TokenGrantBuilder<'a, 'b> {
+  #[inline]
+  pub fn add_token(&mut self, token: flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<flatbuffers::WIPOffset<_>>(TokenGrant::VT_TOKEN, token);
+  }
+  #[inline]
+  pub fn add_role(&mut self, role: flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<flatbuffers::WIPOffset<_>>(TokenGrant::VT_ROLE, role);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut flatbuffers::FlatBufferBuilder<'a>) -> TokenGrantBuilder<'a, 'b> {
+    let start = _fbb.start_table();
+    TokenGrantBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> flatbuffers::WIPOffset<TokenGrant<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl core::fmt::Debug for TokenGrant<'_> {
+  fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    let mut ds = f.debug_struct("TokenGrant");
+      ds.field("token", &self.token());
+      ds.field("role", &self.role());
+      ds.finish()
+  }
+}
 pub enum ListenRequestOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -595,25 +805,26 @@ impl<'a> ListenRequest<'a> {
   pub const VT_BIND_ADDRESS: flatbuffers::VOffsetT = 8;
   pub const VT_ALLOWED_ORIGINS: flatbuffers::VOffsetT = 10;
   pub const VT_TOKEN: flatbuffers::VOffsetT = 12;
-  pub const VT_WEB_ROOT: flatbuffers::VOffsetT = 14;
-  pub const VT_TLS_CERT_PATH: flatbuffers::VOffsetT = 16;
-  pub const VT_TLS_KEY_PATH: flatbuffers::VOffsetT = 18;
-  pub const VT_MAX_MESSAGE_SIZE: flatbuffers::VOffsetT = 20;
-  pub const VT_MAX_FRAME_SIZE: flatbuffers::VOffsetT = 22;
-  pub const VT_MAX_CONNECTIONS: flatbuffers::VOffsetT = 24;
-  pub const VT_HANDSHAKE_TIMEOUT_MS: flatbuffers::VOffsetT = 26;
-  pub const VT_IDLE_TIMEOUT_MS: flatbuffers::VOffsetT = 28;
-  pub const VT_MAX_OUTBOUND_MESSAGES: flatbuffers::VOffsetT = 30;
-  pub const VT_MAX_OUTBOUND_BYTES: flatbuffers::VOffsetT = 32;
-  pub const VT_MAX_INBOUND_MESSAGES: flatbuffers::VOffsetT = 34;
-  pub const VT_MAX_INBOUND_BYTES: flatbuffers::VOffsetT = 36;
-  pub const VT_WRITE_TIMEOUT_MS: flatbuffers::VOffsetT = 38;
-  pub const VT_MESSAGE_TIMEOUT_MS: flatbuffers::VOffsetT = 40;
-  pub const VT_MAX_PENDING_HANDSHAKES: flatbuffers::VOffsetT = 42;
-  pub const VT_MAX_PENDING_PER_ADDRESS: flatbuffers::VOffsetT = 44;
-  pub const VT_MAX_HTTP_CONNECTIONS: flatbuffers::VOffsetT = 46;
-  pub const VT_HTTP_LIFETIME_MS: flatbuffers::VOffsetT = 48;
-  pub const VT_MAX_REQUEST_HEAD: flatbuffers::VOffsetT = 50;
+  pub const VT_TOKENS: flatbuffers::VOffsetT = 14;
+  pub const VT_WEB_ROOT: flatbuffers::VOffsetT = 16;
+  pub const VT_TLS_CERT_PATH: flatbuffers::VOffsetT = 18;
+  pub const VT_TLS_KEY_PATH: flatbuffers::VOffsetT = 20;
+  pub const VT_MAX_MESSAGE_SIZE: flatbuffers::VOffsetT = 22;
+  pub const VT_MAX_FRAME_SIZE: flatbuffers::VOffsetT = 24;
+  pub const VT_MAX_CONNECTIONS: flatbuffers::VOffsetT = 26;
+  pub const VT_HANDSHAKE_TIMEOUT_MS: flatbuffers::VOffsetT = 28;
+  pub const VT_IDLE_TIMEOUT_MS: flatbuffers::VOffsetT = 30;
+  pub const VT_MAX_OUTBOUND_MESSAGES: flatbuffers::VOffsetT = 32;
+  pub const VT_MAX_OUTBOUND_BYTES: flatbuffers::VOffsetT = 34;
+  pub const VT_MAX_INBOUND_MESSAGES: flatbuffers::VOffsetT = 36;
+  pub const VT_MAX_INBOUND_BYTES: flatbuffers::VOffsetT = 38;
+  pub const VT_WRITE_TIMEOUT_MS: flatbuffers::VOffsetT = 40;
+  pub const VT_MESSAGE_TIMEOUT_MS: flatbuffers::VOffsetT = 42;
+  pub const VT_MAX_PENDING_HANDSHAKES: flatbuffers::VOffsetT = 44;
+  pub const VT_MAX_PENDING_PER_ADDRESS: flatbuffers::VOffsetT = 46;
+  pub const VT_MAX_HTTP_CONNECTIONS: flatbuffers::VOffsetT = 48;
+  pub const VT_HTTP_LIFETIME_MS: flatbuffers::VOffsetT = 50;
+  pub const VT_MAX_REQUEST_HEAD: flatbuffers::VOffsetT = 52;
 
   #[inline]
   pub unsafe fn init_from_table(table: flatbuffers::Table<'a>) -> Self {
@@ -645,6 +856,7 @@ impl<'a> ListenRequest<'a> {
     if let Some(x) = args.tls_key_path { builder.add_tls_key_path(x); }
     if let Some(x) = args.tls_cert_path { builder.add_tls_cert_path(x); }
     if let Some(x) = args.web_root { builder.add_web_root(x); }
+    if let Some(x) = args.tokens { builder.add_tokens(x); }
     if let Some(x) = args.token { builder.add_token(x); }
     if let Some(x) = args.allowed_origins { builder.add_allowed_origins(x); }
     if let Some(x) = args.bind_address { builder.add_bind_address(x); }
@@ -691,12 +903,22 @@ impl<'a> ListenRequest<'a> {
   }
   /// A shared secret. When set, a client must present it as the query
   /// parameter `token` (browsers) or as `Authorization: Bearer <token>`.
+  /// The same as a grant in `tokens` with the role "default".
   #[inline]
   pub fn token(&self) -> Option<&'a str> {
     // Safety:
     // Created from valid Table for this object
     // which contains a valid value in this slot
     unsafe { self._tab.get::<flatbuffers::ForwardsUOffset<&str>>(ListenRequest::VT_TOKEN, None)}
+  }
+  /// Tokens and the role each grants: a client presenting one of them gets
+  /// its role (ConnectionOpened.role). With `token`, one more grant.
+  #[inline]
+  pub fn tokens(&self) -> Option<flatbuffers::Vector<'a, flatbuffers::ForwardsUOffset<TokenGrant<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<flatbuffers::ForwardsUOffset<flatbuffers::Vector<'a, flatbuffers::ForwardsUOffset<TokenGrant>>>>(ListenRequest::VT_TOKENS, None)}
   }
   /// A folder whose files are served for plain HTTP GET on this port (e.g. a
   /// web page client). No request path can reach outside it.
@@ -893,6 +1115,7 @@ impl flatbuffers::Verifiable for ListenRequest<'_> {
      .visit_field::<flatbuffers::ForwardsUOffset<&str>>("bind_address", Self::VT_BIND_ADDRESS, false)?
      .visit_field::<flatbuffers::ForwardsUOffset<flatbuffers::Vector<'_, flatbuffers::ForwardsUOffset<&'_ str>>>>("allowed_origins", Self::VT_ALLOWED_ORIGINS, false)?
      .visit_field::<flatbuffers::ForwardsUOffset<&str>>("token", Self::VT_TOKEN, false)?
+     .visit_field::<flatbuffers::ForwardsUOffset<flatbuffers::Vector<'_, flatbuffers::ForwardsUOffset<TokenGrant>>>>("tokens", Self::VT_TOKENS, false)?
      .visit_field::<flatbuffers::ForwardsUOffset<&str>>("web_root", Self::VT_WEB_ROOT, false)?
      .visit_field::<flatbuffers::ForwardsUOffset<&str>>("tls_cert_path", Self::VT_TLS_CERT_PATH, false)?
      .visit_field::<flatbuffers::ForwardsUOffset<&str>>("tls_key_path", Self::VT_TLS_KEY_PATH, false)?
@@ -922,6 +1145,7 @@ pub struct ListenRequestArgs<'a> {
     pub bind_address: Option<flatbuffers::WIPOffset<&'a str>>,
     pub allowed_origins: Option<flatbuffers::WIPOffset<flatbuffers::Vector<'a, flatbuffers::ForwardsUOffset<&'a str>>>>,
     pub token: Option<flatbuffers::WIPOffset<&'a str>>,
+    pub tokens: Option<flatbuffers::WIPOffset<flatbuffers::Vector<'a, flatbuffers::ForwardsUOffset<TokenGrant<'a>>>>>,
     pub web_root: Option<flatbuffers::WIPOffset<&'a str>>,
     pub tls_cert_path: Option<flatbuffers::WIPOffset<&'a str>>,
     pub tls_key_path: Option<flatbuffers::WIPOffset<&'a str>>,
@@ -951,6 +1175,7 @@ impl<'a> Default for ListenRequestArgs<'a> {
       bind_address: None,
       allowed_origins: None,
       token: None,
+      tokens: None,
       web_root: None,
       tls_cert_path: None,
       tls_key_path: None,
@@ -998,6 +1223,10 @@ impl<'a: 'b, 'b> ListenRequestBuilder<'a, 'b> {
   #[inline]
   pub fn add_token(&mut self, token: flatbuffers::WIPOffset<&'b  str>) {
     self.fbb_.push_slot_always::<flatbuffers::WIPOffset<_>>(ListenRequest::VT_TOKEN, token);
+  }
+  #[inline]
+  pub fn add_tokens(&mut self, tokens: flatbuffers::WIPOffset<flatbuffers::Vector<'b , flatbuffers::ForwardsUOffset<TokenGrant<'b >>>>) {
+    self.fbb_.push_slot_always::<flatbuffers::WIPOffset<_>>(ListenRequest::VT_TOKENS, tokens);
   }
   #[inline]
   pub fn add_web_root(&mut self, web_root: flatbuffers::WIPOffset<&'b  str>) {
@@ -1098,6 +1327,7 @@ impl core::fmt::Debug for ListenRequest<'_> {
       ds.field("bind_address", &self.bind_address());
       ds.field("allowed_origins", &self.allowed_origins());
       ds.field("token", &self.token());
+      ds.field("tokens", &self.tokens());
       ds.field("web_root", &self.web_root());
       ds.field("tls_cert_path", &self.tls_cert_path());
       ds.field("tls_key_path", &self.tls_key_path());
@@ -1569,6 +1799,7 @@ impl<'a> ConnectionOpened<'a> {
   pub const VT_ORIGIN: flatbuffers::VOffsetT = 14;
   pub const VT_OUTBOUND: flatbuffers::VOffsetT = 16;
   pub const VT_CONNECT_ID: flatbuffers::VOffsetT = 18;
+  pub const VT_ROLE: flatbuffers::VOffsetT = 20;
 
   #[inline]
   pub unsafe fn init_from_table(table: flatbuffers::Table<'a>) -> Self {
@@ -1583,6 +1814,7 @@ impl<'a> ConnectionOpened<'a> {
     builder.add_connect_id(args.connect_id);
     builder.add_user_id(args.user_id);
     builder.add_channel(args.channel);
+    if let Some(x) = args.role { builder.add_role(x); }
     if let Some(x) = args.origin { builder.add_origin(x); }
     if let Some(x) = args.path { builder.add_path(x); }
     if let Some(x) = args.peer_address { builder.add_peer_address(x); }
@@ -1659,6 +1891,16 @@ impl<'a> ConnectionOpened<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u64>(ConnectionOpened::VT_CONNECT_ID, Some(0)).unwrap()}
   }
+  /// The role of the token the client presented ("default" for the
+  /// ListenRequest's single `token`); absent when the port needs no token
+  /// and on outbound channels.
+  #[inline]
+  pub fn role(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<flatbuffers::ForwardsUOffset<&str>>(ConnectionOpened::VT_ROLE, None)}
+  }
 }
 
 impl flatbuffers::Verifiable for ConnectionOpened<'_> {
@@ -1676,6 +1918,7 @@ impl flatbuffers::Verifiable for ConnectionOpened<'_> {
      .visit_field::<flatbuffers::ForwardsUOffset<&str>>("origin", Self::VT_ORIGIN, false)?
      .visit_field::<bool>("outbound", Self::VT_OUTBOUND, false)?
      .visit_field::<u64>("connect_id", Self::VT_CONNECT_ID, false)?
+     .visit_field::<flatbuffers::ForwardsUOffset<&str>>("role", Self::VT_ROLE, false)?
      .finish();
     Ok(())
   }
@@ -1689,6 +1932,7 @@ pub struct ConnectionOpenedArgs<'a> {
     pub origin: Option<flatbuffers::WIPOffset<&'a str>>,
     pub outbound: bool,
     pub connect_id: u64,
+    pub role: Option<flatbuffers::WIPOffset<&'a str>>,
 }
 impl<'a> Default for ConnectionOpenedArgs<'a> {
   #[inline]
@@ -1702,6 +1946,7 @@ impl<'a> Default for ConnectionOpenedArgs<'a> {
       origin: None,
       outbound: false,
       connect_id: 0,
+      role: None,
     }
   }
 }
@@ -1744,6 +1989,10 @@ impl<'a: 'b, 'b> ConnectionOpenedBuilder<'a, 'b> {
     self.fbb_.push_slot::<u64>(ConnectionOpened::VT_CONNECT_ID, connect_id, 0);
   }
   #[inline]
+  pub fn add_role(&mut self, role: flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<flatbuffers::WIPOffset<_>>(ConnectionOpened::VT_ROLE, role);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut flatbuffers::FlatBufferBuilder<'a>) -> ConnectionOpenedBuilder<'a, 'b> {
     let start = _fbb.start_table();
     ConnectionOpenedBuilder {
@@ -1769,6 +2018,7 @@ impl core::fmt::Debug for ConnectionOpened<'_> {
       ds.field("origin", &self.origin());
       ds.field("outbound", &self.outbound());
       ds.field("connect_id", &self.connect_id());
+      ds.field("role", &self.role());
       ds.finish()
   }
 }
@@ -1947,6 +2197,9 @@ impl<'a> MessageToRemote<'a> {
   pub const VT_CHANNEL: flatbuffers::VOffsetT = 4;
   pub const VT_CONTENT: flatbuffers::VOffsetT = 6;
   pub const VT_KIND: flatbuffers::VOffsetT = 8;
+  pub const VT_CONFLATION_KEY: flatbuffers::VOffsetT = 10;
+  pub const VT_PRIORITY: flatbuffers::VOffsetT = 12;
+  pub const VT_ALSO_TO: flatbuffers::VOffsetT = 14;
 
   #[inline]
   pub unsafe fn init_from_table(table: flatbuffers::Table<'a>) -> Self {
@@ -1958,8 +2211,11 @@ impl<'a> MessageToRemote<'a> {
     args: &'args MessageToRemoteArgs<'args>
   ) -> flatbuffers::WIPOffset<MessageToRemote<'bldr>> {
     let mut builder = MessageToRemoteBuilder::new(_fbb);
+    builder.add_conflation_key(args.conflation_key);
     builder.add_channel(args.channel);
+    if let Some(x) = args.also_to { builder.add_also_to(x); }
     if let Some(x) = args.content { builder.add_content(x); }
+    builder.add_priority(args.priority);
     builder.add_kind(args.kind);
     builder.finish()
   }
@@ -1989,6 +2245,37 @@ impl<'a> MessageToRemote<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<MessageKind>(MessageToRemote::VT_KIND, Some(MessageKind::Binary)).unwrap()}
   }
+  /// 0: none. Otherwise a latest-value key: while a message with the same
+  /// key waits on this channel and has not started on the socket, this
+  /// one replaces it, in its place in the queue (the old one is dropped and
+  /// its bytes released). A reader slower than the stream gets each key's
+  /// newest value at its own pace and is never closed for it.
+  #[inline]
+  pub fn conflation_key(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(MessageToRemote::VT_CONFLATION_KEY, Some(0)).unwrap()}
+  }
+  /// Normal (default) or High: a High message goes before every queued
+  /// Normal one not yet started.
+  #[inline]
+  pub fn priority(&self) -> Priority {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<Priority>(MessageToRemote::VT_PRIORITY, Some(Priority::Normal)).unwrap()}
+  }
+  /// More channels to send the same content to, shared (one buffer
+  /// however many channels); each channel's limits, keys and priority apply
+  /// to its own reference. Unknown or closing channels are skipped.
+  #[inline]
+  pub fn also_to(&self) -> Option<flatbuffers::Vector<'a, u64>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<flatbuffers::ForwardsUOffset<flatbuffers::Vector<'a, u64>>>(MessageToRemote::VT_ALSO_TO, None)}
+  }
 }
 
 impl flatbuffers::Verifiable for MessageToRemote<'_> {
@@ -2001,6 +2288,9 @@ impl flatbuffers::Verifiable for MessageToRemote<'_> {
      .visit_field::<u64>("channel", Self::VT_CHANNEL, false)?
      .visit_field::<flatbuffers::ForwardsUOffset<flatbuffers::Vector<'_, u8>>>("content", Self::VT_CONTENT, false)?
      .visit_field::<MessageKind>("kind", Self::VT_KIND, false)?
+     .visit_field::<u64>("conflation_key", Self::VT_CONFLATION_KEY, false)?
+     .visit_field::<Priority>("priority", Self::VT_PRIORITY, false)?
+     .visit_field::<flatbuffers::ForwardsUOffset<flatbuffers::Vector<'_, u64>>>("also_to", Self::VT_ALSO_TO, false)?
      .finish();
     Ok(())
   }
@@ -2009,6 +2299,9 @@ pub struct MessageToRemoteArgs<'a> {
     pub channel: u64,
     pub content: Option<flatbuffers::WIPOffset<flatbuffers::Vector<'a, u8>>>,
     pub kind: MessageKind,
+    pub conflation_key: u64,
+    pub priority: Priority,
+    pub also_to: Option<flatbuffers::WIPOffset<flatbuffers::Vector<'a, u64>>>,
 }
 impl<'a> Default for MessageToRemoteArgs<'a> {
   #[inline]
@@ -2017,6 +2310,9 @@ impl<'a> Default for MessageToRemoteArgs<'a> {
       channel: 0,
       content: None,
       kind: MessageKind::Binary,
+      conflation_key: 0,
+      priority: Priority::Normal,
+      also_to: None,
     }
   }
 }
@@ -2039,6 +2335,18 @@ impl<'a: 'b, 'b> MessageToRemoteBuilder<'a, 'b> {
     self.fbb_.push_slot::<MessageKind>(MessageToRemote::VT_KIND, kind, MessageKind::Binary);
   }
   #[inline]
+  pub fn add_conflation_key(&mut self, conflation_key: u64) {
+    self.fbb_.push_slot::<u64>(MessageToRemote::VT_CONFLATION_KEY, conflation_key, 0);
+  }
+  #[inline]
+  pub fn add_priority(&mut self, priority: Priority) {
+    self.fbb_.push_slot::<Priority>(MessageToRemote::VT_PRIORITY, priority, Priority::Normal);
+  }
+  #[inline]
+  pub fn add_also_to(&mut self, also_to: flatbuffers::WIPOffset<flatbuffers::Vector<'b , u64>>) {
+    self.fbb_.push_slot_always::<flatbuffers::WIPOffset<_>>(MessageToRemote::VT_ALSO_TO, also_to);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut flatbuffers::FlatBufferBuilder<'a>) -> MessageToRemoteBuilder<'a, 'b> {
     let start = _fbb.start_table();
     MessageToRemoteBuilder {
@@ -2059,6 +2367,9 @@ impl core::fmt::Debug for MessageToRemote<'_> {
       ds.field("channel", &self.channel());
       ds.field("content", &self.content());
       ds.field("kind", &self.kind());
+      ds.field("conflation_key", &self.conflation_key());
+      ds.field("priority", &self.priority());
+      ds.field("also_to", &self.also_to());
       ds.finish()
   }
 }
@@ -2515,7 +2826,7 @@ impl<'a> ConnectRequest<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u32>(ConnectRequest::VT_MAX_BACKOFF_MS, Some(0)).unwrap()}
   }
-  /// Limits of the channel, as in ListenRequest.
+  /// Largest message accepted from the server, as in ListenRequest.
   #[inline]
   pub fn max_message_size(&self) -> u64 {
     // Safety:
@@ -2523,6 +2834,7 @@ impl<'a> ConnectRequest<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u64>(ConnectRequest::VT_MAX_MESSAGE_SIZE, Some(0)).unwrap()}
   }
+  /// Largest frame accepted from the server, as in ListenRequest.
   #[inline]
   pub fn max_frame_size(&self) -> u64 {
     // Safety:
@@ -2538,6 +2850,7 @@ impl<'a> ConnectRequest<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u32>(ConnectRequest::VT_HANDSHAKE_TIMEOUT_MS, Some(0)).unwrap()}
   }
+  /// Ping after this long without traffic, as in ListenRequest.
   #[inline]
   pub fn idle_timeout_ms(&self) -> u32 {
     // Safety:
@@ -2545,6 +2858,7 @@ impl<'a> ConnectRequest<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u32>(ConnectRequest::VT_IDLE_TIMEOUT_MS, Some(0)).unwrap()}
   }
+  /// Messages queued towards the server, as in ListenRequest.
   #[inline]
   pub fn max_outbound_messages(&self) -> u32 {
     // Safety:
@@ -2552,6 +2866,7 @@ impl<'a> ConnectRequest<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u32>(ConnectRequest::VT_MAX_OUTBOUND_MESSAGES, Some(0)).unwrap()}
   }
+  /// Bytes queued towards the server, as in ListenRequest.
   #[inline]
   pub fn max_outbound_bytes(&self) -> u64 {
     // Safety:
@@ -2559,6 +2874,7 @@ impl<'a> ConnectRequest<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u64>(ConnectRequest::VT_MAX_OUTBOUND_BYTES, Some(0)).unwrap()}
   }
+  /// Messages from the server waiting for the game, as in ListenRequest.
   #[inline]
   pub fn max_inbound_messages(&self) -> u32 {
     // Safety:
@@ -2566,6 +2882,7 @@ impl<'a> ConnectRequest<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u32>(ConnectRequest::VT_MAX_INBOUND_MESSAGES, Some(0)).unwrap()}
   }
+  /// Bytes from the server held in the host, as in ListenRequest.
   #[inline]
   pub fn max_inbound_bytes(&self) -> u64 {
     // Safety:
@@ -2573,6 +2890,7 @@ impl<'a> ConnectRequest<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u64>(ConnectRequest::VT_MAX_INBOUND_BYTES, Some(0)).unwrap()}
   }
+  /// Longest stall of the socket's writes, as in ListenRequest.
   #[inline]
   pub fn write_timeout_ms(&self) -> u32 {
     // Safety:
@@ -2580,6 +2898,7 @@ impl<'a> ConnectRequest<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u32>(ConnectRequest::VT_WRITE_TIMEOUT_MS, Some(0)).unwrap()}
   }
+  /// Longest time for one message, as in ListenRequest.
   #[inline]
   pub fn message_timeout_ms(&self) -> u32 {
     // Safety:
@@ -3138,6 +3457,408 @@ impl core::fmt::Debug for DisconnectRequest<'_> {
     let mut ds = f.debug_struct("DisconnectRequest");
       ds.field("user_id", &self.user_id());
       ds.field("connect_id", &self.connect_id());
+      ds.finish()
+  }
+}
+pub enum ChannelStatsRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Agent -> host: how is a channel doing? Answered by one ChannelStats with
+/// the same `user_id` and `channel`, in the next frame (the host's counters
+/// are read without a system call).
+pub struct ChannelStatsRequest<'a> {
+  pub _tab: flatbuffers::Table<'a>,
+}
+
+impl<'a> flatbuffers::Follow<'a> for ChannelStatsRequest<'a> {
+  type Inner = ChannelStatsRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: flatbuffers::Table::new(buf, loc) }
+  }
+}
+
+impl<'a> ChannelStatsRequest<'a> {
+  pub const VT_USER_ID: flatbuffers::VOffsetT = 4;
+  pub const VT_CHANNEL: flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: flatbuffers::Table<'a>) -> Self {
+    ChannelStatsRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr>(
+    _fbb: &'mut_bldr mut flatbuffers::FlatBufferBuilder<'bldr>,
+    args: &'args ChannelStatsRequestArgs
+  ) -> flatbuffers::WIPOffset<ChannelStatsRequest<'bldr>> {
+    let mut builder = ChannelStatsRequestBuilder::new(_fbb);
+    builder.add_channel(args.channel);
+    builder.add_user_id(args.user_id);
+    builder.finish()
+  }
+
+
+  /// The asking agent's id; the answer carries it.
+  #[inline]
+  pub fn user_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ChannelStatsRequest::VT_USER_ID, Some(0)).unwrap()}
+  }
+  /// The channel.
+  #[inline]
+  pub fn channel(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ChannelStatsRequest::VT_CHANNEL, Some(0)).unwrap()}
+  }
+}
+
+impl flatbuffers::Verifiable for ChannelStatsRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut flatbuffers::Verifier, pos: usize
+  ) -> Result<(), flatbuffers::InvalidFlatbuffer> {
+    use self::flatbuffers::Verifiable;
+    v.visit_table(pos)?
+     .visit_field::<u64>("user_id", Self::VT_USER_ID, false)?
+     .visit_field::<u64>("channel", Self::VT_CHANNEL, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ChannelStatsRequestArgs {
+    pub user_id: u64,
+    pub channel: u64,
+}
+impl<'a> Default for ChannelStatsRequestArgs {
+  #[inline]
+  fn default() -> Self {
+    ChannelStatsRequestArgs {
+      user_id: 0,
+      channel: 0,
+    }
+  }
+}
+
+pub struct ChannelStatsRequestBuilder<'a: 'b, 'b> {
+  fbb_: &'b mut flatbuffers::FlatBufferBuilder<'a>,
+  start_: flatbuffers::WIPOffset<flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b> ChannelStatsRequestBuilder<'a, 'b> {
+  #[inline]
+  pub fn add_user_id(&mut self, user_id: u64) {
+    self.fbb_.push_slot::<u64>(ChannelStatsRequest::VT_USER_ID, user_id, 0);
+  }
+  #[inline]
+  pub fn add_channel(&mut self, channel: u64) {
+    self.fbb_.push_slot::<u64>(ChannelStatsRequest::VT_CHANNEL, channel, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut flatbuffers::FlatBufferBuilder<'a>) -> ChannelStatsRequestBuilder<'a, 'b> {
+    let start = _fbb.start_table();
+    ChannelStatsRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> flatbuffers::WIPOffset<ChannelStatsRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl core::fmt::Debug for ChannelStatsRequest<'_> {
+  fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    let mut ds = f.debug_struct("ChannelStatsRequest");
+      ds.field("user_id", &self.user_id());
+      ds.field("channel", &self.channel());
+      ds.finish()
+  }
+}
+pub enum ChannelStatsOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Host -> agents: a channel's counters at the time of the request.
+pub struct ChannelStats<'a> {
+  pub _tab: flatbuffers::Table<'a>,
+}
+
+impl<'a> flatbuffers::Follow<'a> for ChannelStats<'a> {
+  type Inner = ChannelStats<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: flatbuffers::Table::new(buf, loc) }
+  }
+}
+
+impl<'a> ChannelStats<'a> {
+  pub const VT_USER_ID: flatbuffers::VOffsetT = 4;
+  pub const VT_CHANNEL: flatbuffers::VOffsetT = 6;
+  pub const VT_OPEN: flatbuffers::VOffsetT = 8;
+  pub const VT_QUEUED_MESSAGES: flatbuffers::VOffsetT = 10;
+  pub const VT_QUEUED_BYTES: flatbuffers::VOffsetT = 12;
+  pub const VT_SENT_MESSAGES: flatbuffers::VOffsetT = 14;
+  pub const VT_SENT_BYTES: flatbuffers::VOffsetT = 16;
+  pub const VT_CONFLATED_MESSAGES: flatbuffers::VOffsetT = 18;
+  pub const VT_INBOUND_MESSAGES: flatbuffers::VOffsetT = 20;
+  pub const VT_INBOUND_BYTES: flatbuffers::VOffsetT = 22;
+  pub const VT_ROUND_TRIP_US: flatbuffers::VOffsetT = 24;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: flatbuffers::Table<'a>) -> Self {
+    ChannelStats { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr>(
+    _fbb: &'mut_bldr mut flatbuffers::FlatBufferBuilder<'bldr>,
+    args: &'args ChannelStatsArgs
+  ) -> flatbuffers::WIPOffset<ChannelStats<'bldr>> {
+    let mut builder = ChannelStatsBuilder::new(_fbb);
+    builder.add_inbound_bytes(args.inbound_bytes);
+    builder.add_conflated_messages(args.conflated_messages);
+    builder.add_sent_bytes(args.sent_bytes);
+    builder.add_sent_messages(args.sent_messages);
+    builder.add_queued_bytes(args.queued_bytes);
+    builder.add_channel(args.channel);
+    builder.add_user_id(args.user_id);
+    builder.add_round_trip_us(args.round_trip_us);
+    builder.add_inbound_messages(args.inbound_messages);
+    builder.add_queued_messages(args.queued_messages);
+    builder.add_open(args.open);
+    builder.finish()
+  }
+
+
+  /// The `user_id` of the request.
+  #[inline]
+  pub fn user_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ChannelStats::VT_USER_ID, Some(0)).unwrap()}
+  }
+  /// The channel.
+  #[inline]
+  pub fn channel(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ChannelStats::VT_CHANNEL, Some(0)).unwrap()}
+  }
+  /// False when the channel is unknown or closed: the counters are 0.
+  #[inline]
+  pub fn open(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(ChannelStats::VT_OPEN, Some(false)).unwrap()}
+  }
+  /// Messages queued towards the client (accepted from agents, not yet
+  /// written to the socket whole).
+  #[inline]
+  pub fn queued_messages(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(ChannelStats::VT_QUEUED_MESSAGES, Some(0)).unwrap()}
+  }
+  /// Their bytes.
+  #[inline]
+  pub fn queued_bytes(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ChannelStats::VT_QUEUED_BYTES, Some(0)).unwrap()}
+  }
+  /// Messages written to the socket so far.
+  #[inline]
+  pub fn sent_messages(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ChannelStats::VT_SENT_MESSAGES, Some(0)).unwrap()}
+  }
+  /// Their payload bytes.
+  #[inline]
+  pub fn sent_bytes(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ChannelStats::VT_SENT_BYTES, Some(0)).unwrap()}
+  }
+  /// Keyed messages replaced by a newer one before they started.
+  #[inline]
+  pub fn conflated_messages(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ChannelStats::VT_CONFLATED_MESSAGES, Some(0)).unwrap()}
+  }
+  /// Messages from the client waiting for the game.
+  #[inline]
+  pub fn inbound_messages(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(ChannelStats::VT_INBOUND_MESSAGES, Some(0)).unwrap()}
+  }
+  /// Bytes the client holds in the host (messages waiting for the game and
+  /// the one being read).
+  #[inline]
+  pub fn inbound_bytes(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ChannelStats::VT_INBOUND_BYTES, Some(0)).unwrap()}
+  }
+  /// The round trip of the host's last answered ping, in microseconds; 0
+  /// when none was answered yet. The host pings every open channel once a
+  /// second (timed) and when idle.
+  #[inline]
+  pub fn round_trip_us(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(ChannelStats::VT_ROUND_TRIP_US, Some(0)).unwrap()}
+  }
+}
+
+impl flatbuffers::Verifiable for ChannelStats<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut flatbuffers::Verifier, pos: usize
+  ) -> Result<(), flatbuffers::InvalidFlatbuffer> {
+    use self::flatbuffers::Verifiable;
+    v.visit_table(pos)?
+     .visit_field::<u64>("user_id", Self::VT_USER_ID, false)?
+     .visit_field::<u64>("channel", Self::VT_CHANNEL, false)?
+     .visit_field::<bool>("open", Self::VT_OPEN, false)?
+     .visit_field::<u32>("queued_messages", Self::VT_QUEUED_MESSAGES, false)?
+     .visit_field::<u64>("queued_bytes", Self::VT_QUEUED_BYTES, false)?
+     .visit_field::<u64>("sent_messages", Self::VT_SENT_MESSAGES, false)?
+     .visit_field::<u64>("sent_bytes", Self::VT_SENT_BYTES, false)?
+     .visit_field::<u64>("conflated_messages", Self::VT_CONFLATED_MESSAGES, false)?
+     .visit_field::<u32>("inbound_messages", Self::VT_INBOUND_MESSAGES, false)?
+     .visit_field::<u64>("inbound_bytes", Self::VT_INBOUND_BYTES, false)?
+     .visit_field::<u32>("round_trip_us", Self::VT_ROUND_TRIP_US, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ChannelStatsArgs {
+    pub user_id: u64,
+    pub channel: u64,
+    pub open: bool,
+    pub queued_messages: u32,
+    pub queued_bytes: u64,
+    pub sent_messages: u64,
+    pub sent_bytes: u64,
+    pub conflated_messages: u64,
+    pub inbound_messages: u32,
+    pub inbound_bytes: u64,
+    pub round_trip_us: u32,
+}
+impl<'a> Default for ChannelStatsArgs {
+  #[inline]
+  fn default() -> Self {
+    ChannelStatsArgs {
+      user_id: 0,
+      channel: 0,
+      open: false,
+      queued_messages: 0,
+      queued_bytes: 0,
+      sent_messages: 0,
+      sent_bytes: 0,
+      conflated_messages: 0,
+      inbound_messages: 0,
+      inbound_bytes: 0,
+      round_trip_us: 0,
+    }
+  }
+}
+
+pub struct ChannelStatsBuilder<'a: 'b, 'b> {
+  fbb_: &'b mut flatbuffers::FlatBufferBuilder<'a>,
+  start_: flatbuffers::WIPOffset<flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b> ChannelStatsBuilder<'a, 'b> {
+  #[inline]
+  pub fn add_user_id(&mut self, user_id: u64) {
+    self.fbb_.push_slot::<u64>(ChannelStats::VT_USER_ID, user_id, 0);
+  }
+  #[inline]
+  pub fn add_channel(&mut self, channel: u64) {
+    self.fbb_.push_slot::<u64>(ChannelStats::VT_CHANNEL, channel, 0);
+  }
+  #[inline]
+  pub fn add_open(&mut self, open: bool) {
+    self.fbb_.push_slot::<bool>(ChannelStats::VT_OPEN, open, false);
+  }
+  #[inline]
+  pub fn add_queued_messages(&mut self, queued_messages: u32) {
+    self.fbb_.push_slot::<u32>(ChannelStats::VT_QUEUED_MESSAGES, queued_messages, 0);
+  }
+  #[inline]
+  pub fn add_queued_bytes(&mut self, queued_bytes: u64) {
+    self.fbb_.push_slot::<u64>(ChannelStats::VT_QUEUED_BYTES, queued_bytes, 0);
+  }
+  #[inline]
+  pub fn add_sent_messages(&mut self, sent_messages: u64) {
+    self.fbb_.push_slot::<u64>(ChannelStats::VT_SENT_MESSAGES, sent_messages, 0);
+  }
+  #[inline]
+  pub fn add_sent_bytes(&mut self, sent_bytes: u64) {
+    self.fbb_.push_slot::<u64>(ChannelStats::VT_SENT_BYTES, sent_bytes, 0);
+  }
+  #[inline]
+  pub fn add_conflated_messages(&mut self, conflated_messages: u64) {
+    self.fbb_.push_slot::<u64>(ChannelStats::VT_CONFLATED_MESSAGES, conflated_messages, 0);
+  }
+  #[inline]
+  pub fn add_inbound_messages(&mut self, inbound_messages: u32) {
+    self.fbb_.push_slot::<u32>(ChannelStats::VT_INBOUND_MESSAGES, inbound_messages, 0);
+  }
+  #[inline]
+  pub fn add_inbound_bytes(&mut self, inbound_bytes: u64) {
+    self.fbb_.push_slot::<u64>(ChannelStats::VT_INBOUND_BYTES, inbound_bytes, 0);
+  }
+  #[inline]
+  pub fn add_round_trip_us(&mut self, round_trip_us: u32) {
+    self.fbb_.push_slot::<u32>(ChannelStats::VT_ROUND_TRIP_US, round_trip_us, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut flatbuffers::FlatBufferBuilder<'a>) -> ChannelStatsBuilder<'a, 'b> {
+    let start = _fbb.start_table();
+    ChannelStatsBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> flatbuffers::WIPOffset<ChannelStats<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl core::fmt::Debug for ChannelStats<'_> {
+  fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    let mut ds = f.debug_struct("ChannelStats");
+      ds.field("user_id", &self.user_id());
+      ds.field("channel", &self.channel());
+      ds.field("open", &self.open());
+      ds.field("queued_messages", &self.queued_messages());
+      ds.field("queued_bytes", &self.queued_bytes());
+      ds.field("sent_messages", &self.sent_messages());
+      ds.field("sent_bytes", &self.sent_bytes());
+      ds.field("conflated_messages", &self.conflated_messages());
+      ds.field("inbound_messages", &self.inbound_messages());
+      ds.field("inbound_bytes", &self.inbound_bytes());
+      ds.field("round_trip_us", &self.round_trip_us());
       ds.finish()
   }
 }

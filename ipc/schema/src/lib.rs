@@ -12,7 +12,12 @@
 //! let content = fiasco::byte_vector(&mut builder, b"hello");
 //! let message = MessageToRemote::create(
 //!     &mut builder,
-//!     &MessageToRemoteArgs { channel: 1, content: Some(content), kind: MessageKind::Text },
+//!     &MessageToRemoteArgs {
+//!         channel: 1,
+//!         content: Some(content),
+//!         kind: MessageKind::Text,
+//!         ..Default::default()
+//!     },
 //! );
 //! builder.finish_minimal(message);
 //! let read = fiasco::flatbuffers::root::<MessageToRemote>(builder.finished_data()).unwrap();
@@ -36,4 +41,6 @@ fiasco::event_kinds! {
     ConnectRequest => "fiasco.ipc.ConnectRequest",
     ConnectStatus => "fiasco.ipc.ConnectStatus",
     DisconnectRequest => "fiasco.ipc.DisconnectRequest",
+    ChannelStatsRequest => "fiasco.ipc.ChannelStatsRequest",
+    ChannelStats => "fiasco.ipc.ChannelStats",
 }

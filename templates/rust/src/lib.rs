@@ -66,6 +66,7 @@ fn answer(
                     channel: message.channel(),
                     content: Some(content),
                     kind: MessageKind::Text,
+                    ..Default::default()
                 },
             )
         });

@@ -5,6 +5,9 @@
 //! schema. The `flatc` crate vendors and builds flatc 23.5.26, the version of
 //! the `flatbuffers` runtime crate the workspace pins.
 
+mod c_api;
+mod schema;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -200,6 +203,41 @@ fn check_or_write_trees(
     Ok(())
 }
 
+/// The C API's Rust and header, generated from ipc.fbs's binary schema.
+fn generate_c_api(root: &Path, out_dir: &Path) -> Result<[(&'static str, String); 2], String> {
+    let status = Command::new(flatc::flatc())
+        .args(["-b", "--schema", "--bfbs-comments", "-o"])
+        .arg(out_dir)
+        .arg(root.join("ipc/schema/ipc.fbs"))
+        .status()
+        .map_err(|error| format!("running flatc: {error}"))?;
+    if !status.success() {
+        return Err(format!("flatc -b --schema failed on ipc.fbs: {status}"));
+    }
+    let bfbs = std::fs::read(out_dir.join("ipc.bfbs")).map_err(|error| error.to_string())?;
+    let schema = schema::Schema::from_bfbs(&bfbs)?;
+    Ok([
+        (c_api::RUST_OUTPUT, c_api::rust(&schema)),
+        (c_api::HEADER_OUTPUT, c_api::header(&schema)),
+    ])
+}
+
+/// Compares (or writes) one generated file.
+fn check_or_write(root: &Path, output: &'static str, fresh: &str, check: bool, stale: &mut Vec<&'static str>) -> Result<(), String> {
+    let path = root.join(output);
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    if current == fresh {
+        println!("fresh: {output}");
+    } else if check {
+        eprintln!("STALE: {output} does not match its schema (run `cargo run -p fiasco-bindgen`)");
+        stale.push(output);
+    } else {
+        std::fs::write(&path, fresh).map_err(|error| format!("writing {}: {error}", path.display()))?;
+        println!("wrote: {output}");
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let check = std::env::args().any(|arg| arg == "--check");
     let root = workspace_root();
@@ -233,6 +271,16 @@ fn main() -> ExitCode {
         } else {
             println!("wrote: {}", binding.output);
         }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    let c_api = generate_c_api(&root, &scratch).and_then(|files| {
+        files
+            .iter()
+            .try_for_each(|(output, fresh)| check_or_write(&root, output, fresh, check, &mut stale))
+    });
+    if let Err(error) = c_api {
+        eprintln!("error: {error}");
+        return ExitCode::FAILURE;
     }
     if let Err(error) = check_or_write_trees(&root, &scratch, check, &mut stale) {
         eprintln!("error: {error}");
