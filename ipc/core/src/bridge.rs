@@ -8,7 +8,8 @@
 //! host-wide ([`HostShared`]), from the moment the host holds them until the
 //! game takes them (inbound) or the socket does (outbound).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -31,9 +32,10 @@ pub(crate) enum Command {
         user_id: u64,
         port: u16,
     },
+    /// A message, a keyed place or a round-trip request for one channel.
     Send {
         channel: ChannelId,
-        message: OutboundMessage,
+        outbound: crate::channel::Outbound,
     },
     Close {
         channel: ChannelId,
@@ -129,6 +131,53 @@ pub(crate) struct ChannelShared {
     /// Notified when the game gives up on the channel because its client
     /// reads too slowly: the connection closes ahead of its queued messages.
     pub(crate) outbound_full: Notify,
+    /// The newest message of each conflation key not yet started on the
+    /// socket; the channel's queue holds one place per key.
+    pub(crate) keyed: Mutex<KeyedSlots>,
+    /// Counters for [`ChannelStats`](crate::ChannelStats).
+    pub(crate) stats: StatsCounters,
+}
+
+/// Keyed messages waiting on a channel, shared by the game thread (which
+/// replaces a waiting value in place) and the channel's state machine
+/// (which takes a key's value when its place comes up).
+#[derive(Debug, Default)]
+pub(crate) struct KeyedSlots {
+    /// The newest value per key.
+    pub(crate) slots: HashMap<u64, OutboundMessage>,
+    /// The channel ended: nothing more is kept (the values would hold the
+    /// channel's counts, and the channel, forever).
+    pub(crate) closed: bool,
+}
+
+/// What a channel's stats read besides the queue counts.
+#[derive(Debug, Default)]
+pub(crate) struct StatsCounters {
+    pub(crate) sent_messages: AtomicU64,
+    pub(crate) sent_bytes: AtomicU64,
+    pub(crate) conflated: AtomicU64,
+    /// The last timed ping's round trip in microseconds; 0: none yet.
+    pub(crate) round_trip_us: AtomicU64,
+}
+
+impl ChannelShared {
+    /// Locks the keyed slots.
+    pub(crate) fn keyed(&self) -> std::sync::MutexGuard<'_, KeyedSlots> {
+        self.keyed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The channel ended: drops every waiting keyed value (releasing its
+    /// bytes) and refuses new ones.
+    pub(crate) fn close_keyed(&self) {
+        let dropped = {
+            let mut keyed = self.keyed();
+            keyed.closed = true;
+            std::mem::take(&mut keyed.slots)
+        };
+        drop(dropped);
+    }
 }
 
 impl ChannelShared {
@@ -142,6 +191,8 @@ impl ChannelShared {
             outbound_messages: AtomicUsize::new(0),
             outbound_bytes: AtomicUsize::new(0),
             outbound_full: Notify::new(),
+            keyed: Mutex::default(),
+            stats: StatsCounters::default(),
         }
     }
 

@@ -30,11 +30,14 @@ use tungstenite::protocol::frame::{Frame, FrameHeader};
 use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig, WebSocketContext};
 use tungstenite::{Message, Utf8Bytes};
 
-use crate::bridge::OutboundMessage;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::bridge::{ChannelShared, OutboundMessage};
 use crate::budget::Gate;
 use crate::meter::Meter;
 use crate::options::Limits;
-use crate::types::{ClosedBy, MessageKind};
+use crate::types::{ClosedBy, MessageKind, Priority};
 
 /// How long to wait for the peer's answer to a close frame.
 pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -123,9 +126,28 @@ pub(crate) fn classify(error: &WsError) -> Option<(ClosedBy, u16, String)> {
 #[derive(Debug)]
 pub(crate) enum Outbound {
     /// A message for the peer.
-    Message(OutboundMessage),
+    Message(OutboundMessage, Priority),
+    /// The place of a conflation key: when it comes up, the key's newest
+    /// value (in [`ChannelShared::keyed`]) is written.
+    Keyed(u64, Priority),
     /// An agent closes the channel with this code (0: 1000) and reason,
     /// after the messages queued before.
+    Close(u16, String),
+    /// An agent asked for the channel's stats: time pings for a while so
+    /// the round trip is known.
+    MeasureRoundTrip,
+}
+
+/// How long after a stats request the channel keeps timing pings.
+const MEASURE_FOR: Duration = Duration::from_secs(10);
+/// How often a timed ping goes out while measuring.
+const MEASURE_EVERY: Duration = Duration::from_secs(1);
+
+/// A place in a channel's queue.
+#[derive(Debug)]
+enum Queued {
+    Message(OutboundMessage),
+    Keyed(u64),
     Close(u16, String),
 }
 
@@ -357,7 +379,17 @@ pub(crate) struct ChannelState {
     meter: Meter,
     phase: Phase,
     /// Messages (and an agent's close) waiting for the socket, in order.
-    queue: VecDeque<Outbound>,
+    queue: VecDeque<Queued>,
+    /// High-priority messages: before every one in `queue`.
+    urgent: VecDeque<Queued>,
+    /// The keyed values and the stats counters.
+    shared: Arc<ChannelShared>,
+    /// The payload and send time of the ping in flight, to time its pong.
+    ping_in_flight: Option<(u64, Instant)>,
+    /// Timed pings go out until then (an agent asked for stats).
+    measure_until: Option<Instant>,
+    /// The next timed ping while measuring.
+    next_measure: Option<Instant>,
     /// The message the server role is writing.
     writing: Option<Writing>,
     /// tungstenite holds bytes it could not write yet.
@@ -381,9 +413,14 @@ impl ChannelState {
             ws: WebSocketContext::new(role, Some(config(&limits))),
             role,
             limits,
+            shared: Arc::clone(meter.channel()),
             meter,
             phase: Phase::Open,
             queue: VecDeque::new(),
+            urgent: VecDeque::new(),
+            ping_in_flight: None,
+            measure_until: None,
+            next_measure: None,
             writing: None,
             unflushed: false,
             idle_deadline: now + limits.idle_timeout,
@@ -400,12 +437,43 @@ impl ChannelState {
     }
 
     /// Queues what the game asked, in order.
-    pub(crate) fn handle_outbound(&mut self, outbound: Outbound) {
-        if matches!(self.phase, Phase::Open) {
-            self.queue.push_back(outbound);
+    pub(crate) fn handle_outbound(&mut self, now: Instant, outbound: Outbound) {
+        if !matches!(self.phase, Phase::Open) {
+            // Closing or closed: the message is dropped, which releases its
+            // bytes; the channel's ChannelClosed tells the agents why.
+            return;
         }
-        // Closing or closed: the message is dropped, which releases its
-        // bytes; the channel's ChannelClosed tells the agents why.
+        let (queued, priority) = match outbound {
+            Outbound::Message(message, priority) => (Queued::Message(message), priority),
+            Outbound::Keyed(key, priority) => (Queued::Keyed(key), priority),
+            Outbound::Close(code, reason) => (Queued::Close(code, reason), Priority::Normal),
+            Outbound::MeasureRoundTrip => {
+                self.measure_until = Some(now + MEASURE_FOR);
+                if self.next_measure.is_none() {
+                    self.next_measure = Some(now);
+                }
+                return;
+            }
+        };
+        match priority {
+            Priority::High => self.urgent.push_back(queued),
+            Priority::Normal => self.queue.push_back(queued),
+        }
+    }
+
+    /// The next place in the queues: high priority first; a keyed place
+    /// becomes its key's newest value (skipped when there is none).
+    fn next_queued(&mut self) -> Option<Queued> {
+        loop {
+            let queued = self.urgent.pop_front().or_else(|| self.queue.pop_front())?;
+            if let Queued::Keyed(key) = queued {
+                if let Some(message) = self.shared.keyed().slots.remove(&key) {
+                    return Some(Queued::Message(message));
+                }
+                continue;
+            }
+            return Some(queued);
+        }
     }
 
     /// The game gave up on the channel (its outbound limit is full).
@@ -467,6 +535,9 @@ impl ChannelState {
     fn finish(&mut self, closed: Closed) {
         if !matches!(self.phase, Phase::Done { .. }) {
             self.queue.clear();
+            self.urgent.clear();
+            // The keyed values go too (they hold the channel's counts).
+            self.shared.close_keyed();
             self.writing = None;
             self.phase = Phase::Done {
                 closed,
@@ -569,6 +640,7 @@ impl ChannelState {
                         // tungstenite queued its answer; the channel ends
                         // once it is written and the connection is done.
                         self.queue.clear();
+                        self.urgent.clear();
                         self.phase = Phase::Closing {
                             closed: Closed {
                                 by: ClosedBy::Remote,
@@ -582,8 +654,23 @@ impl ChannelState {
                     }
                     continue;
                 }
-                // Pings are answered by tungstenite; pongs only prove life.
-                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {
+                // A pong to our last ping times the round trip.
+                Message::Pong(payload) => {
+                    self.meter.message_done(0);
+                    if let Some((sequence, sent)) = self.ping_in_flight {
+                        if payload.as_ref() == sequence.to_be_bytes() {
+                            let micros = now.saturating_duration_since(sent).as_micros();
+                            let micros = u64::try_from(micros).unwrap_or(u64::MAX).max(1);
+                            self.shared
+                                .stats
+                                .round_trip_us
+                                .store(micros, Ordering::Relaxed);
+                        }
+                    }
+                    continue;
+                }
+                // Pings are answered by tungstenite.
+                Message::Ping(_) | Message::Frame(_) => {
                     self.meter.message_done(0);
                     continue;
                 }
@@ -653,8 +740,12 @@ impl ChannelState {
                 // Control frames go first, between data frames.
                 if self.ping_due {
                     self.ping_due = false;
+                    // Every ping is timed: its payload says which it was.
+                    let sequence = self.ping_in_flight.map_or(1, |(sequence, _)| sequence + 1);
+                    self.ping_in_flight = Some((sequence, now));
+                    let payload = Bytes::copy_from_slice(&sequence.to_be_bytes());
                     let result = self.with_wire(now, io, progressed, |ws, wire| {
-                        ws.write(wire, Message::Ping(Bytes::new()))
+                        ws.write(wire, Message::Ping(payload))
                     });
                     match result {
                         Ok(()) => self.unflushed = true,
@@ -688,16 +779,17 @@ impl ChannelState {
                 }
             }
             if self.writing.is_none() {
-                match self.queue.pop_front() {
+                match self.next_queued() {
                     // Small messages wait in tungstenite's buffer until
                     // the queue is empty: one write for the batch.
                     None => return self.flush(now, io, progressed).unwrap_or(false),
-                    Some(Outbound::Close(code, reason)) => {
+                    Some(Queued::Close(code, reason)) => {
                         let code = if code == 0 { 1000 } else { code };
                         self.begin_close(now, ClosedBy::Agent, code, reason, None);
                         continue;
                     }
-                    Some(Outbound::Message(message)) => {
+                    Some(Queued::Keyed(_)) => continue,
+                    Some(Queued::Message(message)) => {
                         if message.kind == MessageKind::Text
                             && std::str::from_utf8(&message.data).is_err()
                         {
@@ -743,7 +835,12 @@ impl ChannelState {
             };
             match result {
                 // Dropping the message releases its bytes from the counts.
-                Ok(true) => {}
+                Ok(true) => {
+                    let stats = &self.shared.stats;
+                    stats.sent_messages.fetch_add(1, Ordering::Relaxed);
+                    let len = writing.message.data.len() as u64;
+                    stats.sent_bytes.fetch_add(len, Ordering::Relaxed);
+                }
                 Ok(false) => self.writing = Some(writing),
                 Err(error) if would_block(&error) => {
                     self.writing = Some(writing);
@@ -827,7 +924,8 @@ impl ChannelState {
                 || self.ping_due
                 || self.writing.is_some()
                 || matches!(self.phase, Phase::Closing { sent: false, .. })
-                || (matches!(self.phase, Phase::Open) && !self.queue.is_empty()))
+                || (matches!(self.phase, Phase::Open)
+                    && !(self.queue.is_empty() && self.urgent.is_empty())))
     }
 
     /// The next time something is due, if anything is.
@@ -837,6 +935,9 @@ impl ChannelState {
         match &self.phase {
             Phase::Open => {
                 at(self.idle_deadline);
+                if let Some(next) = self.next_measure {
+                    at(next);
+                }
                 if let Some(started) = self.meter.started() {
                     at(started + self.limits.message_timeout);
                 }
@@ -881,6 +982,15 @@ impl ChannelState {
                         );
                         self.begin_close(now, ClosedBy::HostLimit, 1008, reason, None);
                         return;
+                    }
+                }
+                if let Some(next) = self.next_measure {
+                    if now >= next {
+                        let measuring = self.measure_until.is_some_and(|until| now < until);
+                        self.next_measure = measuring.then_some(now + MEASURE_EVERY);
+                        if measuring {
+                            self.ping_due = true;
+                        }
                     }
                 }
                 if now >= self.idle_deadline {

@@ -17,7 +17,7 @@ use crate::bridge::{ChannelShared, HostShared, OutboundMessage};
 use crate::harness::Socket;
 use crate::meter::Meter;
 use crate::options::{HostOptions, Limits};
-use crate::types::{ClosedBy, MessageKind};
+use crate::types::{ClosedBy, MessageKind, Priority};
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -152,7 +152,9 @@ impl Pair {
             &self.shared,
             &self.host,
         );
-        self.state.handle_outbound(Outbound::Message(message));
+        let now = self.start;
+        self.state
+            .handle_outbound(now, Outbound::Message(message, Priority::Normal));
     }
 
     fn closed(&mut self) -> Option<Closed> {
@@ -407,8 +409,9 @@ fn a_connection_that_ends_without_a_close_frame_is_1006() {
 fn an_agent_close_goes_after_the_messages_queued_before_it() {
     let mut pair = Pair::new(Role::Server, Limits::default(), usize::MAX);
     pair.queue(vec![1; 10]);
+    let now = pair.start;
     pair.state
-        .handle_outbound(Outbound::Close(0, "bye".to_owned()));
+        .handle_outbound(now, Outbound::Close(0, "bye".to_owned()));
     pair.queue(vec![2; 10]);
     pair.step(Duration::ZERO);
     let messages = pair.peer_reads(usize::MAX);

@@ -193,9 +193,7 @@ impl Driver {
                     stopped,
                 })));
             }
-            Command::Send { channel, message } => {
-                self.route(channel, Outbound::Message(message));
-            }
+            Command::Send { channel, outbound } => self.route(channel, outbound),
             Command::Connect {
                 user_id,
                 connect_id,

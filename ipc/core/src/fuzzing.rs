@@ -109,7 +109,7 @@ pub fn channel_state(data: &[u8]) {
     let reversed: Vec<u8> = bytes.iter().rev().copied().collect();
     let (message, _) =
         OutboundMessage::charge(MessageKind::Binary, reversed.into(), &shared, &host);
-    state.handle_outbound(Outbound::Message(message));
+    state.handle_outbound(start, Outbound::Message(message, crate::Priority::Normal));
     let mut closed = 0;
     let mut fed = 0;
     for step in 0..(bytes.len() / chunk + 200) {

@@ -142,7 +142,7 @@ impl Harness {
             shared,
             &self.ctx.hub.host,
         );
-        self.route(channel, Outbound::Message(message));
+        self.route(channel, Outbound::Message(message, crate::Priority::Normal));
     }
 
     pub(crate) fn route(&self, channel: ChannelId, outbound: Outbound) {

@@ -9,10 +9,14 @@ use tokio::sync::mpsc;
 
 use crate::bridge::{ChannelShared, Command, EventQueue, HostShared, NetEvent, OutboundMessage};
 use crate::budget::{outbound_check, OutboundFull};
+use crate::bridge::OutboundCounts;
+use crate::channel::Outbound;
 use crate::driver;
 use crate::inbox::{Allowance, Inbox};
 use crate::options::{ConnectOptions, HostOptions, ListenOptions};
-use crate::types::{ChannelId, ChannelMap, Event, MessageKind, SendError, StartError};
+use crate::types::{
+    ChannelId, ChannelMap, ChannelStats, Event, MessageKind, SendError, SendOptions, StartError,
+};
 
 /// How long [`IpcHost`]'s drop waits for clients to answer the 1001 close.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
@@ -54,6 +58,8 @@ pub struct IpcHost {
     scratch: Vec<NetEvent>,
     /// Every channel whose `ChannelClosed` the game has not taken yet.
     channels: ChannelMap<Channel>,
+    /// Answers of the game thread's own (stats), given out first.
+    answers: Vec<Event>,
     shared: Arc<HostShared>,
     /// Whether the game took inbound messages since the last flush.
     released: bool,
@@ -110,6 +116,7 @@ impl IpcHost {
             allowance: Allowance::new(options.frame_budget),
             scratch: Vec::new(),
             channels: ChannelMap::default(),
+            answers: Vec::new(),
             shared,
             released: false,
             refill: true,
@@ -177,7 +184,43 @@ impl IpcHost {
         kind: MessageKind,
         data: impl Into<Bytes>,
     ) -> Result<(), SendError> {
+        self.send_with(channel, kind, data, &SendOptions::default())
+    }
+
+    /// Sends as [`send`](Self::send) does, with a conflation key, a
+    /// priority, or more channels ([`SendOptions`]). The result is
+    /// `channel`'s; each channel of `also_to` gets a reference to the same
+    /// bytes (no copy) and is refused or closed on its own, as by `send`.
+    ///
+    /// A keyed message (`conflation_key` not 0) that finds a message of the
+    /// same key waiting on the channel (not yet started on the socket)
+    /// replaces it in its place in the queue; the limits are checked on
+    /// the queue after the replacement, so a keyed stream to a slow reader
+    /// never fills them.
+    pub fn send_with(
+        &mut self,
+        channel: ChannelId,
+        kind: MessageKind,
+        data: impl Into<Bytes>,
+        options: &SendOptions<'_>,
+    ) -> Result<(), SendError> {
         let data = data.into();
+        for &other in options.also_to {
+            if other != channel {
+                let _ = self.send_one(other, kind, data.clone(), options);
+            }
+        }
+        self.send_one(channel, kind, data, options)
+    }
+
+    /// Queues one channel's reference to a message.
+    fn send_one(
+        &mut self,
+        channel: ChannelId,
+        kind: MessageKind,
+        data: Bytes,
+        options: &SendOptions<'_>,
+    ) -> Result<(), SendError> {
         let Some(entry) = self.channels.get_mut(&channel) else {
             tracing::debug!(%channel, "message to an unknown channel not sent");
             return Err(SendError::UnknownChannel(channel));
@@ -186,40 +229,115 @@ impl IpcHost {
             tracing::debug!(%channel, "message to a closing channel not sent");
             return Err(SendError::Closing(channel));
         }
-        // From here the message releases what it counts when dropped.
-        let (message, counts) = OutboundMessage::charge(kind, data, &entry.shared, &self.shared);
-        let (messages, bytes, host_used) = (counts.messages, counts.bytes, counts.host_bytes);
-        if let Err(full) = outbound_check(
-            messages,
-            bytes,
-            &entry.shared.limits,
-            host_used,
-            self.shared.outbound.limit(),
-        ) {
-            drop(message);
+        let (key, priority) = (options.conflation_key, options.priority);
+        let checked = if key == 0 {
+            // From here the message releases what it counts when dropped.
+            let (message, counts) =
+                OutboundMessage::charge(kind, data, &entry.shared, &self.shared);
+            check(&entry.shared, &self.shared, counts).map(|()| {
+                self.pending.push(Command::Send {
+                    channel,
+                    outbound: Outbound::Message(message, priority),
+                });
+            })
+        } else {
+            let mut keyed = entry.shared.keyed();
+            if keyed.closed {
+                tracing::debug!(%channel, "message to a closed channel not sent");
+                return Err(SendError::Closing(channel));
+            }
+            // The waiting value goes first: the limits see the queue after
+            // the replacement.
+            let replaced = keyed.slots.remove(&key);
+            let had_place = replaced.is_some();
+            if had_place {
+                drop(replaced);
+                entry
+                    .shared
+                    .stats
+                    .conflated
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            let (message, counts) =
+                OutboundMessage::charge(kind, data, &entry.shared, &self.shared);
+            let checked = check(&entry.shared, &self.shared, counts);
+            if checked.is_ok() {
+                keyed.slots.insert(key, message);
+                if !had_place {
+                    self.pending.push(Command::Send {
+                        channel,
+                        outbound: Outbound::Keyed(key, priority),
+                    });
+                }
+            }
+            checked
+        };
+        checked.map_err(|full| {
             let error = match full {
-                OutboundFull::Channel => SendError::ChannelFull {
+                Full::Channel { messages, bytes } => SendError::ChannelFull {
                     channel,
                     messages,
                     bytes,
                 },
-                OutboundFull::Host => SendError::HostFull {
+                Full::Host { host_bytes } => SendError::HostFull {
                     channel,
-                    host_bytes: host_used,
+                    host_bytes,
                 },
             };
             tracing::warn!(%error);
             entry.shared.outbound_full.notify_one();
             entry.open = false;
-            return Err(error);
+            error
+        })
+    }
+
+    /// Asks for a channel's counters: answered by one
+    /// [`Event::ChannelStats`] from the next [`poll_event`](Self::poll_event)
+    /// (read from counters the threads share: no system call here). The
+    /// round trip comes from pings the host times: asking starts one a
+    /// second on the channel for the next 10 s, so ask again to keep it
+    /// fresh.
+    pub fn channel_stats(&mut self, user_id: u64, channel: ChannelId) {
+        let mut stats = ChannelStats {
+            user_id,
+            channel,
+            ..ChannelStats::default()
+        };
+        if let Some(entry) = self.channels.get(&channel) {
+            use std::sync::atomic::Ordering::Relaxed;
+            let shared = &entry.shared;
+            let counters = &shared.stats;
+            let round_trip = counters.round_trip_us.load(Relaxed);
+            stats = ChannelStats {
+                open: entry.open,
+                queued_messages: saturate(shared.outbound_messages.load(Relaxed)),
+                queued_bytes: shared.outbound_bytes.load(Relaxed) as u64,
+                sent_messages: counters.sent_messages.load(Relaxed),
+                sent_bytes: counters.sent_bytes.load(Relaxed),
+                conflated_messages: counters.conflated.load(Relaxed),
+                inbound_messages: saturate(shared.inbound_messages.load(Relaxed)),
+                inbound_bytes: shared.inbound_bytes.load(Relaxed) as u64,
+                round_trip: (round_trip > 0).then(|| Duration::from_micros(round_trip)),
+                ..stats
+            };
+            if entry.open {
+                self.pending.push(Command::Send {
+                    channel,
+                    outbound: Outbound::MeasureRoundTrip,
+                });
+            }
         }
-        self.pending.push(Command::Send { channel, message });
-        Ok(())
+        self.answers.push(Event::ChannelStats(stats));
     }
 
     /// Closes a channel with a close code (1000 for normal) and reason.
     /// Answered by [`Event::ChannelClosed`] from [`ClosedBy::Agent`](crate::ClosedBy::Agent).
     pub fn close(&mut self, channel: ChannelId, code: u16, reason: impl Into<String>) {
+        // What is sent after the close is refused ([`SendError::Closing`]):
+        // nothing may overtake it, whatever its priority.
+        if let Some(entry) = self.channels.get_mut(&channel) {
+            entry.open = false;
+        }
         self.pending.push(Command::Close {
             channel,
             code,
@@ -250,6 +368,9 @@ impl IpcHost {
     /// when this frame's [`FrameBudget`](crate::FrameBudget) is spent (the
     /// rest waits for the next frame, after a [`flush`](Self::flush)).
     pub fn poll_event(&mut self) -> Option<Event> {
+        if !self.answers.is_empty() {
+            return Some(self.answers.remove(0));
+        }
         if self.inbox.is_empty() || std::mem::take(&mut self.refill) {
             self.refill();
         }
@@ -332,4 +453,35 @@ impl Drop for IpcHost {
     fn drop(&mut self) {
         self.shutdown(DEFAULT_SHUTDOWN_TIMEOUT);
     }
+}
+
+/// Why a send overflows.
+enum Full {
+    Channel { messages: usize, bytes: usize },
+    Host { host_bytes: usize },
+}
+
+/// Checks a channel's outbound counts, with the message in, against its
+/// limits and the host's budget.
+fn check(channel: &ChannelShared, host: &HostShared, counts: OutboundCounts) -> Result<(), Full> {
+    outbound_check(
+        counts.messages,
+        counts.bytes,
+        &channel.limits,
+        counts.host_bytes,
+        host.outbound.limit(),
+    )
+    .map_err(|full| match full {
+        OutboundFull::Channel => Full::Channel {
+            messages: counts.messages,
+            bytes: counts.bytes,
+        },
+        OutboundFull::Host => Full::Host {
+            host_bytes: counts.host_bytes,
+        },
+    })
+}
+
+fn saturate(count: usize) -> u32 {
+    u32::try_from(count).unwrap_or(u32::MAX)
 }

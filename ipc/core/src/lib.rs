@@ -87,6 +87,6 @@ pub use options::{
 pub use types::{
     ChannelClosed, ChannelId, ChannelStats, ClosedBy, ConnectError, ConnectErrorKind,
     ConnectState, ConnectStatus, ConnectionOpened, Direction, Encoded, Event, InboundMessage,
-    ListenError, ListenErrorKind, ListenResult, Message, MessageEncoder, MessageKind, SendError,
-    StartError, StopListeningResult,
+    ListenError, ListenErrorKind, ListenResult, Message, MessageEncoder, MessageKind, Priority,
+    SendError, SendOptions, StartError, StopListeningResult,
 };

@@ -35,6 +35,11 @@ impl Meter {
         }
     }
 
+    /// The channel's shared counts.
+    pub(crate) fn channel(&self) -> &Arc<ChannelShared> {
+        &self.channel
+    }
+
     /// Whether the channel may read now.
     pub(crate) fn gate(&self) -> Gate {
         inbound_gate(

@@ -281,6 +281,34 @@ pub struct ChannelStats {
     pub round_trip: Option<std::time::Duration>,
 }
 
+/// Which of a channel's queued messages goes out first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Priority {
+    /// In the order sent, with the other normal messages.
+    #[default]
+    Normal,
+    /// Before every normal message not yet started on the socket (it waits
+    /// at most for the one being written); control frames still go first.
+    High,
+}
+
+/// How [`IpcHost::send_with`](crate::IpcHost::send_with) sends a message.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SendOptions<'a> {
+    /// 0: none. Otherwise a latest-value key: while a message with the same
+    /// key waits on the channel and has not started on the socket, the new
+    /// one replaces it in its place (the old one's bytes released at once).
+    /// A reader slower than the stream gets each key's newest value at its
+    /// own pace and is never closed for it.
+    pub conflation_key: u64,
+    /// Normal, or High: before every queued normal message not started.
+    pub priority: Priority,
+    /// More channels to send the same bytes to: one buffer shared by
+    /// reference, each channel's limits, key and priority applying to its
+    /// reference. Unknown or closing channels are skipped.
+    pub also_to: &'a [ChannelId],
+}
+
 /// What the host reports to the game, one payload type per kind. Per
 /// channel, events come in order: one `ConnectionOpened`, its messages,
 /// one `ChannelClosed`.

@@ -42,6 +42,8 @@ struct CloseReport {
     channel: ChannelId,
     user_id: u64,
     queue: Arc<EventQueue>,
+    /// The channel's keyed values, dropped at its end however it ends.
+    shared: Arc<ChannelShared>,
     reported: bool,
 }
 
@@ -64,6 +66,7 @@ impl CloseReport {
 
 impl Drop for CloseReport {
     fn drop(&mut self) {
+        self.shared.close_keyed();
         self.report(Closed {
             by: ClosedBy::HostShutdown,
             code: 1006,
@@ -142,6 +145,7 @@ pub(crate) async fn serve<IO>(
         channel,
         user_id: ctx.user_id,
         queue: Arc::clone(&hub.queue),
+        shared: Arc::clone(&shared),
         reported: false,
     };
     tracing::debug!(%channel, %peer, %path, ?direction, "channel opened");
@@ -214,7 +218,7 @@ async fn drive<IO: AsyncRead + AsyncWrite + Unpin>(
             }
             while commands_open {
                 match outbound.poll_recv(cx) {
-                    Poll::Ready(Some(command)) => state.handle_outbound(command),
+                    Poll::Ready(Some(command)) => state.handle_outbound(now, command),
                     Poll::Ready(None) => {
                         commands_open = false;
                         state.handle_shutdown(now, now + CLOSE_TIMEOUT, "host stopped");

@@ -74,11 +74,11 @@ fn a_fast_sender_is_slowed_down_within_its_share_and_loses_nothing() {
     while next < COUNT as u64 {
         most_held = most_held.max(host.inbound_bytes());
         match host.poll_event() {
-            Some(Event::Message { data, .. }) => {
+            Some(Event::Message(fiasco_ipc_core::Message { data, .. })) => {
                 assert_eq!(u64::from_le_bytes(data[..8].try_into().unwrap()), next);
                 next += 1;
             }
-            Some(Event::ChannelClosed { reason, .. }) => panic!("closed: {reason}"),
+            Some(Event::ChannelClosed(fiasco_ipc_core::ChannelClosed { reason, .. })) => panic!("closed: {reason}"),
             Some(_) => {}
             None => {
                 host.flush();
@@ -117,7 +117,7 @@ fn a_quiet_channel_is_served_in_turn_with_a_flooding_one() {
     });
     let flood = game.opened(0);
     let floods = |game: &Game| {
-        game.count(|event| matches!(event, Event::Message { channel, .. } if *channel == flood))
+        game.count(|event| matches!(event, Event::Message(fiasco_ipc_core::Message { channel, .. }) if *channel == flood))
     };
     let deadline = Instant::now() + common::WAIT;
     while floods(&game) < 100 {
@@ -130,7 +130,7 @@ fn a_quiet_channel_is_served_in_turn_with_a_flooding_one() {
     quiet.send(Message::text("hello")).unwrap();
     game.wait_for(
         "the quiet message",
-        |event| matches!(event, Event::Message { channel, .. } if *channel == quiet_channel),
+        |event| matches!(event, Event::Message(fiasco_ipc_core::Message { channel, .. }) if *channel == quiet_channel),
     );
     let during = floods(&game) - before;
     // In turn: a few frames of 4 messages. First come, first served would
@@ -196,9 +196,9 @@ fn a_client_that_reads_is_never_closed_at_a_slow_frame_rate() {
         // Exactly one ChannelClosed per channel: this one says the client
         // closed it, so the host never did, at any point before.
         match game.closed(channel) {
-            Event::ChannelClosed {
+            Event::ChannelClosed(fiasco_ipc_core::ChannelClosed {
                 closed_by, code, ..
-            } => assert_eq!((closed_by, code), (ClosedBy::Remote, 1000)),
+            }) => assert_eq!((closed_by, code), (ClosedBy::Remote, 1000)),
             other => panic!("{other:?}"),
         }
     });

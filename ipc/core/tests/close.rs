@@ -29,13 +29,13 @@ fn a_client_close_reaches_the_agents_with_its_code_and_reason() {
         }
     }
     match game.closed(channel) {
-        Event::ChannelClosed {
+        Event::ChannelClosed(fiasco_ipc_core::ChannelClosed {
             closed_by,
             code,
             reason,
             user_id,
             ..
-        } => {
+        }) => {
             assert_eq!(
                 (closed_by, code, reason.as_str(), user_id),
                 (ClosedBy::Remote, 4000, "bye from the tool", 5)
@@ -55,9 +55,9 @@ fn an_agent_close_reaches_the_client_with_its_code_and_reason() {
     assert_eq!(read_close(&mut client), (4001, "level reloaded".to_owned()));
     client.flush().ok(); // sends tungstenite's answer to the close frame
     match game.closed(channel) {
-        Event::ChannelClosed {
+        Event::ChannelClosed(fiasco_ipc_core::ChannelClosed {
             closed_by, code, ..
-        } => assert_eq!((closed_by, code), (ClosedBy::Agent, 4001)),
+        }) => assert_eq!((closed_by, code), (ClosedBy::Agent, 4001)),
         other => panic!("{other:?}"),
     }
 }
@@ -70,9 +70,9 @@ fn an_abrupt_disconnect_is_reported_as_1006() {
     let channel = game.opened(0);
     drop(client); // TCP close without a close frame
     match game.closed(channel) {
-        Event::ChannelClosed {
+        Event::ChannelClosed(fiasco_ipc_core::ChannelClosed {
             closed_by, code, ..
-        } => assert_eq!((closed_by, code), (ClosedBy::Remote, 1006)),
+        }) => assert_eq!((closed_by, code), (ClosedBy::Remote, 1006)),
         other => panic!("{other:?}"),
     }
     // The host carries on.
@@ -121,7 +121,7 @@ fn every_channel_gets_exactly_one_closed_event() {
     for channel in channels {
         let count = common::count_in(
             &events,
-            |event| matches!(event, Event::ChannelClosed { channel: c, .. } if *c == channel),
+            |event| matches!(event, Event::ChannelClosed(fiasco_ipc_core::ChannelClosed { channel: c, .. }) if *c == channel),
         );
         assert_eq!(count, 1, "channel {channel}");
     }

@@ -12,12 +12,12 @@ use tungstenite::Message;
 fn closed(game: &Game) -> (ClosedBy, u16, String) {
     let channel = game.opened(0);
     match game.closed(channel) {
-        Event::ChannelClosed {
+        Event::ChannelClosed(fiasco_ipc_core::ChannelClosed {
             closed_by,
             code,
             reason,
             ..
-        } => (closed_by, code, reason),
+        }) => (closed_by, code, reason),
         other => panic!("{other:?}"),
     }
 }

@@ -75,22 +75,22 @@ fn stop_listening_refuses_new_clients_and_keeps_open_channels() {
     game.wait_for("refused stop", |event| {
         matches!(
             event,
-            Event::StopListeningResult {
+            Event::StopListeningResult(fiasco_ipc_core::StopListeningResult {
                 user_id: 2,
                 stopped: false,
                 ..
-            }
+            })
         )
     });
     game.request(move |host| host.stop_listening(1, port));
     game.wait_for("stop", |event| {
         matches!(
             event,
-            Event::StopListeningResult {
+            Event::StopListeningResult(fiasco_ipc_core::StopListeningResult {
                 user_id: 1,
                 stopped: true,
                 ..
-            }
+            })
         )
     });
     assert!(

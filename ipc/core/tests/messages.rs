@@ -28,12 +28,12 @@ fn text_and_binary_echo_with_their_kind() {
         .unwrap()
         .iter()
         .filter_map(|event| match event {
-            Event::Message {
+            Event::Message(fiasco_ipc_core::Message {
                 kind,
                 data,
                 user_id,
                 ..
-            } => {
+            }) => {
                 assert_eq!(*user_id, 1);
                 Some((*kind, data.to_vec()))
             }
@@ -74,7 +74,7 @@ fn messages_arrive_in_order_exactly_once_both_ways() {
             "message {i} out of order or missing"
         );
     }
-    let received = game.count(|event| matches!(event, Event::Message { .. }));
+    let received = game.count(|event| matches!(event, Event::Message(fiasco_ipc_core::Message { .. })));
     assert_eq!(
         received, COUNT as usize,
         "the game saw every message exactly once"
@@ -103,12 +103,12 @@ fn several_clients_and_several_agents_are_kept_apart() {
         .unwrap()
         .iter()
         .filter_map(|event| match event {
-            Event::ConnectionOpened {
+            Event::ConnectionOpened(fiasco_ipc_core::ConnectionOpened {
                 user_id,
                 port,
                 path,
                 ..
-            } => Some((*user_id, *port, path.clone())),
+            }) => Some((*user_id, *port, path.clone())),
             _ => None,
         })
         .collect();

@@ -29,11 +29,11 @@ fn states(game: &Game, connect_id: u64) -> Vec<ConnectState> {
         .unwrap()
         .iter()
         .filter_map(|event| match event {
-            Event::ConnectStatus {
+            Event::ConnectStatus(fiasco_ipc_core::ConnectStatus {
                 connect_id: id,
                 state,
                 ..
-            } if *id == connect_id => Some(state.clone()),
+            }) if *id == connect_id => Some(state.clone()),
             _ => None,
         })
         .collect()
@@ -47,9 +47,9 @@ fn wait_state(
     predicate: impl Fn(&ConnectState) -> bool,
 ) -> ConnectState {
     match game.wait_for(what, |event| {
-        matches!(event, Event::ConnectStatus { connect_id: id, state, .. } if *id == connect_id && predicate(state))
+        matches!(event, Event::ConnectStatus(fiasco_ipc_core::ConnectStatus { connect_id: id, state, .. }) if *id == connect_id && predicate(state))
     }) {
-        Event::ConnectStatus { state, .. } => state,
+        Event::ConnectStatus(fiasco_ipc_core::ConnectStatus { state, .. }) => state,
         _ => unreachable!(),
     }
 }
@@ -129,14 +129,14 @@ fn a_third_party_server_echoes_what_the_game_sends() {
     let channel = connected(&game, 1, 0);
     let opened = game.wait_for(
         "opened",
-        |event| matches!(event, Event::ConnectionOpened { channel: c, .. } if *c == channel),
+        |event| matches!(event, Event::ConnectionOpened(fiasco_ipc_core::ConnectionOpened { channel: c, .. }) if *c == channel),
     );
-    let Event::ConnectionOpened {
+    let Event::ConnectionOpened(fiasco_ipc_core::ConnectionOpened {
         direction,
         path,
         user_id,
         ..
-    } = opened
+    }) = opened
     else {
         unreachable!()
     };
@@ -147,7 +147,7 @@ fn a_third_party_server_echoes_what_the_game_sends() {
     game.send(channel, MessageKind::Text, b"hello");
     game.send(channel, MessageKind::Binary, b"\x00\x01");
     until("two echoes", || {
-        game.count(|event| matches!(event, Event::Message { channel: c, .. } if *c == channel)) == 2
+        game.count(|event| matches!(event, Event::Message(fiasco_ipc_core::Message { channel: c, .. }) if *c == channel)) == 2
     });
     let echoes: Vec<_> = game
         .events
@@ -155,12 +155,12 @@ fn a_third_party_server_echoes_what_the_game_sends() {
         .unwrap()
         .iter()
         .filter_map(|event| match event {
-            Event::Message {
+            Event::Message(fiasco_ipc_core::Message {
                 channel: c,
                 kind,
                 data,
                 ..
-            } if *c == channel => Some((*kind, data.to_vec())),
+            }) if *c == channel => Some((*kind, data.to_vec())),
             _ => None,
         })
         .collect();
@@ -197,7 +197,7 @@ fn one_game_dials_another_with_a_token() {
     connect(&game, 2, with_token);
     let channel = connected(&game, 2, 0);
     game.send(channel, MessageKind::Text, b"ping");
-    game.wait_for("the echo", |event| matches!(event, Event::Message { channel: c, data, .. } if *c == channel && &data[..] == b"ping"));
+    game.wait_for("the echo", |event| matches!(event, Event::Message(fiasco_ipc_core::Message { channel: c, data, .. }) if *c == channel && &data[..] == b"ping"));
     // Disconnect: the listener's side sees 1000, this side Stopped.
     game.request(|host| host.disconnect(USER, 2));
     wait_state(&game, 2, "stopped", |state| *state == ConnectState::Stopped);
@@ -472,7 +472,7 @@ fn tls_trusts_the_given_ca_and_refuses_the_rest() {
     connect(&game, 1, trusted);
     let channel = connected(&game, 1, 0);
     game.send(channel, MessageKind::Text, b"over tls");
-    game.wait_for("the echo", |event| matches!(event, Event::Message { channel: c, data, .. } if *c == channel && &data[..] == b"over tls"));
+    game.wait_for("the echo", |event| matches!(event, Event::Message(fiasco_ipc_core::Message { channel: c, data, .. }) if *c == channel && &data[..] == b"over tls"));
 
     // The system's trust store does not know the test CA.
     let mut untrusted = ConnectOptions::new(format!("wss://localhost:{port}/"));
@@ -616,17 +616,17 @@ fn the_server_side_close_codes_and_idle_pings_hold_on_outbound_channels() {
     game.send(channel, MessageKind::Text, b"still here");
     listener.wait_for(
         "the message",
-        |event| matches!(event, Event::Message { data, .. } if &data[..] == b"still here"),
+        |event| matches!(event, Event::Message(fiasco_ipc_core::Message { data, .. }) if &data[..] == b"still here"),
     );
     let events = game.events.lock().unwrap().clone();
     let silent_closed = events
         .iter()
-        .position(|event| matches!(event, Event::ChannelClosed { channel: c, .. } if *c == silent_channel))
+        .position(|event| matches!(event, Event::ChannelClosed(fiasco_ipc_core::ChannelClosed { channel: c, .. }) if *c == silent_channel))
         .unwrap();
     assert!(
         !events[..silent_closed]
             .iter()
-            .any(|event| matches!(event, Event::ChannelClosed { channel: c, .. } if *c == channel)),
+            .any(|event| matches!(event, Event::ChannelClosed(fiasco_ipc_core::ChannelClosed { channel: c, .. }) if *c == channel)),
         "answered pings keep it open"
     );
     done.send(()).unwrap();

@@ -35,13 +35,13 @@ fn foreign_and_null_origins_get_403_and_no_event() {
     match game.wait_for("origin", |event| {
         matches!(
             event,
-            Event::ConnectionOpened {
+            Event::ConnectionOpened(fiasco_ipc_core::ConnectionOpened {
                 origin: Some(_),
                 ..
-            }
+            })
         )
     }) {
-        Event::ConnectionOpened { origin, .. } => assert_eq!(origin.as_deref(), Some(own.as_str())),
+        Event::ConnectionOpened(fiasco_ipc_core::ConnectionOpened { origin, .. }) => assert_eq!(origin.as_deref(), Some(own.as_str())),
         _ => unreachable!(),
     }
     let events = game.finish();

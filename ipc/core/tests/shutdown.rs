@@ -29,11 +29,11 @@ fn every_client_gets_1001_and_the_agents_are_told() {
     let closed = game.count(|event| {
         matches!(
             event,
-            Event::ChannelClosed {
+            Event::ChannelClosed(fiasco_ipc_core::ChannelClosed {
                 closed_by: ClosedBy::HostShutdown,
                 code: 1001,
                 ..
-            }
+            })
         )
     });
     assert_eq!(closed, 5);
@@ -57,7 +57,7 @@ fn a_client_that_does_not_answer_cannot_hold_up_shutdown() {
     assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
     let mut closed = 0;
     while let Some(event) = host.poll_event() {
-        if let Event::ChannelClosed { closed_by, .. } = event {
+        if let Event::ChannelClosed(fiasco_ipc_core::ChannelClosed { closed_by, .. }) = event {
             assert_eq!(closed_by, ClosedBy::HostShutdown);
             closed += 1;
         }

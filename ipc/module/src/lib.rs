@@ -230,131 +230,143 @@ fn ipc_receive(
     listen_results: EventWriter<ListenResult<'_>>,
     stop_results: EventWriter<StopListeningResult<'_>>,
     connect_status: EventWriter<ConnectStatus<'_>>,
+    stats: EventWriter<ChannelStats<'_>>,
 ) {
     while let Some(event) = state.host.poll_event() {
         match event {
-            Event::Message {
-                encoded: Some(encoded),
-                ..
-            } => {
-                // Built on the network thread: handed over whole, no copy.
-                messages.write_owned(encoded);
-            }
-            Event::Message {
-                channel,
-                user_id,
-                kind,
-                data,
-                ..
-            } => {
-                messages.write_builder(|builder| {
-                    let content = fiasco::byte_vector(builder, &data);
-                    MessageFromRemote::create(
-                        builder,
-                        &MessageFromRemoteArgs {
-                            channel: channel.0,
-                            user_id,
-                            kind: message_kind(kind),
-                            content: Some(content),
-                        },
-                    )
-                });
-            }
-            Event::ConnectionOpened {
-                channel,
-                user_id,
-                port,
-                peer,
-                path,
-                origin,
-                direction,
-            } => {
-                let (outbound, connect_id) = match direction {
-                    Direction::Outbound { connect_id } => (true, connect_id),
-                    _ => (false, 0),
-                };
-                opened.write_builder(|builder| {
-                    let peer_address = Some(builder.create_string(&peer.to_string()));
-                    let path = Some(builder.create_string(&path));
-                    let origin = origin
-                        .as_deref()
-                        .map(|origin| builder.create_string(origin));
-                    ConnectionOpened::create(
-                        builder,
-                        &ConnectionOpenedArgs {
-                            channel: channel.0,
-                            user_id,
-                            port,
-                            peer_address,
-                            path,
-                            origin,
-                            outbound,
-                            connect_id,
-                            ..Default::default()
-                        },
-                    )
-                });
-            }
-            Event::ConnectStatus {
-                user_id,
-                connect_id,
-                state,
-            } => write_connect_status(&connect_status, user_id, connect_id, &state),
-            Event::ChannelClosed {
-                channel,
-                user_id,
-                closed_by: by,
-                code,
-                reason,
-            } => {
-                closed.write_builder(|builder| {
-                    let reason = Some(builder.create_string(&reason));
-                    ChannelClosed::create(
-                        builder,
-                        &ChannelClosedArgs {
-                            channel: channel.0,
-                            user_id,
-                            closed_by: closed_by(by),
-                            code,
-                            reason,
-                        },
-                    )
-                });
-            }
-            Event::ListenResult {
-                user_id,
-                requested_port,
-                result,
-            } => match result {
+            // Built on the network thread: handed over whole, no copy.
+            Event::Message(message) => match message.encoded {
+                Some(encoded) => messages.write_owned(encoded),
+                None => write_message(&messages, &message),
+            },
+            Event::ConnectionOpened(event) => write_opened(&opened, &event),
+            Event::ConnectStatus(event) => write_connect_status(
+                &connect_status,
+                event.user_id,
+                event.connect_id,
+                &event.state,
+            ),
+            Event::ChannelClosed(event) => write_closed(&closed, &event),
+            Event::ListenResult(event) => match event.result {
                 Ok(address) => write_listen_result(
                     &listen_results,
-                    user_id,
-                    requested_port,
+                    event.user_id,
+                    event.requested_port,
                     address.port(),
                     ListenStatus::Ok,
                     "",
                 ),
                 Err(error) => write_listen_result(
                     &listen_results,
-                    user_id,
-                    requested_port,
+                    event.user_id,
+                    event.requested_port,
                     0,
                     listen_status(error.kind),
                     &error.message,
                 ),
             },
-            Event::StopListeningResult {
-                user_id,
-                port,
-                stopped,
-            } => {
+            Event::StopListeningResult(event) => {
                 stop_results.write_builder(|builder: &mut FlatBufferBuilder<'static>| -> WIPOffset<StopListeningResult<'static>> {
-                    StopListeningResult::create(builder, &StopListeningResultArgs { user_id, port, stopped })
+                    StopListeningResult::create(
+                        builder,
+                        &StopListeningResultArgs {
+                            user_id: event.user_id,
+                            port: event.port,
+                            stopped: event.stopped,
+                        },
+                    )
                 });
             }
+            Event::ChannelStats(event) => write_stats(&stats, &event),
             _ => {}
         }
     }
+}
+
+/// A message the host left plain (no encoder): built here.
+fn write_message(writer: &EventWriter<MessageFromRemote<'_>>, message: &core::Message) {
+    writer.write_builder(|builder| {
+        let content = fiasco::byte_vector(builder, &message.data);
+        MessageFromRemote::create(
+            builder,
+            &MessageFromRemoteArgs {
+                channel: message.channel.0,
+                user_id: message.user_id,
+                kind: message_kind(message.kind),
+                content: Some(content),
+            },
+        )
+    });
+}
+
+fn write_opened(writer: &EventWriter<ConnectionOpened<'_>>, event: &core::ConnectionOpened) {
+    let (outbound, connect_id) = match event.direction {
+        Direction::Outbound { connect_id } => (true, connect_id),
+        _ => (false, 0),
+    };
+    writer.write_builder(|builder| {
+        let peer_address = Some(builder.create_string(&event.peer.to_string()));
+        let path = Some(builder.create_string(&event.path));
+        let origin = event
+            .origin
+            .as_deref()
+            .map(|origin| builder.create_string(origin));
+        let role = event.role.as_deref().map(|role| builder.create_string(role));
+        ConnectionOpened::create(
+            builder,
+            &ConnectionOpenedArgs {
+                channel: event.channel.0,
+                user_id: event.user_id,
+                port: event.port,
+                peer_address,
+                path,
+                origin,
+                outbound,
+                connect_id,
+                role,
+            },
+        )
+    });
+}
+
+fn write_closed(writer: &EventWriter<ChannelClosed<'_>>, event: &core::ChannelClosed) {
+    writer.write_builder(|builder| {
+        let reason = Some(builder.create_string(&event.reason));
+        ChannelClosed::create(
+            builder,
+            &ChannelClosedArgs {
+                channel: event.channel.0,
+                user_id: event.user_id,
+                closed_by: closed_by(event.closed_by),
+                code: event.code,
+                reason,
+            },
+        )
+    });
+}
+
+fn write_stats(writer: &EventWriter<ChannelStats<'_>>, event: &core::ChannelStats) {
+    let round_trip_us = event.round_trip.map_or(0, |rtt| {
+        u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX).max(1)
+    });
+    writer.write_builder(|builder| {
+        ChannelStats::create(
+            builder,
+            &ChannelStatsArgs {
+                user_id: event.user_id,
+                channel: event.channel.0,
+                open: event.open,
+                queued_messages: event.queued_messages,
+                queued_bytes: event.queued_bytes,
+                sent_messages: event.sent_messages,
+                sent_bytes: event.sent_bytes,
+                conflated_messages: event.conflated_messages,
+                inbound_messages: event.inbound_messages,
+                inbound_bytes: event.inbound_bytes,
+                round_trip_us,
+            },
+        )
+    });
 }
 
 /// Why a `ListenRequest` could not be read into options: answered with

@@ -58,12 +58,12 @@ impl Game {
                     }
                     while let Some(event) = host.poll_event() {
                         if mode == Mode::Echo {
-                            if let Event::Message {
+                            if let Event::Message(fiasco_ipc_core::Message {
                                 channel,
                                 kind,
                                 data,
                                 ..
-                            } = &event
+                            }) = &event
                             {
                                 let _ = host.send(*channel, *kind, data.clone());
                             }
@@ -129,7 +129,7 @@ impl Game {
         options: ListenOptions,
     ) -> Result<SocketAddr, fiasco_ipc_core::ListenError> {
         let before = self.count(
-            |event| matches!(event, Event::ListenResult { user_id: u, .. } if *u == user_id),
+            |event| matches!(event, Event::ListenResult(fiasco_ipc_core::ListenResult { user_id: u, .. }) if *u == user_id),
         );
         self.request(move |host| host.listen(user_id, port, options));
         let deadline = Instant::now() + WAIT;
@@ -140,9 +140,9 @@ impl Game {
                 .unwrap()
                 .iter()
                 .filter_map(|event| match event {
-                    Event::ListenResult {
+                    Event::ListenResult(fiasco_ipc_core::ListenResult {
                         user_id: u, result, ..
-                    } if *u == user_id => Some(result.clone()),
+                    }) if *u == user_id => Some(result.clone()),
                     _ => None,
                 })
                 .collect();
@@ -181,7 +181,7 @@ impl Game {
             .unwrap()
             .iter()
             .filter_map(|event| match event {
-                Event::ConnectionOpened { channel, .. } => Some(*channel),
+                Event::ConnectionOpened(fiasco_ipc_core::ConnectionOpened { channel, .. }) => Some(*channel),
                 _ => None,
             })
             .collect()
@@ -190,19 +190,19 @@ impl Game {
     pub fn closed(&self, channel: ChannelId) -> Event {
         self.wait_for(
             "ChannelClosed",
-            |event| matches!(event, Event::ChannelClosed { channel: c, .. } if *c == channel),
+            |event| matches!(event, Event::ChannelClosed(fiasco_ipc_core::ChannelClosed { channel: c, .. }) if *c == channel),
         )
     }
 
     /// Waits for the channel's end: who closed it, the code and the reason.
     pub fn closed_parts(&self, channel: ChannelId) -> (fiasco_ipc_core::ClosedBy, u16, String) {
         match self.closed(channel) {
-            Event::ChannelClosed {
+            Event::ChannelClosed(fiasco_ipc_core::ChannelClosed {
                 closed_by,
                 code,
                 reason,
                 ..
-            } => (closed_by, code, reason),
+            }) => (closed_by, code, reason),
             other => panic!("not a ChannelClosed: {other:?}"),
         }
     }
@@ -298,7 +298,7 @@ pub fn listen_directly(host: &mut IpcHost, options: ListenOptions) -> SocketAddr
     host.flush();
     let deadline = Instant::now() + WAIT;
     loop {
-        if let Some(Event::ListenResult { result, .. }) = host.poll_event() {
+        if let Some(Event::ListenResult(fiasco_ipc_core::ListenResult { result, .. })) = host.poll_event() {
             return result.unwrap();
         }
         assert!(Instant::now() < deadline, "no ListenResult");
@@ -313,7 +313,7 @@ pub fn count_in(events: &[Event], predicate: impl Fn(&Event) -> bool) -> usize {
 
 /// Whether an event opened a channel.
 pub fn is_opened(event: &Event) -> bool {
-    matches!(event, Event::ConnectionOpened { .. })
+    matches!(event, Event::ConnectionOpened(fiasco_ipc_core::ConnectionOpened { .. }))
 }
 
 /// Sends raw bytes on a new TCP connection and reads the answer until the
