@@ -38,13 +38,14 @@ mod messages;
 mod plugin;
 
 pub use messages::{
-    ChannelClosed, CloseChannel, Connect, ConnectStatus, ConnectionOpened, Disconnect, Listen,
-    ListenResult, MessageFromRemote, SendMessage, StopListening, StopListeningResult,
+    ChannelClosed, ChannelStats, CloseChannel, Connect, ConnectStatus, ConnectionOpened,
+    Disconnect, Listen, ListenResult, MessageFromRemote, RequestChannelStats, SendMessage,
+    StopListening, StopListeningResult,
 };
 pub use plugin::{Ipc, IpcPlugin, IpcSystems};
 
 pub use fiasco_ipc_core::{
     ChannelId, ClosedBy, ConnectError, ConnectErrorKind, ConnectOptions, ConnectState, Direction,
     FrameBudget, HostOptions, Limits, ListenError, ListenErrorKind, ListenOptions, MessageKind,
-    TlsFiles,
+    Priority, TlsFiles, TokenGrant,
 };

@@ -2,19 +2,81 @@
 //!
 //! Requests (written by your systems, carried out at the end of the frame):
 //! [`Listen`], [`StopListening`], [`Connect`], [`Disconnect`],
-//! [`SendMessage`], [`CloseChannel`].
-//! Events (written at the start of the frame, before `Update`):
-//! [`ListenResult`], [`StopListeningResult`], [`ConnectStatus`], [`ConnectionOpened`],
-//! [`MessageFromRemote`], [`ChannelClosed`].
-
-use std::net::SocketAddr;
+//! [`SendMessage`], [`CloseChannel`], [`RequestChannelStats`].
+//! Events (written at the start of the frame, before `Update`), each the
+//! core's event of the same name behind a newtype that derefs to it (read
+//! `opened.channel`, `opened.role`, ...): [`ListenResult`],
+//! [`StopListeningResult`], [`ConnectStatus`], [`ConnectionOpened`],
+//! [`MessageFromRemote`], [`ChannelClosed`], [`ChannelStats`].
 
 use bevy_ecs::message::Message;
 use bytes::Bytes;
-use fiasco_ipc_core::{
-    ChannelId, ClosedBy, ConnectOptions, ConnectState, Direction, ListenError, ListenOptions,
-    MessageKind,
-};
+use fiasco_ipc_core::{ChannelId, ConnectOptions, ListenOptions, MessageKind, Priority};
+
+/// Declares a Bevy message around a core event: the same fields, read
+/// through `Deref`.
+macro_rules! host_event {
+    ($(#[$doc:meta])* $name:ident($core:ty)) => {
+        $(#[$doc])*
+        #[derive(Message, Debug, Clone, PartialEq, Eq)]
+        pub struct $name(pub $core);
+
+        impl std::ops::Deref for $name {
+            type Target = $core;
+            fn deref(&self) -> &$core {
+                &self.0
+            }
+        }
+
+        impl From<$core> for $name {
+            fn from(event: $core) -> Self {
+                Self(event)
+            }
+        }
+    };
+}
+
+host_event!(
+    /// The answer to a [`Listen`]: the address bound, or why not.
+    ListenResult(fiasco_ipc_core::ListenResult)
+);
+host_event!(
+    /// The answer to a [`StopListening`].
+    StopListeningResult(fiasco_ipc_core::StopListeningResult)
+);
+host_event!(
+    /// A channel opened: `channel`, `user_id`, `port`, `peer`, `path`,
+    /// `origin`, `direction`, and `role` (the token's role, when the port
+    /// needs one). Comes before the channel's first message.
+    ConnectionOpened(fiasco_ipc_core::ConnectionOpened)
+);
+host_event!(
+    /// How a [`Connect`] is doing.
+    ConnectStatus(fiasco_ipc_core::ConnectStatus)
+);
+host_event!(
+    /// A message from a client: `channel`, `user_id`, `kind`, `data`
+    /// (`text()` for a text message's `&str`).
+    MessageFromRemote(fiasco_ipc_core::Message)
+);
+host_event!(
+    /// A channel ended, exactly once, after its last message.
+    ChannelClosed(fiasco_ipc_core::ChannelClosed)
+);
+host_event!(
+    /// The answer to a [`RequestChannelStats`], in the next frame.
+    ChannelStats(fiasco_ipc_core::ChannelStats)
+);
+
+/// Ask for a channel's counters: answered by one [`ChannelStats`] in the
+/// next frame.
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestChannelStats {
+    /// Who asks: the answer carries it.
+    pub user_id: u64,
+    /// The channel.
+    pub channel: ChannelId,
+}
 
 /// Listen on `port` (0: any free port) for `user_id`, which every event
 /// about the port and its channels carries. Answered by [`ListenResult`].
@@ -49,25 +111,58 @@ pub struct SendMessage {
     pub kind: MessageKind,
     /// The bytes.
     pub data: Bytes,
+    /// 0: none; otherwise a latest-value key: a newer message with the same
+    /// key replaces this one while it waits (see
+    /// [`SendOptions`](fiasco_ipc_core::SendOptions)).
+    pub conflation_key: u64,
+    /// Normal, or High: before every queued normal message not started.
+    pub priority: Priority,
+    /// More channels to send the same bytes to (shared, not copied).
+    pub also_to: Vec<ChannelId>,
 }
 
 impl SendMessage {
     /// A text message.
     pub fn text(channel: ChannelId, text: impl Into<String>) -> Self {
-        Self {
-            channel,
-            kind: MessageKind::Text,
-            data: Bytes::from(text.into()),
-        }
+        Self::new(channel, MessageKind::Text, Bytes::from(text.into()))
     }
 
     /// A binary message.
     pub fn binary(channel: ChannelId, data: impl Into<Bytes>) -> Self {
+        Self::new(channel, MessageKind::Binary, data.into())
+    }
+
+    /// A message of `kind` (normal priority, no key, one channel).
+    pub fn new(channel: ChannelId, kind: MessageKind, data: Bytes) -> Self {
         Self {
             channel,
-            kind: MessageKind::Binary,
-            data: data.into(),
+            kind,
+            data,
+            conflation_key: 0,
+            priority: Priority::Normal,
+            also_to: Vec::new(),
         }
+    }
+
+    /// With a latest-value key.
+    #[must_use]
+    pub fn keyed(mut self, conflation_key: u64) -> Self {
+        self.conflation_key = conflation_key;
+        self
+    }
+
+    /// With high priority.
+    #[must_use]
+    pub fn urgent(mut self) -> Self {
+        self.priority = Priority::High;
+        self
+    }
+
+    /// Also to these channels (one shared buffer).
+    #[must_use]
+    pub fn also_to(mut self, channels: impl IntoIterator<Item = ChannelId>) -> Self {
+        self.also_to.extend(channels);
+        self
     }
 }
 
@@ -81,48 +176,6 @@ pub struct CloseChannel {
     pub code: u16,
     /// The reason (at most 123 bytes go on the wire).
     pub reason: String,
-}
-
-/// The answer to a [`Listen`].
-#[derive(Message, Debug, Clone, PartialEq, Eq)]
-pub struct ListenResult {
-    /// The requester.
-    pub user_id: u64,
-    /// The port asked for (0 for any).
-    pub requested_port: u16,
-    /// The address bound, or why not.
-    pub result: Result<SocketAddr, ListenError>,
-}
-
-/// The answer to a [`StopListening`].
-#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StopListeningResult {
-    /// The requester.
-    pub user_id: u64,
-    /// The port.
-    pub port: u16,
-    /// Whether the host was listening there and stopped.
-    pub stopped: bool,
-}
-
-/// A client completed the WebSocket handshake: a new channel. Its messages
-/// follow, then exactly one [`ChannelClosed`].
-#[derive(Message, Debug, Clone, PartialEq, Eq)]
-pub struct ConnectionOpened {
-    /// The new channel (unique for the life of the process).
-    pub channel: ChannelId,
-    /// The listener's `user_id`.
-    pub user_id: u64,
-    /// The local port.
-    pub port: u16,
-    /// The client's address.
-    pub peer: SocketAddr,
-    /// The request path and query (without a `token` parameter).
-    pub path: String,
-    /// The Origin header, when sent (inbound only).
-    pub origin: Option<String>,
-    /// Which way it goes: a client that connected, or a [`Connect`].
-    pub direction: Direction,
 }
 
 /// Dial a WebSocket server (`ws://` or `wss://`) and keep the link up,
@@ -146,54 +199,4 @@ pub struct Disconnect {
     pub user_id: u64,
     /// The request's id.
     pub connect_id: u64,
-}
-
-/// How a [`Connect`] is doing: one message per attempt and state.
-#[derive(Message, Debug, Clone, PartialEq, Eq)]
-pub struct ConnectStatus {
-    /// The requester.
-    pub user_id: u64,
-    /// The request's id.
-    pub connect_id: u64,
-    /// Connecting, connected (with its channel), failed (why, and when the
-    /// next attempt starts), stopped.
-    pub state: ConnectState,
-}
-
-/// A message from a client, in order, exactly once.
-#[derive(Message, Debug, Clone, PartialEq, Eq)]
-pub struct MessageFromRemote {
-    /// Its channel.
-    pub channel: ChannelId,
-    /// The listener's `user_id`.
-    pub user_id: u64,
-    /// Text (valid UTF-8, checked) or binary.
-    pub kind: MessageKind,
-    /// The bytes.
-    pub data: Bytes,
-}
-
-impl MessageFromRemote {
-    /// The message as text, when it is a text message.
-    pub fn text(&self) -> Option<&str> {
-        match self.kind {
-            MessageKind::Text => std::str::from_utf8(&self.data).ok(),
-            MessageKind::Binary => None,
-        }
-    }
-}
-
-/// A channel ended; nothing about it follows.
-#[derive(Message, Debug, Clone, PartialEq, Eq)]
-pub struct ChannelClosed {
-    /// The channel.
-    pub channel: ChannelId,
-    /// The listener's `user_id`.
-    pub user_id: u64,
-    /// Who closed it.
-    pub closed_by: ClosedBy,
-    /// The close code; 1006 when the connection dropped.
-    pub code: u16,
-    /// The reason or an explanation.
-    pub reason: String,
 }

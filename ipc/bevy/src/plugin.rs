@@ -7,7 +7,8 @@ use bevy_app::{App, AppExit, Last, Plugin, PreUpdate};
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemParam;
 use fiasco_ipc_core::{
-    Discovery, Event, HostOptions, IpcHost, ListenError, ListenErrorKind, DEFAULT_SHUTDOWN_TIMEOUT,
+    Discovery, Event, HostOptions, IpcHost, ListenError, ListenErrorKind, SendOptions,
+    DEFAULT_SHUTDOWN_TIMEOUT,
 };
 
 use crate::messages::*;
@@ -114,6 +115,8 @@ impl Plugin for IpcPlugin {
         .add_message::<ConnectionOpened>()
         .add_message::<MessageFromRemote>()
         .add_message::<ChannelClosed>()
+        .add_message::<RequestChannelStats>()
+        .add_message::<ChannelStats>()
         .add_systems(PreUpdate, deliver_events.in_set(IpcSystems::Deliver))
         .add_systems(
             Last,
@@ -133,6 +136,7 @@ struct EventWriters<'w> {
     messages: MessageWriter<'w, MessageFromRemote>,
     closed: MessageWriter<'w, ChannelClosed>,
     connect_status: MessageWriter<'w, ConnectStatus>,
+    stats: MessageWriter<'w, ChannelStats>,
 }
 
 impl EventWriters<'_> {
@@ -145,88 +149,28 @@ impl EventWriters<'_> {
 
     fn deliver(&mut self, event: Event) {
         match event {
-            Event::ListenResult {
-                user_id,
-                requested_port,
-                result,
-            } => {
-                self.listen_results.write(ListenResult {
-                    user_id,
-                    requested_port,
-                    result,
-                });
+            Event::ListenResult(event) => {
+                self.listen_results.write(event.into());
             }
-            Event::StopListeningResult {
-                user_id,
-                port,
-                stopped,
-            } => {
-                self.stop_results.write(StopListeningResult {
-                    user_id,
-                    port,
-                    stopped,
-                });
+            Event::StopListeningResult(event) => {
+                self.stop_results.write(event.into());
             }
-            Event::ConnectionOpened {
-                channel,
-                user_id,
-                port,
-                peer,
-                path,
-                origin,
-                direction,
-            } => {
-                self.opened.write(ConnectionOpened {
-                    channel,
-                    user_id,
-                    port,
-                    peer,
-                    path,
-                    origin,
-                    direction,
-                });
+            Event::ConnectionOpened(event) => {
+                self.opened.write(event.into());
             }
-            Event::ConnectStatus {
-                user_id,
-                connect_id,
-                state,
-            } => {
-                self.connect_status.write(ConnectStatus {
-                    user_id,
-                    connect_id,
-                    state,
-                });
+            Event::ConnectStatus(event) => {
+                self.connect_status.write(event.into());
             }
-            Event::Message {
-                channel,
-                user_id,
-                kind,
-                data,
-                ..
-            } => {
-                self.messages.write(MessageFromRemote {
-                    channel,
-                    user_id,
-                    kind,
-                    data,
-                });
+            Event::Message(event) => {
+                self.messages.write(event.into());
             }
-            Event::ChannelClosed {
-                channel,
-                user_id,
-                closed_by,
-                code,
-                reason,
-            } => {
-                self.closed.write(ChannelClosed {
-                    channel,
-                    user_id,
-                    closed_by,
-                    code,
-                    reason,
-                });
+            Event::ChannelClosed(event) => {
+                self.closed.write(event.into());
             }
-            other => tracing::debug!(?other, "an IPC event this plugin does not know"),
+            Event::ChannelStats(event) => {
+                self.stats.write(event.into());
+            }
+            _ => {}
         }
     }
 }
@@ -247,6 +191,7 @@ struct Requests<'w, 's> {
     closes: MessageReader<'w, 's, CloseChannel>,
     connects: MessageReader<'w, 's, Connect>,
     disconnects: MessageReader<'w, 's, Disconnect>,
+    stats: MessageReader<'w, 's, RequestChannelStats>,
 }
 
 /// [`IpcSystems::Flush`]: carries out this frame's requests (listens,
@@ -264,17 +209,18 @@ fn carry_out_requests(
             .as_deref()
             .unwrap_or("the IPC host has shut down");
         for listen in requests.listens.read() {
-            listen_results.write(ListenResult {
+            listen_results.write(ListenResult(fiasco_ipc_core::ListenResult {
                 user_id: listen.user_id,
                 requested_port: listen.port,
                 result: Err(ListenError::new(ListenErrorKind::Other, why)),
-            });
+            }));
         }
         requests.stops.clear();
         requests.sends.clear();
         requests.closes.clear();
         requests.connects.clear();
         requests.disconnects.clear();
+        requests.stats.clear();
         return;
     };
     for listen in requests.listens.read() {
@@ -289,13 +235,21 @@ fn carry_out_requests(
     for send in requests.sends.read() {
         // The host logs why a send is refused; one refused for a full
         // queue closes its channel, which its ChannelClosed reports.
-        let _ = host.send(send.channel, send.kind, send.data.clone());
+        let options = SendOptions {
+            conflation_key: send.conflation_key,
+            priority: send.priority,
+            also_to: &send.also_to,
+        };
+        let _ = host.send_with(send.channel, send.kind, send.data.clone(), &options);
     }
     for close in requests.closes.read() {
         host.close(close.channel, close.code, close.reason.clone());
     }
     for disconnect in requests.disconnects.read() {
         host.disconnect(disconnect.user_id, disconnect.connect_id);
+    }
+    for request in requests.stats.read() {
+        host.channel_stats(request.user_id, request.channel);
     }
     host.flush();
 }

@@ -54,11 +54,11 @@ fn agent(
                 reason: "asked".into(),
             });
         } else {
-            sends.write(SendMessage {
-                channel: message.channel,
-                kind: message.kind,
-                data: message.data.clone(),
-            });
+            sends.write(SendMessage::new(
+                message.channel,
+                message.kind,
+                message.data.clone(),
+            ));
         }
     }
     seen.closed.extend(closed.read().cloned());

@@ -107,7 +107,11 @@ pub(crate) unsafe fn add_bytes<'b>(
 ///
 /// # Safety
 /// A non-null `items` must be valid for `count` values for `'a`.
-unsafe fn items<'a, T>(items: *const T, count: usize, field: &str) -> Result<Option<&'a [T]>, Invalid> {
+unsafe fn items<'a, T>(
+    items: *const T,
+    count: usize,
+    field: &str,
+) -> Result<Option<&'a [T]>, Invalid> {
     if items.is_null() {
         return if count == 0 {
             Ok(None)

@@ -23,4 +23,3 @@ pub(crate) trait CEvent: Sized {
         builder: &mut FlatBufferBuilder<'_>,
     ) -> Result<WIPOffset<UnionWIPOffset>, Invalid>;
 }
-

@@ -52,4 +52,3 @@ macro_rules! c_functions {
         }
     };
 }
-

@@ -37,7 +37,10 @@ fn the_header_matches_the_rust_structs() {
     );
     let output = Command::new(&binary).output().expect("run the C program");
     let c = String::from_utf8_lossy(&output.stdout);
-    assert!(rust.lines().count() > 100, "every struct's fields are listed");
+    assert!(
+        rust.lines().count() > 100,
+        "every struct's fields are listed"
+    );
     for (rust_line, c_line) in rust.lines().zip(c.lines()) {
         assert_eq!(
             rust_line, c_line,

@@ -175,7 +175,8 @@ fn listen_request_round_trips_with_every_field() {
     );
     assert_eq!(text(origin).as_deref(), Some("https://tool.example"));
     // SAFETY: as above.
-    let past_the_end = unsafe { fiasco_ipc_listen_request_allowed_origins_at(data, 2, &mut origin) };
+    let past_the_end =
+        unsafe { fiasco_ipc_listen_request_allowed_origins_at(data, 2, &mut origin) };
     assert_eq!(past_the_end, STATUS_INVALID);
 
     let grants: Vec<_> = rust
@@ -312,7 +313,10 @@ fn channel_events_round_trip() {
     assert_eq!(rust.content().map(|c| c.bytes()), Some(&b"hello"[..]));
     let back = read(fiasco_ipc_read_message_to_remote, &bytes).expect("reads back");
     assert_eq!((back.channel, back.kind), (16, 1));
-    assert_eq!((back.conflation_key, back.priority, back.also_to_count), (7, 1, 3));
+    assert_eq!(
+        (back.conflation_key, back.priority, back.also_to_count),
+        (7, 1, 3)
+    );
     assert_eq!(text(back.content).as_deref(), Some("hello"));
 
     let close = FiascoIpcCloseChannel {

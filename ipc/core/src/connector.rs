@@ -313,11 +313,13 @@ fn unoffered_extension(request: &HeaderMap, response: &HeaderMap) -> Option<Stri
 
 /// Reports the state of the connect request.
 fn report(hub: &Hub, user_id: u64, connect_id: u64, state: ConnectState) {
-    hub.queue.push(NetEvent::Event(Event::ConnectStatus(crate::ConnectStatus {
-        user_id,
-        connect_id,
-        state,
-    })));
+    hub.queue.push(NetEvent::Event(Event::ConnectStatus(
+        crate::ConnectStatus {
+            user_id,
+            connect_id,
+            state,
+        },
+    )));
 }
 
 /// Reports a failed attempt, and when the next one starts (`None`: never).

@@ -164,11 +164,12 @@ impl Driver {
                 if let Err(error) = &result {
                     tracing::warn!(user_id, port, %error, "listen request refused");
                 }
-                self.queue.push(NetEvent::Event(Event::ListenResult(crate::ListenResult {
-                    user_id,
-                    requested_port: port,
-                    result,
-                })));
+                self.queue
+                    .push(NetEvent::Event(Event::ListenResult(crate::ListenResult {
+                        user_id,
+                        requested_port: port,
+                        result,
+                    })));
             }
             Command::StopListening { user_id, port } => {
                 let stopped = match self.listeners.remove(&port) {
@@ -187,11 +188,13 @@ impl Driver {
                     }
                     None => false,
                 };
-                self.queue.push(NetEvent::Event(Event::StopListeningResult(crate::StopListeningResult {
-                    user_id,
-                    port,
-                    stopped,
-                })));
+                self.queue.push(NetEvent::Event(Event::StopListeningResult(
+                    crate::StopListeningResult {
+                        user_id,
+                        port,
+                        stopped,
+                    },
+                )));
             }
             Command::Send { channel, outbound } => self.route(channel, outbound),
             Command::Connect {
@@ -230,14 +233,16 @@ impl Driver {
                 ConnectErrorKind::InvalidRequest,
                 format!("connect_id {connect_id} is already in use by this user_id"),
             );
-            self.queue.push(NetEvent::Event(Event::ConnectStatus(crate::ConnectStatus {
-                user_id,
-                connect_id,
-                state: ConnectState::Failed {
-                    error,
-                    retry_in: None,
+            self.queue.push(NetEvent::Event(Event::ConnectStatus(
+                crate::ConnectStatus {
+                    user_id,
+                    connect_id,
+                    state: ConnectState::Failed {
+                        error,
+                        retry_in: None,
+                    },
                 },
-            })));
+            )));
             return;
         }
         let (stop, stop_rx) = watch::channel(false);
@@ -363,10 +368,15 @@ fn listener_entry(user_id: u64, local: SocketAddr, options: &ListenOptions) -> L
             role: crate::DEFAULT_ROLE.to_owned(),
             token: token.clone(),
         })
-        .chain(options.tokens.iter().map(|grant| crate::discovery::RoleToken {
-            role: grant.role.clone(),
-            token: grant.token.clone(),
-        }))
+        .chain(
+            options
+                .tokens
+                .iter()
+                .map(|grant| crate::discovery::RoleToken {
+                    role: grant.role.clone(),
+                    token: grant.token.clone(),
+                }),
+        )
         .collect();
     let urls = hosts
         .into_iter()

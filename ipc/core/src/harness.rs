@@ -126,7 +126,11 @@ impl Harness {
     pub(crate) async fn opened(&self) -> (ChannelId, Arc<ChannelShared>) {
         loop {
             for event in self.events() {
-                if let NetEvent::Opened(Event::ConnectionOpened(crate::ConnectionOpened { channel, .. }), shared) = event {
+                if let NetEvent::Opened(
+                    Event::ConnectionOpened(crate::ConnectionOpened { channel, .. }),
+                    shared,
+                ) = event
+                {
                     return (channel, shared);
                 }
             }

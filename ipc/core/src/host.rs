@@ -7,9 +7,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use crate::bridge::OutboundCounts;
 use crate::bridge::{ChannelShared, Command, EventQueue, HostShared, NetEvent, OutboundMessage};
 use crate::budget::{outbound_check, OutboundFull};
-use crate::bridge::OutboundCounts;
 use crate::channel::Outbound;
 use crate::driver;
 use crate::inbox::{Allowance, Inbox};
@@ -396,7 +396,8 @@ impl IpcHost {
         for event in self.scratch.drain(..) {
             match event {
                 NetEvent::Opened(event, shared) => {
-                    if let Event::ConnectionOpened(crate::ConnectionOpened { channel, .. }) = &event {
+                    if let Event::ConnectionOpened(crate::ConnectionOpened { channel, .. }) = &event
+                    {
                         self.channels
                             .insert(*channel, Channel { shared, open: true });
                     }

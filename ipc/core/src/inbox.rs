@@ -150,7 +150,9 @@ mod tests {
     fn drain(inbox: &mut Inbox, allowance: &mut Allowance) -> Vec<(u64, usize)> {
         std::iter::from_fn(|| inbox.pop(allowance))
             .filter_map(|event| match event {
-                Event::Message(crate::Message { channel, data, .. }) => Some((channel.0, data.len())),
+                Event::Message(crate::Message { channel, data, .. }) => {
+                    Some((channel.0, data.len()))
+                }
                 _ => None,
             })
             .collect()
@@ -236,7 +238,9 @@ mod tests {
         let mut allowance = Allowance::new(FrameBudget::new(1, 10));
         assert!(matches!(
             inbox.pop(&mut allowance),
-            Some(Event::StopListeningResult(crate::StopListeningResult { .. }))
+            Some(Event::StopListeningResult(
+                crate::StopListeningResult { .. }
+            ))
         ));
         assert!(matches!(
             inbox.pop(&mut allowance),

@@ -85,8 +85,8 @@ pub use options::{
     TlsFiles, TokenGrant, DEFAULT_ROLE,
 };
 pub use types::{
-    ChannelClosed, ChannelId, ChannelStats, ClosedBy, ConnectError, ConnectErrorKind,
-    ConnectState, ConnectStatus, ConnectionOpened, Direction, Encoded, Event, InboundMessage,
-    ListenError, ListenErrorKind, ListenResult, Message, MessageEncoder, MessageKind, Priority,
-    SendError, SendOptions, StartError, StopListeningResult,
+    ChannelClosed, ChannelId, ChannelStats, ClosedBy, ConnectError, ConnectErrorKind, ConnectState,
+    ConnectStatus, ConnectionOpened, Direction, Encoded, Event, InboundMessage, ListenError,
+    ListenErrorKind, ListenResult, Message, MessageEncoder, MessageKind, Priority, SendError,
+    SendOptions, StartError, StopListeningResult,
 };

@@ -285,12 +285,11 @@ impl ListenOptions {
             return invalid("an empty token is not a secret");
         }
         let mut seen = std::collections::HashSet::new();
-        for (token, role) in self
-            .token
-            .iter()
-            .map(|token| (token, DEFAULT_ROLE))
-            .chain(self.tokens.iter().map(|grant| (&grant.token, grant.role.as_str())))
-        {
+        for (token, role) in self.token.iter().map(|token| (token, DEFAULT_ROLE)).chain(
+            self.tokens
+                .iter()
+                .map(|grant| (&grant.token, grant.role.as_str())),
+        ) {
             if !url_safe(token, 256) {
                 return invalid("a token must be 1 to 256 URL-safe characters ([A-Za-z0-9._~-])");
             }

@@ -2,8 +2,8 @@
 
 use hyper::header::{self, HeaderValue};
 use hyper::Request;
-use subtle::ConstantTimeEq;
 use std::sync::Arc;
+use subtle::ConstantTimeEq;
 
 use crate::options::ListenOptions;
 

@@ -54,13 +54,15 @@ impl CloseReport {
         }
         let Closed { by, code, reason } = closed;
         tracing::debug!(channel = %self.channel, closed_by = ?by, code, %reason, "channel closed");
-        self.queue.push(NetEvent::Event(Event::ChannelClosed(crate::ChannelClosed {
-            channel: self.channel,
-            user_id: self.user_id,
-            closed_by: by,
-            code,
-            reason,
-        })));
+        self.queue.push(NetEvent::Event(Event::ChannelClosed(
+            crate::ChannelClosed {
+                channel: self.channel,
+                user_id: self.user_id,
+                closed_by: by,
+                code,
+                reason,
+            },
+        )));
     }
 }
 
@@ -88,7 +90,12 @@ pub(crate) struct Opened {
 
 impl Opened {
     /// A client's channel on a listening port, with a new channel id.
-    pub(crate) fn inbound(peer: SocketAddr, path: String, origin: Option<String>, role: Option<String>) -> Self {
+    pub(crate) fn inbound(
+        peer: SocketAddr,
+        path: String,
+        origin: Option<String>,
+        role: Option<String>,
+    ) -> Self {
         Self {
             channel: next_channel(),
             peer,

@@ -78,7 +78,9 @@ fn a_fast_sender_is_slowed_down_within_its_share_and_loses_nothing() {
                 assert_eq!(u64::from_le_bytes(data[..8].try_into().unwrap()), next);
                 next += 1;
             }
-            Some(Event::ChannelClosed(fiasco_ipc_core::ChannelClosed { reason, .. })) => panic!("closed: {reason}"),
+            Some(Event::ChannelClosed(fiasco_ipc_core::ChannelClosed { reason, .. })) => {
+                panic!("closed: {reason}")
+            }
             Some(_) => {}
             None => {
                 host.flush();

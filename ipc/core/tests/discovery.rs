@@ -53,7 +53,10 @@ fn the_file_follows_the_ports_and_goes_at_a_clean_stop() {
     let mut ports = Vec::new();
     while ports.len() < 2 {
         until(&mut host, |event| {
-            matches!(event, Event::ListenResult(fiasco_ipc_core::ListenResult { .. }))
+            matches!(
+                event,
+                Event::ListenResult(fiasco_ipc_core::ListenResult { .. })
+            )
         });
         ports = discovery::running(&dir)
             .unwrap()
@@ -91,7 +94,10 @@ fn the_file_follows_the_ports_and_goes_at_a_clean_stop() {
 
     host.stop_listening(3, with_token.port);
     until(&mut host, |event| {
-        matches!(event, Event::StopListeningResult(fiasco_ipc_core::StopListeningResult { stopped: true, .. }))
+        matches!(
+            event,
+            Event::StopListeningResult(fiasco_ipc_core::StopListeningResult { stopped: true, .. })
+        )
     });
     let games = discovery::running(&dir).unwrap();
     assert_eq!(games[0].listeners, [open]);
@@ -109,7 +115,10 @@ fn a_folder_open_to_others_is_refused() {
     let mut host = host_in(&dir);
     host.listen(3, 0, ListenOptions::default());
     until(&mut host, |event| {
-        matches!(event, Event::ListenResult(fiasco_ipc_core::ListenResult { result: Ok(_), .. }))
+        matches!(
+            event,
+            Event::ListenResult(fiasco_ipc_core::ListenResult { result: Ok(_), .. })
+        )
     });
     assert_eq!(
         std::fs::read_dir(&dir).unwrap().count(),

@@ -34,7 +34,13 @@ fn a_thousand_connections_open_and_close() {
         while client.read().is_ok() {}
     }
     let deadline = std::time::Instant::now() + common::WAIT;
-    while game.count(|event| matches!(event, Event::ChannelClosed(fiasco_ipc_core::ChannelClosed { .. }))) < 1000 {
+    while game.count(|event| {
+        matches!(
+            event,
+            Event::ChannelClosed(fiasco_ipc_core::ChannelClosed { .. })
+        )
+    }) < 1000
+    {
         assert!(
             std::time::Instant::now() < deadline,
             "not every channel was reported closed"
@@ -43,7 +49,10 @@ fn a_thousand_connections_open_and_close() {
     }
     assert_eq!(game.channels().len(), 1000);
     assert_eq!(
-        game.count(|event| matches!(event, Event::ChannelClosed(fiasco_ipc_core::ChannelClosed { .. }))),
+        game.count(|event| matches!(
+            event,
+            Event::ChannelClosed(fiasco_ipc_core::ChannelClosed { .. })
+        )),
         1000
     );
 }

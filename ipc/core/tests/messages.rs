@@ -74,7 +74,8 @@ fn messages_arrive_in_order_exactly_once_both_ways() {
             "message {i} out of order or missing"
         );
     }
-    let received = game.count(|event| matches!(event, Event::Message(fiasco_ipc_core::Message { .. })));
+    let received =
+        game.count(|event| matches!(event, Event::Message(fiasco_ipc_core::Message { .. })));
     assert_eq!(
         received, COUNT as usize,
         "the game saw every message exactly once"

@@ -41,7 +41,9 @@ fn foreign_and_null_origins_get_403_and_no_event() {
             })
         )
     }) {
-        Event::ConnectionOpened(fiasco_ipc_core::ConnectionOpened { origin, .. }) => assert_eq!(origin.as_deref(), Some(own.as_str())),
+        Event::ConnectionOpened(fiasco_ipc_core::ConnectionOpened { origin, .. }) => {
+            assert_eq!(origin.as_deref(), Some(own.as_str()))
+        }
         _ => unreachable!(),
     }
     let events = game.finish();

@@ -35,17 +35,19 @@ use std::time::Duration;
 use fiasco::bytes::Bytes;
 use fiasco::flatbuffers::{FlatBufferBuilder, WIPOffset};
 use fiasco::{system, EventReader, EventWriter, InitContext, Module, ModuleError, ResMut, Stage};
+use fiasco_ipc_core as core;
 use fiasco_ipc_core::{
     ChannelId, ClosedBy, ConnectError, ConnectErrorKind, ConnectOptions, ConnectState, Direction,
     Discovery, Encoded, Event, FrameBudget, HostOptions, InboundMessage, IpcHost, Limits,
-    ListenErrorKind, ListenOptions, MessageEncoder, TlsFiles,
+    ListenErrorKind, ListenOptions, MessageEncoder, Priority, SendOptions, TlsFiles, TokenGrant,
 };
 use fiasco_ipc_schema as schema;
 use schema::{
-    ChannelClosed, ChannelClosedArgs, CloseChannel, ConnectRequest, ConnectStatus,
-    ConnectStatusArgs, ConnectionOpened, ConnectionOpenedArgs, DisconnectRequest, ListenRequest,
-    ListenResult, ListenResultArgs, ListenStatus, MessageFromRemote, MessageFromRemoteArgs,
-    MessageToRemote, StopListeningRequest, StopListeningResult, StopListeningResultArgs,
+    ChannelClosed, ChannelClosedArgs, ChannelStats, ChannelStatsArgs, ChannelStatsRequest,
+    CloseChannel, ConnectRequest, ConnectStatus, ConnectStatusArgs, ConnectionOpened,
+    ConnectionOpenedArgs, DisconnectRequest, ListenRequest, ListenResult, ListenResultArgs,
+    ListenStatus, MessageFromRemote, MessageFromRemoteArgs, MessageToRemote, StopListeningRequest,
+    StopListeningResult, StopListeningResultArgs,
 };
 
 /// The module's name (configuration prefix `ipc.`).
@@ -83,6 +85,10 @@ struct IpcState {
     /// `ipc.max_http_connections`, `ipc.http_lifetime_ms`,
     /// `ipc.max_request_head`).
     gate_defaults: GateFields,
+    /// Token grants every port accepts besides its request's
+    /// (`ipc.tokens=role:token,...` or `FIASCO_IPC_TOKENS`): roles without
+    /// code.
+    tokens: Vec<TokenGrant>,
 }
 
 /// Builds `MessageFromRemote` events on the network thread, with one copy
@@ -150,6 +156,13 @@ fn init(ctx: &mut InitContext<'_>) -> Result<(), ModuleError> {
                 .collect()
         })
         .unwrap_or_default();
+    let tokens = match ctx.config("tokens") {
+        Some(text) => TokenGrant::parse_list(&text).map_err(|message| ModuleError::Config {
+            key: "tokens".to_owned(),
+            message,
+        })?,
+        None => Vec::new(),
+    };
     let gate_defaults = GateFields {
         max_pending_handshakes: ctx.config_parse("max_pending_handshakes", 0)?,
         max_pending_per_address: ctx.config_parse("max_pending_per_address", 0)?,
@@ -162,6 +175,7 @@ fn init(ctx: &mut InitContext<'_>) -> Result<(), ModuleError> {
         shutdown_timeout: Duration::from_millis(timeout_ms),
         allowed_origins,
         gate_defaults,
+        tokens,
     });
     Ok(())
 }
@@ -236,7 +250,9 @@ fn ipc_receive(
         match event {
             // Built on the network thread: handed over whole, no copy.
             Event::Message(message) => match message.encoded {
-                Some(encoded) => messages.write_owned(encoded),
+                Some(encoded) => {
+                    messages.write_owned(encoded);
+                }
                 None => write_message(&messages, &message),
             },
             Event::ConnectionOpened(event) => write_opened(&opened, &event),
@@ -311,7 +327,10 @@ fn write_opened(writer: &EventWriter<ConnectionOpened<'_>>, event: &core::Connec
             .origin
             .as_deref()
             .map(|origin| builder.create_string(origin));
-        let role = event.role.as_deref().map(|role| builder.create_string(role));
+        let role = event
+            .role
+            .as_deref()
+            .map(|role| builder.create_string(role));
         ConnectionOpened::create(
             builder,
             &ConnectionOpenedArgs {
@@ -428,6 +447,17 @@ fn listen_options(
         options.allowed_origins = origins.iter().map(str::to_owned).collect();
     }
     options.token = request.token().map(str::to_owned);
+    options.tokens = request
+        .tokens()
+        .into_iter()
+        .flatten()
+        .map(|grant| {
+            TokenGrant::new(
+                grant.token().unwrap_or_default(),
+                grant.role().unwrap_or_default(),
+            )
+        })
+        .collect();
     options.web_root = request
         .web_root()
         .filter(|root| !root.is_empty())
@@ -666,6 +696,7 @@ fn ipc_send(
     close: EventReader<CloseChannel<'_>>,
     connect: EventReader<ConnectRequest<'_>>,
     disconnect: EventReader<DisconnectRequest<'_>>,
+    stats: EventReader<ChannelStatsRequest<'_>>,
     listen_results: EventWriter<ListenResult<'_>>,
     connect_status: EventWriter<ConnectStatus<'_>>,
 ) {
@@ -677,6 +708,7 @@ fn ipc_send(
                 options
                     .allowed_origins
                     .extend(state.allowed_origins.iter().cloned());
+                options.tokens.extend(state.tokens.iter().cloned());
                 host.listen(request.user_id(), request.port(), options);
             }
             Err(error) => {
@@ -724,9 +756,23 @@ fn ipc_send(
         let data = event
             .share(content)
             .unwrap_or_else(|| Bytes::copy_from_slice(content));
+        let also_to: Vec<ChannelId> = message
+            .also_to()
+            .into_iter()
+            .flatten()
+            .map(ChannelId)
+            .collect();
+        let options = SendOptions {
+            conflation_key: message.conflation_key(),
+            priority: match message.priority() {
+                schema::Priority::High => Priority::High,
+                _ => Priority::Normal,
+            },
+            also_to: &also_to,
+        };
         // The host logs why a send is refused; one refused for a full
         // queue closes its channel, which its ChannelClosed reports.
-        let _ = host.send(ChannelId(message.channel()), kind, data);
+        let _ = host.send_with(ChannelId(message.channel()), kind, data, &options);
     }
     for request in &close {
         let reason = request.reason().unwrap_or("");
@@ -734,6 +780,10 @@ fn ipc_send(
     }
     for request in &disconnect {
         host.disconnect(request.user_id(), request.connect_id());
+    }
+    // Answered from shared counters in the next frame's ipc_receive.
+    for request in &stats {
+        host.channel_stats(request.user_id(), ChannelId(request.channel()));
     }
     host.flush();
 }

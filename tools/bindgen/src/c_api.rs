@@ -256,7 +256,10 @@ fn rust_table(out: &mut String, table: &Table) {
         out.push_str("///\n");
     }
     let _ = writeln!(out, "/// The C form of `fiasco.ipc.{fb}`.");
-    let _ = writeln!(out, "#[repr(C)]\n#[derive(Debug, Clone, Copy)]\npub struct {name} {{");
+    let _ = writeln!(
+        out,
+        "#[repr(C)]\n#[derive(Debug, Clone, Copy)]\npub struct {name} {{"
+    );
     for field in &table.fields {
         rust_doc(out, "    ", &field.doc);
         let ty = match &field.kind {
@@ -289,7 +292,9 @@ fn rust_table(out: &mut String, table: &Table) {
             FieldKind::Int(_) | FieldKind::Bool | FieldKind::Enum(_) => {
                 writeln!(out, "            {f}: 0,")
             }
-            FieldKind::Text | FieldKind::Bytes => writeln!(out, "            {f}: convert::ABSENT,"),
+            FieldKind::Text | FieldKind::Bytes => {
+                writeln!(out, "            {f}: convert::ABSENT,")
+            }
             _ => writeln!(
                 out,
                 "            {f}: std::ptr::null(),\n            {f}_count: 0,"

@@ -223,7 +223,13 @@ fn generate_c_api(root: &Path, out_dir: &Path) -> Result<[(&'static str, String)
 }
 
 /// Compares (or writes) one generated file.
-fn check_or_write(root: &Path, output: &'static str, fresh: &str, check: bool, stale: &mut Vec<&'static str>) -> Result<(), String> {
+fn check_or_write(
+    root: &Path,
+    output: &'static str,
+    fresh: &str,
+    check: bool,
+    stale: &mut Vec<&'static str>,
+) -> Result<(), String> {
     let path = root.join(output);
     let current = std::fs::read_to_string(&path).unwrap_or_default();
     if current == fresh {
@@ -232,7 +238,8 @@ fn check_or_write(root: &Path, output: &'static str, fresh: &str, check: bool, s
         eprintln!("STALE: {output} does not match its schema (run `cargo run -p fiasco-bindgen`)");
         stale.push(output);
     } else {
-        std::fs::write(&path, fresh).map_err(|error| format!("writing {}: {error}", path.display()))?;
+        std::fs::write(&path, fresh)
+            .map_err(|error| format!("writing {}: {error}", path.display()))?;
         println!("wrote: {output}");
     }
     Ok(())

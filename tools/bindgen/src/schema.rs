@@ -152,7 +152,8 @@ impl Schema {
             let mut out = Vec::new();
             for field in fields {
                 let ty = field.type_();
-                let unsupported = || format!("{}.{}: unsupported type", object.name(), field.name());
+                let unsupported =
+                    || format!("{}.{}: unsupported type", object.name(), field.name());
                 let kind = match ty.base_type() {
                     BaseType::Bool => FieldKind::Bool,
                     BaseType::String => FieldKind::Text,

@@ -34,7 +34,9 @@ fn list_shows_a_running_game_and_its_urls() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let port = loop {
         host.flush();
-        if let Some(Event::ListenResult(fiasco_ipc_core::ListenResult { result, .. })) = host.poll_event() {
+        if let Some(Event::ListenResult(fiasco_ipc_core::ListenResult { result, .. })) =
+            host.poll_event()
+        {
             break result.unwrap().port();
         }
         assert!(Instant::now() < deadline);

@@ -141,7 +141,9 @@ impl Game {
                 .iter()
                 .filter_map(|event| match event {
                     Event::ListenResult(fiasco_ipc_core::ListenResult {
-                        user_id: u, result, ..
+                        user_id: u,
+                        result,
+                        ..
                     }) if *u == user_id => Some(result.clone()),
                     _ => None,
                 })
@@ -181,7 +183,9 @@ impl Game {
             .unwrap()
             .iter()
             .filter_map(|event| match event {
-                Event::ConnectionOpened(fiasco_ipc_core::ConnectionOpened { channel, .. }) => Some(*channel),
+                Event::ConnectionOpened(fiasco_ipc_core::ConnectionOpened { channel, .. }) => {
+                    Some(*channel)
+                }
                 _ => None,
             })
             .collect()
@@ -298,7 +302,9 @@ pub fn listen_directly(host: &mut IpcHost, options: ListenOptions) -> SocketAddr
     host.flush();
     let deadline = Instant::now() + WAIT;
     loop {
-        if let Some(Event::ListenResult(fiasco_ipc_core::ListenResult { result, .. })) = host.poll_event() {
+        if let Some(Event::ListenResult(fiasco_ipc_core::ListenResult { result, .. })) =
+            host.poll_event()
+        {
             return result.unwrap();
         }
         assert!(Instant::now() < deadline, "no ListenResult");
@@ -313,7 +319,10 @@ pub fn count_in(events: &[Event], predicate: impl Fn(&Event) -> bool) -> usize {
 
 /// Whether an event opened a channel.
 pub fn is_opened(event: &Event) -> bool {
-    matches!(event, Event::ConnectionOpened(fiasco_ipc_core::ConnectionOpened { .. }))
+    matches!(
+        event,
+        Event::ConnectionOpened(fiasco_ipc_core::ConnectionOpened { .. })
+    )
 }
 
 /// Sends raw bytes on a new TCP connection and reads the answer until the
