@@ -742,8 +742,7 @@ impl FiascoIpcConnectionOpened {
         builder: &mut FlatBufferBuilder<'b>,
     ) -> Result<WIPOffset<ipc::ConnectionOpened<'b>>, Invalid> {
         // SAFETY: the caller vouches for the pointers.
-        let peer_address =
-            unsafe { convert::add_text(builder, self.peer_address, "peer_address")? };
+        let peer_address = unsafe { convert::add_text(builder, self.peer_address, "peer_address")? };
         // SAFETY: the caller vouches for the pointers.
         let path = unsafe { convert::add_text(builder, self.path, "path")? };
         // SAFETY: the caller vouches for the pointers.
@@ -1042,37 +1041,19 @@ impl FiascoIpcListenRequest {
         builder: &mut FlatBufferBuilder<'b>,
     ) -> Result<WIPOffset<ipc::ListenRequest<'b>>, Invalid> {
         // SAFETY: the caller vouches for the pointers.
-        let bind_address =
-            unsafe { convert::add_text(builder, self.bind_address, "bind_address")? };
+        let bind_address = unsafe { convert::add_text(builder, self.bind_address, "bind_address")? };
         // SAFETY: the caller vouches for the pointers.
-        let allowed_origins = unsafe {
-            convert::add_texts(
-                builder,
-                self.allowed_origins,
-                self.allowed_origins_count,
-                "allowed_origins",
-            )?
-        };
+        let allowed_origins = unsafe { convert::add_texts(builder, self.allowed_origins, self.allowed_origins_count, "allowed_origins")? };
         // SAFETY: the caller vouches for the pointers.
         let token = unsafe { convert::add_text(builder, self.token, "token")? };
         // SAFETY: the caller vouches for the pointers.
-        let tokens = unsafe {
-            convert::add_tables(
-                builder,
-                self.tokens,
-                self.tokens_count,
-                "tokens",
-                |builder, item: &FiascoIpcTokenGrant| item.build_table(builder),
-            )?
-        };
+        let tokens = unsafe { convert::add_tables(builder, self.tokens, self.tokens_count, "tokens", |builder, item: &FiascoIpcTokenGrant| item.build_table(builder))? };
         // SAFETY: the caller vouches for the pointers.
         let web_root = unsafe { convert::add_text(builder, self.web_root, "web_root")? };
         // SAFETY: the caller vouches for the pointers.
-        let tls_cert_path =
-            unsafe { convert::add_text(builder, self.tls_cert_path, "tls_cert_path")? };
+        let tls_cert_path = unsafe { convert::add_text(builder, self.tls_cert_path, "tls_cert_path")? };
         // SAFETY: the caller vouches for the pointers.
-        let tls_key_path =
-            unsafe { convert::add_text(builder, self.tls_key_path, "tls_key_path")? };
+        let tls_key_path = unsafe { convert::add_text(builder, self.tls_key_path, "tls_key_path")? };
         let args = ipc::ListenRequestArgs {
             user_id: self.user_id,
             port: self.port,
@@ -1136,11 +1117,7 @@ c_functions!(
 /// # Safety
 /// `data` is valid for its length, `out` null or a valid pointer.
 #[no_mangle]
-pub unsafe extern "C" fn fiasco_ipc_listen_request_allowed_origins_at(
-    data: FiascoStr,
-    index: usize,
-    out: *mut FiascoStr,
-) -> i32 {
+pub unsafe extern "C" fn fiasco_ipc_listen_request_allowed_origins_at(data: FiascoStr, index: usize, out: *mut FiascoStr) -> i32 {
     // SAFETY: forwarded from the caller.
     unsafe {
         api::item(data, out, |bytes| {
@@ -1157,11 +1134,7 @@ pub unsafe extern "C" fn fiasco_ipc_listen_request_allowed_origins_at(
 /// # Safety
 /// `data` is valid for its length, `out` null or a valid pointer.
 #[no_mangle]
-pub unsafe extern "C" fn fiasco_ipc_listen_request_tokens_at(
-    data: FiascoStr,
-    index: usize,
-    out: *mut FiascoIpcTokenGrant,
-) -> i32 {
+pub unsafe extern "C" fn fiasco_ipc_listen_request_tokens_at(data: FiascoStr, index: usize, out: *mut FiascoIpcTokenGrant) -> i32 {
     // SAFETY: forwarded from the caller.
     unsafe {
         api::item(data, out, |bytes| {
@@ -1415,8 +1388,7 @@ impl FiascoIpcMessageToRemote {
         // SAFETY: the caller vouches for the pointers.
         let content = unsafe { convert::add_bytes(builder, self.content, "content")? };
         // SAFETY: the caller vouches for the pointers.
-        let also_to =
-            unsafe { convert::add_scalars(builder, self.also_to, self.also_to_count, "also_to")? };
+        let also_to = unsafe { convert::add_scalars(builder, self.also_to, self.also_to_count, "also_to")? };
         let args = ipc::MessageToRemoteArgs {
             channel: self.channel,
             content,
@@ -1461,11 +1433,7 @@ c_functions!(
 /// # Safety
 /// `data` is valid for its length, `out` null or a valid pointer.
 #[no_mangle]
-pub unsafe extern "C" fn fiasco_ipc_message_to_remote_also_to_at(
-    data: FiascoStr,
-    index: usize,
-    out: *mut u64,
-) -> i32 {
+pub unsafe extern "C" fn fiasco_ipc_message_to_remote_also_to_at(data: FiascoStr, index: usize, out: *mut u64) -> i32 {
     // SAFETY: forwarded from the caller.
     unsafe {
         api::item(data, out, |bytes| {
@@ -1669,7 +1637,10 @@ impl FiascoIpcTokenGrant {
         let token = unsafe { convert::add_text(builder, self.token, "token")? };
         // SAFETY: the caller vouches for the pointers.
         let role = unsafe { convert::add_text(builder, self.role, "role")? };
-        let args = ipc::TokenGrantArgs { token, role };
+        let args = ipc::TokenGrantArgs {
+            token,
+            role,
+        };
         Ok(ipc::TokenGrant::create(builder, &args))
     }
 }
@@ -1682,671 +1653,261 @@ impl FiascoIpcTokenGrant {
 pub fn layout() -> (String, String) {
     let mut rust = String::new();
     let mut c = String::new();
-    rust.push_str(&format!(
-        "FiascoIpcReader cursor {}\n",
-        std::mem::offset_of!(FiascoIpcReader, cursor)
-    ));
+    rust.push_str(&format!("FiascoIpcReader cursor {}\n", std::mem::offset_of!(FiascoIpcReader, cursor)));
     c.push_str("printf(\"FiascoIpcReader cursor %zu\\n\", offsetof(FiascoIpcReader, cursor));\n");
-    rust.push_str(&format!(
-        "FiascoIpcReader kind {}\n",
-        std::mem::offset_of!(FiascoIpcReader, kind)
-    ));
+    rust.push_str(&format!("FiascoIpcReader kind {}\n", std::mem::offset_of!(FiascoIpcReader, kind)));
     c.push_str("printf(\"FiascoIpcReader kind %zu\\n\", offsetof(FiascoIpcReader, kind));\n");
-    rust.push_str(&format!(
-        "FiascoIpcReader bound {}\n",
-        std::mem::offset_of!(FiascoIpcReader, bound)
-    ));
+    rust.push_str(&format!("FiascoIpcReader bound {}\n", std::mem::offset_of!(FiascoIpcReader, bound)));
     c.push_str("printf(\"FiascoIpcReader bound %zu\\n\", offsetof(FiascoIpcReader, bound));\n");
-    rust.push_str(&format!(
-        "FiascoIpcReader size {}\n",
-        std::mem::size_of::<FiascoIpcReader>()
-    ));
+    rust.push_str(&format!("FiascoIpcReader size {}\n", std::mem::size_of::<FiascoIpcReader>()));
     c.push_str("printf(\"FiascoIpcReader size %zu\\n\", sizeof(FiascoIpcReader));\n");
-    rust.push_str(&format!(
-        "FiascoIpcChannelClosed channel {}\n",
-        std::mem::offset_of!(FiascoIpcChannelClosed, channel)
-    ));
+    rust.push_str(&format!("FiascoIpcChannelClosed channel {}\n", std::mem::offset_of!(FiascoIpcChannelClosed, channel)));
     c.push_str("printf(\"FiascoIpcChannelClosed channel %zu\\n\", offsetof(FiascoIpcChannelClosed, channel));\n");
-    rust.push_str(&format!(
-        "FiascoIpcChannelClosed user_id {}\n",
-        std::mem::offset_of!(FiascoIpcChannelClosed, user_id)
-    ));
+    rust.push_str(&format!("FiascoIpcChannelClosed user_id {}\n", std::mem::offset_of!(FiascoIpcChannelClosed, user_id)));
     c.push_str("printf(\"FiascoIpcChannelClosed user_id %zu\\n\", offsetof(FiascoIpcChannelClosed, user_id));\n");
-    rust.push_str(&format!(
-        "FiascoIpcChannelClosed closed_by {}\n",
-        std::mem::offset_of!(FiascoIpcChannelClosed, closed_by)
-    ));
+    rust.push_str(&format!("FiascoIpcChannelClosed closed_by {}\n", std::mem::offset_of!(FiascoIpcChannelClosed, closed_by)));
     c.push_str("printf(\"FiascoIpcChannelClosed closed_by %zu\\n\", offsetof(FiascoIpcChannelClosed, closed_by));\n");
-    rust.push_str(&format!(
-        "FiascoIpcChannelClosed code {}\n",
-        std::mem::offset_of!(FiascoIpcChannelClosed, code)
-    ));
-    c.push_str(
-        "printf(\"FiascoIpcChannelClosed code %zu\\n\", offsetof(FiascoIpcChannelClosed, code));\n",
-    );
-    rust.push_str(&format!(
-        "FiascoIpcChannelClosed reason {}\n",
-        std::mem::offset_of!(FiascoIpcChannelClosed, reason)
-    ));
+    rust.push_str(&format!("FiascoIpcChannelClosed code {}\n", std::mem::offset_of!(FiascoIpcChannelClosed, code)));
+    c.push_str("printf(\"FiascoIpcChannelClosed code %zu\\n\", offsetof(FiascoIpcChannelClosed, code));\n");
+    rust.push_str(&format!("FiascoIpcChannelClosed reason {}\n", std::mem::offset_of!(FiascoIpcChannelClosed, reason)));
     c.push_str("printf(\"FiascoIpcChannelClosed reason %zu\\n\", offsetof(FiascoIpcChannelClosed, reason));\n");
-    rust.push_str(&format!(
-        "FiascoIpcChannelClosed size {}\n",
-        std::mem::size_of::<FiascoIpcChannelClosed>()
-    ));
+    rust.push_str(&format!("FiascoIpcChannelClosed size {}\n", std::mem::size_of::<FiascoIpcChannelClosed>()));
     c.push_str("printf(\"FiascoIpcChannelClosed size %zu\\n\", sizeof(FiascoIpcChannelClosed));\n");
-    rust.push_str(&format!(
-        "FiascoIpcChannelStats user_id {}\n",
-        std::mem::offset_of!(FiascoIpcChannelStats, user_id)
-    ));
+    rust.push_str(&format!("FiascoIpcChannelStats user_id {}\n", std::mem::offset_of!(FiascoIpcChannelStats, user_id)));
     c.push_str("printf(\"FiascoIpcChannelStats user_id %zu\\n\", offsetof(FiascoIpcChannelStats, user_id));\n");
-    rust.push_str(&format!(
-        "FiascoIpcChannelStats channel {}\n",
-        std::mem::offset_of!(FiascoIpcChannelStats, channel)
-    ));
+    rust.push_str(&format!("FiascoIpcChannelStats channel {}\n", std::mem::offset_of!(FiascoIpcChannelStats, channel)));
     c.push_str("printf(\"FiascoIpcChannelStats channel %zu\\n\", offsetof(FiascoIpcChannelStats, channel));\n");
-    rust.push_str(&format!(
-        "FiascoIpcChannelStats open {}\n",
-        std::mem::offset_of!(FiascoIpcChannelStats, open)
-    ));
-    c.push_str(
-        "printf(\"FiascoIpcChannelStats open %zu\\n\", offsetof(FiascoIpcChannelStats, open));\n",
-    );
-    rust.push_str(&format!(
-        "FiascoIpcChannelStats queued_messages {}\n",
-        std::mem::offset_of!(FiascoIpcChannelStats, queued_messages)
-    ));
+    rust.push_str(&format!("FiascoIpcChannelStats open {}\n", std::mem::offset_of!(FiascoIpcChannelStats, open)));
+    c.push_str("printf(\"FiascoIpcChannelStats open %zu\\n\", offsetof(FiascoIpcChannelStats, open));\n");
+    rust.push_str(&format!("FiascoIpcChannelStats queued_messages {}\n", std::mem::offset_of!(FiascoIpcChannelStats, queued_messages)));
     c.push_str("printf(\"FiascoIpcChannelStats queued_messages %zu\\n\", offsetof(FiascoIpcChannelStats, queued_messages));\n");
-    rust.push_str(&format!(
-        "FiascoIpcChannelStats queued_bytes {}\n",
-        std::mem::offset_of!(FiascoIpcChannelStats, queued_bytes)
-    ));
+    rust.push_str(&format!("FiascoIpcChannelStats queued_bytes {}\n", std::mem::offset_of!(FiascoIpcChannelStats, queued_bytes)));
     c.push_str("printf(\"FiascoIpcChannelStats queued_bytes %zu\\n\", offsetof(FiascoIpcChannelStats, queued_bytes));\n");
-    rust.push_str(&format!(
-        "FiascoIpcChannelStats sent_messages {}\n",
-        std::mem::offset_of!(FiascoIpcChannelStats, sent_messages)
-    ));
+    rust.push_str(&format!("FiascoIpcChannelStats sent_messages {}\n", std::mem::offset_of!(FiascoIpcChannelStats, sent_messages)));
     c.push_str("printf(\"FiascoIpcChannelStats sent_messages %zu\\n\", offsetof(FiascoIpcChannelStats, sent_messages));\n");
-    rust.push_str(&format!(
-        "FiascoIpcChannelStats sent_bytes {}\n",
-        std::mem::offset_of!(FiascoIpcChannelStats, sent_bytes)
-    ));
+    rust.push_str(&format!("FiascoIpcChannelStats sent_bytes {}\n", std::mem::offset_of!(FiascoIpcChannelStats, sent_bytes)));
     c.push_str("printf(\"FiascoIpcChannelStats sent_bytes %zu\\n\", offsetof(FiascoIpcChannelStats, sent_bytes));\n");
-    rust.push_str(&format!(
-        "FiascoIpcChannelStats conflated_messages {}\n",
-        std::mem::offset_of!(FiascoIpcChannelStats, conflated_messages)
-    ));
+    rust.push_str(&format!("FiascoIpcChannelStats conflated_messages {}\n", std::mem::offset_of!(FiascoIpcChannelStats, conflated_messages)));
     c.push_str("printf(\"FiascoIpcChannelStats conflated_messages %zu\\n\", offsetof(FiascoIpcChannelStats, conflated_messages));\n");
-    rust.push_str(&format!(
-        "FiascoIpcChannelStats inbound_messages {}\n",
-        std::mem::offset_of!(FiascoIpcChannelStats, inbound_messages)
-    ));
+    rust.push_str(&format!("FiascoIpcChannelStats inbound_messages {}\n", std::mem::offset_of!(FiascoIpcChannelStats, inbound_messages)));
     c.push_str("printf(\"FiascoIpcChannelStats inbound_messages %zu\\n\", offsetof(FiascoIpcChannelStats, inbound_messages));\n");
-    rust.push_str(&format!(
-        "FiascoIpcChannelStats inbound_bytes {}\n",
-        std::mem::offset_of!(FiascoIpcChannelStats, inbound_bytes)
-    ));
+    rust.push_str(&format!("FiascoIpcChannelStats inbound_bytes {}\n", std::mem::offset_of!(FiascoIpcChannelStats, inbound_bytes)));
     c.push_str("printf(\"FiascoIpcChannelStats inbound_bytes %zu\\n\", offsetof(FiascoIpcChannelStats, inbound_bytes));\n");
-    rust.push_str(&format!(
-        "FiascoIpcChannelStats round_trip_us {}\n",
-        std::mem::offset_of!(FiascoIpcChannelStats, round_trip_us)
-    ));
+    rust.push_str(&format!("FiascoIpcChannelStats round_trip_us {}\n", std::mem::offset_of!(FiascoIpcChannelStats, round_trip_us)));
     c.push_str("printf(\"FiascoIpcChannelStats round_trip_us %zu\\n\", offsetof(FiascoIpcChannelStats, round_trip_us));\n");
-    rust.push_str(&format!(
-        "FiascoIpcChannelStats size {}\n",
-        std::mem::size_of::<FiascoIpcChannelStats>()
-    ));
+    rust.push_str(&format!("FiascoIpcChannelStats size {}\n", std::mem::size_of::<FiascoIpcChannelStats>()));
     c.push_str("printf(\"FiascoIpcChannelStats size %zu\\n\", sizeof(FiascoIpcChannelStats));\n");
-    rust.push_str(&format!(
-        "FiascoIpcChannelStatsRequest user_id {}\n",
-        std::mem::offset_of!(FiascoIpcChannelStatsRequest, user_id)
-    ));
+    rust.push_str(&format!("FiascoIpcChannelStatsRequest user_id {}\n", std::mem::offset_of!(FiascoIpcChannelStatsRequest, user_id)));
     c.push_str("printf(\"FiascoIpcChannelStatsRequest user_id %zu\\n\", offsetof(FiascoIpcChannelStatsRequest, user_id));\n");
-    rust.push_str(&format!(
-        "FiascoIpcChannelStatsRequest channel {}\n",
-        std::mem::offset_of!(FiascoIpcChannelStatsRequest, channel)
-    ));
+    rust.push_str(&format!("FiascoIpcChannelStatsRequest channel {}\n", std::mem::offset_of!(FiascoIpcChannelStatsRequest, channel)));
     c.push_str("printf(\"FiascoIpcChannelStatsRequest channel %zu\\n\", offsetof(FiascoIpcChannelStatsRequest, channel));\n");
-    rust.push_str(&format!(
-        "FiascoIpcChannelStatsRequest size {}\n",
-        std::mem::size_of::<FiascoIpcChannelStatsRequest>()
-    ));
+    rust.push_str(&format!("FiascoIpcChannelStatsRequest size {}\n", std::mem::size_of::<FiascoIpcChannelStatsRequest>()));
     c.push_str("printf(\"FiascoIpcChannelStatsRequest size %zu\\n\", sizeof(FiascoIpcChannelStatsRequest));\n");
-    rust.push_str(&format!(
-        "FiascoIpcCloseChannel channel {}\n",
-        std::mem::offset_of!(FiascoIpcCloseChannel, channel)
-    ));
+    rust.push_str(&format!("FiascoIpcCloseChannel channel {}\n", std::mem::offset_of!(FiascoIpcCloseChannel, channel)));
     c.push_str("printf(\"FiascoIpcCloseChannel channel %zu\\n\", offsetof(FiascoIpcCloseChannel, channel));\n");
-    rust.push_str(&format!(
-        "FiascoIpcCloseChannel code {}\n",
-        std::mem::offset_of!(FiascoIpcCloseChannel, code)
-    ));
-    c.push_str(
-        "printf(\"FiascoIpcCloseChannel code %zu\\n\", offsetof(FiascoIpcCloseChannel, code));\n",
-    );
-    rust.push_str(&format!(
-        "FiascoIpcCloseChannel reason {}\n",
-        std::mem::offset_of!(FiascoIpcCloseChannel, reason)
-    ));
+    rust.push_str(&format!("FiascoIpcCloseChannel code {}\n", std::mem::offset_of!(FiascoIpcCloseChannel, code)));
+    c.push_str("printf(\"FiascoIpcCloseChannel code %zu\\n\", offsetof(FiascoIpcCloseChannel, code));\n");
+    rust.push_str(&format!("FiascoIpcCloseChannel reason {}\n", std::mem::offset_of!(FiascoIpcCloseChannel, reason)));
     c.push_str("printf(\"FiascoIpcCloseChannel reason %zu\\n\", offsetof(FiascoIpcCloseChannel, reason));\n");
-    rust.push_str(&format!(
-        "FiascoIpcCloseChannel size {}\n",
-        std::mem::size_of::<FiascoIpcCloseChannel>()
-    ));
+    rust.push_str(&format!("FiascoIpcCloseChannel size {}\n", std::mem::size_of::<FiascoIpcCloseChannel>()));
     c.push_str("printf(\"FiascoIpcCloseChannel size %zu\\n\", sizeof(FiascoIpcCloseChannel));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectRequest user_id {}\n",
-        std::mem::offset_of!(FiascoIpcConnectRequest, user_id)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectRequest user_id {}\n", std::mem::offset_of!(FiascoIpcConnectRequest, user_id)));
     c.push_str("printf(\"FiascoIpcConnectRequest user_id %zu\\n\", offsetof(FiascoIpcConnectRequest, user_id));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectRequest connect_id {}\n",
-        std::mem::offset_of!(FiascoIpcConnectRequest, connect_id)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectRequest connect_id {}\n", std::mem::offset_of!(FiascoIpcConnectRequest, connect_id)));
     c.push_str("printf(\"FiascoIpcConnectRequest connect_id %zu\\n\", offsetof(FiascoIpcConnectRequest, connect_id));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectRequest url {}\n",
-        std::mem::offset_of!(FiascoIpcConnectRequest, url)
-    ));
-    c.push_str(
-        "printf(\"FiascoIpcConnectRequest url %zu\\n\", offsetof(FiascoIpcConnectRequest, url));\n",
-    );
-    rust.push_str(&format!(
-        "FiascoIpcConnectRequest token {}\n",
-        std::mem::offset_of!(FiascoIpcConnectRequest, token)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectRequest url {}\n", std::mem::offset_of!(FiascoIpcConnectRequest, url)));
+    c.push_str("printf(\"FiascoIpcConnectRequest url %zu\\n\", offsetof(FiascoIpcConnectRequest, url));\n");
+    rust.push_str(&format!("FiascoIpcConnectRequest token {}\n", std::mem::offset_of!(FiascoIpcConnectRequest, token)));
     c.push_str("printf(\"FiascoIpcConnectRequest token %zu\\n\", offsetof(FiascoIpcConnectRequest, token));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectRequest ca_file {}\n",
-        std::mem::offset_of!(FiascoIpcConnectRequest, ca_file)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectRequest ca_file {}\n", std::mem::offset_of!(FiascoIpcConnectRequest, ca_file)));
     c.push_str("printf(\"FiascoIpcConnectRequest ca_file %zu\\n\", offsetof(FiascoIpcConnectRequest, ca_file));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectRequest no_reconnect {}\n",
-        std::mem::offset_of!(FiascoIpcConnectRequest, no_reconnect)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectRequest no_reconnect {}\n", std::mem::offset_of!(FiascoIpcConnectRequest, no_reconnect)));
     c.push_str("printf(\"FiascoIpcConnectRequest no_reconnect %zu\\n\", offsetof(FiascoIpcConnectRequest, no_reconnect));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectRequest initial_backoff_ms {}\n",
-        std::mem::offset_of!(FiascoIpcConnectRequest, initial_backoff_ms)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectRequest initial_backoff_ms {}\n", std::mem::offset_of!(FiascoIpcConnectRequest, initial_backoff_ms)));
     c.push_str("printf(\"FiascoIpcConnectRequest initial_backoff_ms %zu\\n\", offsetof(FiascoIpcConnectRequest, initial_backoff_ms));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectRequest max_backoff_ms {}\n",
-        std::mem::offset_of!(FiascoIpcConnectRequest, max_backoff_ms)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectRequest max_backoff_ms {}\n", std::mem::offset_of!(FiascoIpcConnectRequest, max_backoff_ms)));
     c.push_str("printf(\"FiascoIpcConnectRequest max_backoff_ms %zu\\n\", offsetof(FiascoIpcConnectRequest, max_backoff_ms));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectRequest max_message_size {}\n",
-        std::mem::offset_of!(FiascoIpcConnectRequest, max_message_size)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectRequest max_message_size {}\n", std::mem::offset_of!(FiascoIpcConnectRequest, max_message_size)));
     c.push_str("printf(\"FiascoIpcConnectRequest max_message_size %zu\\n\", offsetof(FiascoIpcConnectRequest, max_message_size));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectRequest max_frame_size {}\n",
-        std::mem::offset_of!(FiascoIpcConnectRequest, max_frame_size)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectRequest max_frame_size {}\n", std::mem::offset_of!(FiascoIpcConnectRequest, max_frame_size)));
     c.push_str("printf(\"FiascoIpcConnectRequest max_frame_size %zu\\n\", offsetof(FiascoIpcConnectRequest, max_frame_size));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectRequest handshake_timeout_ms {}\n",
-        std::mem::offset_of!(FiascoIpcConnectRequest, handshake_timeout_ms)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectRequest handshake_timeout_ms {}\n", std::mem::offset_of!(FiascoIpcConnectRequest, handshake_timeout_ms)));
     c.push_str("printf(\"FiascoIpcConnectRequest handshake_timeout_ms %zu\\n\", offsetof(FiascoIpcConnectRequest, handshake_timeout_ms));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectRequest idle_timeout_ms {}\n",
-        std::mem::offset_of!(FiascoIpcConnectRequest, idle_timeout_ms)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectRequest idle_timeout_ms {}\n", std::mem::offset_of!(FiascoIpcConnectRequest, idle_timeout_ms)));
     c.push_str("printf(\"FiascoIpcConnectRequest idle_timeout_ms %zu\\n\", offsetof(FiascoIpcConnectRequest, idle_timeout_ms));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectRequest max_outbound_messages {}\n",
-        std::mem::offset_of!(FiascoIpcConnectRequest, max_outbound_messages)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectRequest max_outbound_messages {}\n", std::mem::offset_of!(FiascoIpcConnectRequest, max_outbound_messages)));
     c.push_str("printf(\"FiascoIpcConnectRequest max_outbound_messages %zu\\n\", offsetof(FiascoIpcConnectRequest, max_outbound_messages));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectRequest max_outbound_bytes {}\n",
-        std::mem::offset_of!(FiascoIpcConnectRequest, max_outbound_bytes)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectRequest max_outbound_bytes {}\n", std::mem::offset_of!(FiascoIpcConnectRequest, max_outbound_bytes)));
     c.push_str("printf(\"FiascoIpcConnectRequest max_outbound_bytes %zu\\n\", offsetof(FiascoIpcConnectRequest, max_outbound_bytes));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectRequest max_inbound_messages {}\n",
-        std::mem::offset_of!(FiascoIpcConnectRequest, max_inbound_messages)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectRequest max_inbound_messages {}\n", std::mem::offset_of!(FiascoIpcConnectRequest, max_inbound_messages)));
     c.push_str("printf(\"FiascoIpcConnectRequest max_inbound_messages %zu\\n\", offsetof(FiascoIpcConnectRequest, max_inbound_messages));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectRequest max_inbound_bytes {}\n",
-        std::mem::offset_of!(FiascoIpcConnectRequest, max_inbound_bytes)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectRequest max_inbound_bytes {}\n", std::mem::offset_of!(FiascoIpcConnectRequest, max_inbound_bytes)));
     c.push_str("printf(\"FiascoIpcConnectRequest max_inbound_bytes %zu\\n\", offsetof(FiascoIpcConnectRequest, max_inbound_bytes));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectRequest write_timeout_ms {}\n",
-        std::mem::offset_of!(FiascoIpcConnectRequest, write_timeout_ms)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectRequest write_timeout_ms {}\n", std::mem::offset_of!(FiascoIpcConnectRequest, write_timeout_ms)));
     c.push_str("printf(\"FiascoIpcConnectRequest write_timeout_ms %zu\\n\", offsetof(FiascoIpcConnectRequest, write_timeout_ms));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectRequest message_timeout_ms {}\n",
-        std::mem::offset_of!(FiascoIpcConnectRequest, message_timeout_ms)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectRequest message_timeout_ms {}\n", std::mem::offset_of!(FiascoIpcConnectRequest, message_timeout_ms)));
     c.push_str("printf(\"FiascoIpcConnectRequest message_timeout_ms %zu\\n\", offsetof(FiascoIpcConnectRequest, message_timeout_ms));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectRequest size {}\n",
-        std::mem::size_of::<FiascoIpcConnectRequest>()
-    ));
-    c.push_str(
-        "printf(\"FiascoIpcConnectRequest size %zu\\n\", sizeof(FiascoIpcConnectRequest));\n",
-    );
-    rust.push_str(&format!(
-        "FiascoIpcConnectStatus user_id {}\n",
-        std::mem::offset_of!(FiascoIpcConnectStatus, user_id)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectRequest size {}\n", std::mem::size_of::<FiascoIpcConnectRequest>()));
+    c.push_str("printf(\"FiascoIpcConnectRequest size %zu\\n\", sizeof(FiascoIpcConnectRequest));\n");
+    rust.push_str(&format!("FiascoIpcConnectStatus user_id {}\n", std::mem::offset_of!(FiascoIpcConnectStatus, user_id)));
     c.push_str("printf(\"FiascoIpcConnectStatus user_id %zu\\n\", offsetof(FiascoIpcConnectStatus, user_id));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectStatus connect_id {}\n",
-        std::mem::offset_of!(FiascoIpcConnectStatus, connect_id)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectStatus connect_id {}\n", std::mem::offset_of!(FiascoIpcConnectStatus, connect_id)));
     c.push_str("printf(\"FiascoIpcConnectStatus connect_id %zu\\n\", offsetof(FiascoIpcConnectStatus, connect_id));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectStatus state {}\n",
-        std::mem::offset_of!(FiascoIpcConnectStatus, state)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectStatus state {}\n", std::mem::offset_of!(FiascoIpcConnectStatus, state)));
     c.push_str("printf(\"FiascoIpcConnectStatus state %zu\\n\", offsetof(FiascoIpcConnectStatus, state));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectStatus attempt {}\n",
-        std::mem::offset_of!(FiascoIpcConnectStatus, attempt)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectStatus attempt {}\n", std::mem::offset_of!(FiascoIpcConnectStatus, attempt)));
     c.push_str("printf(\"FiascoIpcConnectStatus attempt %zu\\n\", offsetof(FiascoIpcConnectStatus, attempt));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectStatus channel {}\n",
-        std::mem::offset_of!(FiascoIpcConnectStatus, channel)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectStatus channel {}\n", std::mem::offset_of!(FiascoIpcConnectStatus, channel)));
     c.push_str("printf(\"FiascoIpcConnectStatus channel %zu\\n\", offsetof(FiascoIpcConnectStatus, channel));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectStatus failure {}\n",
-        std::mem::offset_of!(FiascoIpcConnectStatus, failure)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectStatus failure {}\n", std::mem::offset_of!(FiascoIpcConnectStatus, failure)));
     c.push_str("printf(\"FiascoIpcConnectStatus failure %zu\\n\", offsetof(FiascoIpcConnectStatus, failure));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectStatus http_status {}\n",
-        std::mem::offset_of!(FiascoIpcConnectStatus, http_status)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectStatus http_status {}\n", std::mem::offset_of!(FiascoIpcConnectStatus, http_status)));
     c.push_str("printf(\"FiascoIpcConnectStatus http_status %zu\\n\", offsetof(FiascoIpcConnectStatus, http_status));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectStatus retry_in_ms {}\n",
-        std::mem::offset_of!(FiascoIpcConnectStatus, retry_in_ms)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectStatus retry_in_ms {}\n", std::mem::offset_of!(FiascoIpcConnectStatus, retry_in_ms)));
     c.push_str("printf(\"FiascoIpcConnectStatus retry_in_ms %zu\\n\", offsetof(FiascoIpcConnectStatus, retry_in_ms));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectStatus message {}\n",
-        std::mem::offset_of!(FiascoIpcConnectStatus, message)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectStatus message {}\n", std::mem::offset_of!(FiascoIpcConnectStatus, message)));
     c.push_str("printf(\"FiascoIpcConnectStatus message %zu\\n\", offsetof(FiascoIpcConnectStatus, message));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectStatus size {}\n",
-        std::mem::size_of::<FiascoIpcConnectStatus>()
-    ));
+    rust.push_str(&format!("FiascoIpcConnectStatus size {}\n", std::mem::size_of::<FiascoIpcConnectStatus>()));
     c.push_str("printf(\"FiascoIpcConnectStatus size %zu\\n\", sizeof(FiascoIpcConnectStatus));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectionOpened channel {}\n",
-        std::mem::offset_of!(FiascoIpcConnectionOpened, channel)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectionOpened channel {}\n", std::mem::offset_of!(FiascoIpcConnectionOpened, channel)));
     c.push_str("printf(\"FiascoIpcConnectionOpened channel %zu\\n\", offsetof(FiascoIpcConnectionOpened, channel));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectionOpened user_id {}\n",
-        std::mem::offset_of!(FiascoIpcConnectionOpened, user_id)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectionOpened user_id {}\n", std::mem::offset_of!(FiascoIpcConnectionOpened, user_id)));
     c.push_str("printf(\"FiascoIpcConnectionOpened user_id %zu\\n\", offsetof(FiascoIpcConnectionOpened, user_id));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectionOpened port {}\n",
-        std::mem::offset_of!(FiascoIpcConnectionOpened, port)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectionOpened port {}\n", std::mem::offset_of!(FiascoIpcConnectionOpened, port)));
     c.push_str("printf(\"FiascoIpcConnectionOpened port %zu\\n\", offsetof(FiascoIpcConnectionOpened, port));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectionOpened peer_address {}\n",
-        std::mem::offset_of!(FiascoIpcConnectionOpened, peer_address)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectionOpened peer_address {}\n", std::mem::offset_of!(FiascoIpcConnectionOpened, peer_address)));
     c.push_str("printf(\"FiascoIpcConnectionOpened peer_address %zu\\n\", offsetof(FiascoIpcConnectionOpened, peer_address));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectionOpened path {}\n",
-        std::mem::offset_of!(FiascoIpcConnectionOpened, path)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectionOpened path {}\n", std::mem::offset_of!(FiascoIpcConnectionOpened, path)));
     c.push_str("printf(\"FiascoIpcConnectionOpened path %zu\\n\", offsetof(FiascoIpcConnectionOpened, path));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectionOpened origin {}\n",
-        std::mem::offset_of!(FiascoIpcConnectionOpened, origin)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectionOpened origin {}\n", std::mem::offset_of!(FiascoIpcConnectionOpened, origin)));
     c.push_str("printf(\"FiascoIpcConnectionOpened origin %zu\\n\", offsetof(FiascoIpcConnectionOpened, origin));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectionOpened outbound {}\n",
-        std::mem::offset_of!(FiascoIpcConnectionOpened, outbound)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectionOpened outbound {}\n", std::mem::offset_of!(FiascoIpcConnectionOpened, outbound)));
     c.push_str("printf(\"FiascoIpcConnectionOpened outbound %zu\\n\", offsetof(FiascoIpcConnectionOpened, outbound));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectionOpened connect_id {}\n",
-        std::mem::offset_of!(FiascoIpcConnectionOpened, connect_id)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectionOpened connect_id {}\n", std::mem::offset_of!(FiascoIpcConnectionOpened, connect_id)));
     c.push_str("printf(\"FiascoIpcConnectionOpened connect_id %zu\\n\", offsetof(FiascoIpcConnectionOpened, connect_id));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectionOpened role {}\n",
-        std::mem::offset_of!(FiascoIpcConnectionOpened, role)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectionOpened role {}\n", std::mem::offset_of!(FiascoIpcConnectionOpened, role)));
     c.push_str("printf(\"FiascoIpcConnectionOpened role %zu\\n\", offsetof(FiascoIpcConnectionOpened, role));\n");
-    rust.push_str(&format!(
-        "FiascoIpcConnectionOpened size {}\n",
-        std::mem::size_of::<FiascoIpcConnectionOpened>()
-    ));
-    c.push_str(
-        "printf(\"FiascoIpcConnectionOpened size %zu\\n\", sizeof(FiascoIpcConnectionOpened));\n",
-    );
-    rust.push_str(&format!(
-        "FiascoIpcDisconnectRequest user_id {}\n",
-        std::mem::offset_of!(FiascoIpcDisconnectRequest, user_id)
-    ));
+    rust.push_str(&format!("FiascoIpcConnectionOpened size {}\n", std::mem::size_of::<FiascoIpcConnectionOpened>()));
+    c.push_str("printf(\"FiascoIpcConnectionOpened size %zu\\n\", sizeof(FiascoIpcConnectionOpened));\n");
+    rust.push_str(&format!("FiascoIpcDisconnectRequest user_id {}\n", std::mem::offset_of!(FiascoIpcDisconnectRequest, user_id)));
     c.push_str("printf(\"FiascoIpcDisconnectRequest user_id %zu\\n\", offsetof(FiascoIpcDisconnectRequest, user_id));\n");
-    rust.push_str(&format!(
-        "FiascoIpcDisconnectRequest connect_id {}\n",
-        std::mem::offset_of!(FiascoIpcDisconnectRequest, connect_id)
-    ));
+    rust.push_str(&format!("FiascoIpcDisconnectRequest connect_id {}\n", std::mem::offset_of!(FiascoIpcDisconnectRequest, connect_id)));
     c.push_str("printf(\"FiascoIpcDisconnectRequest connect_id %zu\\n\", offsetof(FiascoIpcDisconnectRequest, connect_id));\n");
-    rust.push_str(&format!(
-        "FiascoIpcDisconnectRequest size {}\n",
-        std::mem::size_of::<FiascoIpcDisconnectRequest>()
-    ));
-    c.push_str(
-        "printf(\"FiascoIpcDisconnectRequest size %zu\\n\", sizeof(FiascoIpcDisconnectRequest));\n",
-    );
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest user_id {}\n",
-        std::mem::offset_of!(FiascoIpcListenRequest, user_id)
-    ));
+    rust.push_str(&format!("FiascoIpcDisconnectRequest size {}\n", std::mem::size_of::<FiascoIpcDisconnectRequest>()));
+    c.push_str("printf(\"FiascoIpcDisconnectRequest size %zu\\n\", sizeof(FiascoIpcDisconnectRequest));\n");
+    rust.push_str(&format!("FiascoIpcListenRequest user_id {}\n", std::mem::offset_of!(FiascoIpcListenRequest, user_id)));
     c.push_str("printf(\"FiascoIpcListenRequest user_id %zu\\n\", offsetof(FiascoIpcListenRequest, user_id));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest port {}\n",
-        std::mem::offset_of!(FiascoIpcListenRequest, port)
-    ));
-    c.push_str(
-        "printf(\"FiascoIpcListenRequest port %zu\\n\", offsetof(FiascoIpcListenRequest, port));\n",
-    );
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest bind_address {}\n",
-        std::mem::offset_of!(FiascoIpcListenRequest, bind_address)
-    ));
+    rust.push_str(&format!("FiascoIpcListenRequest port {}\n", std::mem::offset_of!(FiascoIpcListenRequest, port)));
+    c.push_str("printf(\"FiascoIpcListenRequest port %zu\\n\", offsetof(FiascoIpcListenRequest, port));\n");
+    rust.push_str(&format!("FiascoIpcListenRequest bind_address {}\n", std::mem::offset_of!(FiascoIpcListenRequest, bind_address)));
     c.push_str("printf(\"FiascoIpcListenRequest bind_address %zu\\n\", offsetof(FiascoIpcListenRequest, bind_address));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest allowed_origins {}\n",
-        std::mem::offset_of!(FiascoIpcListenRequest, allowed_origins)
-    ));
+    rust.push_str(&format!("FiascoIpcListenRequest allowed_origins {}\n", std::mem::offset_of!(FiascoIpcListenRequest, allowed_origins)));
     c.push_str("printf(\"FiascoIpcListenRequest allowed_origins %zu\\n\", offsetof(FiascoIpcListenRequest, allowed_origins));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest allowed_origins_count {}\n",
-        std::mem::offset_of!(FiascoIpcListenRequest, allowed_origins_count)
-    ));
+    rust.push_str(&format!("FiascoIpcListenRequest allowed_origins_count {}\n", std::mem::offset_of!(FiascoIpcListenRequest, allowed_origins_count)));
     c.push_str("printf(\"FiascoIpcListenRequest allowed_origins_count %zu\\n\", offsetof(FiascoIpcListenRequest, allowed_origins_count));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest token {}\n",
-        std::mem::offset_of!(FiascoIpcListenRequest, token)
-    ));
+    rust.push_str(&format!("FiascoIpcListenRequest token {}\n", std::mem::offset_of!(FiascoIpcListenRequest, token)));
     c.push_str("printf(\"FiascoIpcListenRequest token %zu\\n\", offsetof(FiascoIpcListenRequest, token));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest tokens {}\n",
-        std::mem::offset_of!(FiascoIpcListenRequest, tokens)
-    ));
+    rust.push_str(&format!("FiascoIpcListenRequest tokens {}\n", std::mem::offset_of!(FiascoIpcListenRequest, tokens)));
     c.push_str("printf(\"FiascoIpcListenRequest tokens %zu\\n\", offsetof(FiascoIpcListenRequest, tokens));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest tokens_count {}\n",
-        std::mem::offset_of!(FiascoIpcListenRequest, tokens_count)
-    ));
+    rust.push_str(&format!("FiascoIpcListenRequest tokens_count {}\n", std::mem::offset_of!(FiascoIpcListenRequest, tokens_count)));
     c.push_str("printf(\"FiascoIpcListenRequest tokens_count %zu\\n\", offsetof(FiascoIpcListenRequest, tokens_count));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest web_root {}\n",
-        std::mem::offset_of!(FiascoIpcListenRequest, web_root)
-    ));
+    rust.push_str(&format!("FiascoIpcListenRequest web_root {}\n", std::mem::offset_of!(FiascoIpcListenRequest, web_root)));
     c.push_str("printf(\"FiascoIpcListenRequest web_root %zu\\n\", offsetof(FiascoIpcListenRequest, web_root));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest tls_cert_path {}\n",
-        std::mem::offset_of!(FiascoIpcListenRequest, tls_cert_path)
-    ));
+    rust.push_str(&format!("FiascoIpcListenRequest tls_cert_path {}\n", std::mem::offset_of!(FiascoIpcListenRequest, tls_cert_path)));
     c.push_str("printf(\"FiascoIpcListenRequest tls_cert_path %zu\\n\", offsetof(FiascoIpcListenRequest, tls_cert_path));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest tls_key_path {}\n",
-        std::mem::offset_of!(FiascoIpcListenRequest, tls_key_path)
-    ));
+    rust.push_str(&format!("FiascoIpcListenRequest tls_key_path {}\n", std::mem::offset_of!(FiascoIpcListenRequest, tls_key_path)));
     c.push_str("printf(\"FiascoIpcListenRequest tls_key_path %zu\\n\", offsetof(FiascoIpcListenRequest, tls_key_path));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest max_message_size {}\n",
-        std::mem::offset_of!(FiascoIpcListenRequest, max_message_size)
-    ));
+    rust.push_str(&format!("FiascoIpcListenRequest max_message_size {}\n", std::mem::offset_of!(FiascoIpcListenRequest, max_message_size)));
     c.push_str("printf(\"FiascoIpcListenRequest max_message_size %zu\\n\", offsetof(FiascoIpcListenRequest, max_message_size));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest max_frame_size {}\n",
-        std::mem::offset_of!(FiascoIpcListenRequest, max_frame_size)
-    ));
+    rust.push_str(&format!("FiascoIpcListenRequest max_frame_size {}\n", std::mem::offset_of!(FiascoIpcListenRequest, max_frame_size)));
     c.push_str("printf(\"FiascoIpcListenRequest max_frame_size %zu\\n\", offsetof(FiascoIpcListenRequest, max_frame_size));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest max_connections {}\n",
-        std::mem::offset_of!(FiascoIpcListenRequest, max_connections)
-    ));
+    rust.push_str(&format!("FiascoIpcListenRequest max_connections {}\n", std::mem::offset_of!(FiascoIpcListenRequest, max_connections)));
     c.push_str("printf(\"FiascoIpcListenRequest max_connections %zu\\n\", offsetof(FiascoIpcListenRequest, max_connections));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest handshake_timeout_ms {}\n",
-        std::mem::offset_of!(FiascoIpcListenRequest, handshake_timeout_ms)
-    ));
+    rust.push_str(&format!("FiascoIpcListenRequest handshake_timeout_ms {}\n", std::mem::offset_of!(FiascoIpcListenRequest, handshake_timeout_ms)));
     c.push_str("printf(\"FiascoIpcListenRequest handshake_timeout_ms %zu\\n\", offsetof(FiascoIpcListenRequest, handshake_timeout_ms));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest idle_timeout_ms {}\n",
-        std::mem::offset_of!(FiascoIpcListenRequest, idle_timeout_ms)
-    ));
+    rust.push_str(&format!("FiascoIpcListenRequest idle_timeout_ms {}\n", std::mem::offset_of!(FiascoIpcListenRequest, idle_timeout_ms)));
     c.push_str("printf(\"FiascoIpcListenRequest idle_timeout_ms %zu\\n\", offsetof(FiascoIpcListenRequest, idle_timeout_ms));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest max_outbound_messages {}\n",
-        std::mem::offset_of!(FiascoIpcListenRequest, max_outbound_messages)
-    ));
+    rust.push_str(&format!("FiascoIpcListenRequest max_outbound_messages {}\n", std::mem::offset_of!(FiascoIpcListenRequest, max_outbound_messages)));
     c.push_str("printf(\"FiascoIpcListenRequest max_outbound_messages %zu\\n\", offsetof(FiascoIpcListenRequest, max_outbound_messages));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest max_outbound_bytes {}\n",
-        std::mem::offset_of!(FiascoIpcListenRequest, max_outbound_bytes)
-    ));
+    rust.push_str(&format!("FiascoIpcListenRequest max_outbound_bytes {}\n", std::mem::offset_of!(FiascoIpcListenRequest, max_outbound_bytes)));
     c.push_str("printf(\"FiascoIpcListenRequest max_outbound_bytes %zu\\n\", offsetof(FiascoIpcListenRequest, max_outbound_bytes));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest max_inbound_messages {}\n",
-        std::mem::offset_of!(FiascoIpcListenRequest, max_inbound_messages)
-    ));
+    rust.push_str(&format!("FiascoIpcListenRequest max_inbound_messages {}\n", std::mem::offset_of!(FiascoIpcListenRequest, max_inbound_messages)));
     c.push_str("printf(\"FiascoIpcListenRequest max_inbound_messages %zu\\n\", offsetof(FiascoIpcListenRequest, max_inbound_messages));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest max_inbound_bytes {}\n",
-        std::mem::offset_of!(FiascoIpcListenRequest, max_inbound_bytes)
-    ));
+    rust.push_str(&format!("FiascoIpcListenRequest max_inbound_bytes {}\n", std::mem::offset_of!(FiascoIpcListenRequest, max_inbound_bytes)));
     c.push_str("printf(\"FiascoIpcListenRequest max_inbound_bytes %zu\\n\", offsetof(FiascoIpcListenRequest, max_inbound_bytes));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest write_timeout_ms {}\n",
-        std::mem::offset_of!(FiascoIpcListenRequest, write_timeout_ms)
-    ));
+    rust.push_str(&format!("FiascoIpcListenRequest write_timeout_ms {}\n", std::mem::offset_of!(FiascoIpcListenRequest, write_timeout_ms)));
     c.push_str("printf(\"FiascoIpcListenRequest write_timeout_ms %zu\\n\", offsetof(FiascoIpcListenRequest, write_timeout_ms));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest message_timeout_ms {}\n",
-        std::mem::offset_of!(FiascoIpcListenRequest, message_timeout_ms)
-    ));
+    rust.push_str(&format!("FiascoIpcListenRequest message_timeout_ms {}\n", std::mem::offset_of!(FiascoIpcListenRequest, message_timeout_ms)));
     c.push_str("printf(\"FiascoIpcListenRequest message_timeout_ms %zu\\n\", offsetof(FiascoIpcListenRequest, message_timeout_ms));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest max_pending_handshakes {}\n",
-        std::mem::offset_of!(FiascoIpcListenRequest, max_pending_handshakes)
-    ));
+    rust.push_str(&format!("FiascoIpcListenRequest max_pending_handshakes {}\n", std::mem::offset_of!(FiascoIpcListenRequest, max_pending_handshakes)));
     c.push_str("printf(\"FiascoIpcListenRequest max_pending_handshakes %zu\\n\", offsetof(FiascoIpcListenRequest, max_pending_handshakes));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest max_pending_per_address {}\n",
-        std::mem::offset_of!(FiascoIpcListenRequest, max_pending_per_address)
-    ));
+    rust.push_str(&format!("FiascoIpcListenRequest max_pending_per_address {}\n", std::mem::offset_of!(FiascoIpcListenRequest, max_pending_per_address)));
     c.push_str("printf(\"FiascoIpcListenRequest max_pending_per_address %zu\\n\", offsetof(FiascoIpcListenRequest, max_pending_per_address));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest max_http_connections {}\n",
-        std::mem::offset_of!(FiascoIpcListenRequest, max_http_connections)
-    ));
+    rust.push_str(&format!("FiascoIpcListenRequest max_http_connections {}\n", std::mem::offset_of!(FiascoIpcListenRequest, max_http_connections)));
     c.push_str("printf(\"FiascoIpcListenRequest max_http_connections %zu\\n\", offsetof(FiascoIpcListenRequest, max_http_connections));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest http_lifetime_ms {}\n",
-        std::mem::offset_of!(FiascoIpcListenRequest, http_lifetime_ms)
-    ));
+    rust.push_str(&format!("FiascoIpcListenRequest http_lifetime_ms {}\n", std::mem::offset_of!(FiascoIpcListenRequest, http_lifetime_ms)));
     c.push_str("printf(\"FiascoIpcListenRequest http_lifetime_ms %zu\\n\", offsetof(FiascoIpcListenRequest, http_lifetime_ms));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest max_request_head {}\n",
-        std::mem::offset_of!(FiascoIpcListenRequest, max_request_head)
-    ));
+    rust.push_str(&format!("FiascoIpcListenRequest max_request_head {}\n", std::mem::offset_of!(FiascoIpcListenRequest, max_request_head)));
     c.push_str("printf(\"FiascoIpcListenRequest max_request_head %zu\\n\", offsetof(FiascoIpcListenRequest, max_request_head));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenRequest size {}\n",
-        std::mem::size_of::<FiascoIpcListenRequest>()
-    ));
+    rust.push_str(&format!("FiascoIpcListenRequest size {}\n", std::mem::size_of::<FiascoIpcListenRequest>()));
     c.push_str("printf(\"FiascoIpcListenRequest size %zu\\n\", sizeof(FiascoIpcListenRequest));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenResult user_id {}\n",
-        std::mem::offset_of!(FiascoIpcListenResult, user_id)
-    ));
+    rust.push_str(&format!("FiascoIpcListenResult user_id {}\n", std::mem::offset_of!(FiascoIpcListenResult, user_id)));
     c.push_str("printf(\"FiascoIpcListenResult user_id %zu\\n\", offsetof(FiascoIpcListenResult, user_id));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenResult requested_port {}\n",
-        std::mem::offset_of!(FiascoIpcListenResult, requested_port)
-    ));
+    rust.push_str(&format!("FiascoIpcListenResult requested_port {}\n", std::mem::offset_of!(FiascoIpcListenResult, requested_port)));
     c.push_str("printf(\"FiascoIpcListenResult requested_port %zu\\n\", offsetof(FiascoIpcListenResult, requested_port));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenResult port {}\n",
-        std::mem::offset_of!(FiascoIpcListenResult, port)
-    ));
-    c.push_str(
-        "printf(\"FiascoIpcListenResult port %zu\\n\", offsetof(FiascoIpcListenResult, port));\n",
-    );
-    rust.push_str(&format!(
-        "FiascoIpcListenResult status {}\n",
-        std::mem::offset_of!(FiascoIpcListenResult, status)
-    ));
+    rust.push_str(&format!("FiascoIpcListenResult port {}\n", std::mem::offset_of!(FiascoIpcListenResult, port)));
+    c.push_str("printf(\"FiascoIpcListenResult port %zu\\n\", offsetof(FiascoIpcListenResult, port));\n");
+    rust.push_str(&format!("FiascoIpcListenResult status {}\n", std::mem::offset_of!(FiascoIpcListenResult, status)));
     c.push_str("printf(\"FiascoIpcListenResult status %zu\\n\", offsetof(FiascoIpcListenResult, status));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenResult message {}\n",
-        std::mem::offset_of!(FiascoIpcListenResult, message)
-    ));
+    rust.push_str(&format!("FiascoIpcListenResult message {}\n", std::mem::offset_of!(FiascoIpcListenResult, message)));
     c.push_str("printf(\"FiascoIpcListenResult message %zu\\n\", offsetof(FiascoIpcListenResult, message));\n");
-    rust.push_str(&format!(
-        "FiascoIpcListenResult size {}\n",
-        std::mem::size_of::<FiascoIpcListenResult>()
-    ));
+    rust.push_str(&format!("FiascoIpcListenResult size {}\n", std::mem::size_of::<FiascoIpcListenResult>()));
     c.push_str("printf(\"FiascoIpcListenResult size %zu\\n\", sizeof(FiascoIpcListenResult));\n");
-    rust.push_str(&format!(
-        "FiascoIpcMessageFromRemote channel {}\n",
-        std::mem::offset_of!(FiascoIpcMessageFromRemote, channel)
-    ));
+    rust.push_str(&format!("FiascoIpcMessageFromRemote channel {}\n", std::mem::offset_of!(FiascoIpcMessageFromRemote, channel)));
     c.push_str("printf(\"FiascoIpcMessageFromRemote channel %zu\\n\", offsetof(FiascoIpcMessageFromRemote, channel));\n");
-    rust.push_str(&format!(
-        "FiascoIpcMessageFromRemote user_id {}\n",
-        std::mem::offset_of!(FiascoIpcMessageFromRemote, user_id)
-    ));
+    rust.push_str(&format!("FiascoIpcMessageFromRemote user_id {}\n", std::mem::offset_of!(FiascoIpcMessageFromRemote, user_id)));
     c.push_str("printf(\"FiascoIpcMessageFromRemote user_id %zu\\n\", offsetof(FiascoIpcMessageFromRemote, user_id));\n");
-    rust.push_str(&format!(
-        "FiascoIpcMessageFromRemote kind {}\n",
-        std::mem::offset_of!(FiascoIpcMessageFromRemote, kind)
-    ));
+    rust.push_str(&format!("FiascoIpcMessageFromRemote kind {}\n", std::mem::offset_of!(FiascoIpcMessageFromRemote, kind)));
     c.push_str("printf(\"FiascoIpcMessageFromRemote kind %zu\\n\", offsetof(FiascoIpcMessageFromRemote, kind));\n");
-    rust.push_str(&format!(
-        "FiascoIpcMessageFromRemote content {}\n",
-        std::mem::offset_of!(FiascoIpcMessageFromRemote, content)
-    ));
+    rust.push_str(&format!("FiascoIpcMessageFromRemote content {}\n", std::mem::offset_of!(FiascoIpcMessageFromRemote, content)));
     c.push_str("printf(\"FiascoIpcMessageFromRemote content %zu\\n\", offsetof(FiascoIpcMessageFromRemote, content));\n");
-    rust.push_str(&format!(
-        "FiascoIpcMessageFromRemote size {}\n",
-        std::mem::size_of::<FiascoIpcMessageFromRemote>()
-    ));
-    c.push_str(
-        "printf(\"FiascoIpcMessageFromRemote size %zu\\n\", sizeof(FiascoIpcMessageFromRemote));\n",
-    );
-    rust.push_str(&format!(
-        "FiascoIpcMessageToRemote channel {}\n",
-        std::mem::offset_of!(FiascoIpcMessageToRemote, channel)
-    ));
+    rust.push_str(&format!("FiascoIpcMessageFromRemote size {}\n", std::mem::size_of::<FiascoIpcMessageFromRemote>()));
+    c.push_str("printf(\"FiascoIpcMessageFromRemote size %zu\\n\", sizeof(FiascoIpcMessageFromRemote));\n");
+    rust.push_str(&format!("FiascoIpcMessageToRemote channel {}\n", std::mem::offset_of!(FiascoIpcMessageToRemote, channel)));
     c.push_str("printf(\"FiascoIpcMessageToRemote channel %zu\\n\", offsetof(FiascoIpcMessageToRemote, channel));\n");
-    rust.push_str(&format!(
-        "FiascoIpcMessageToRemote content {}\n",
-        std::mem::offset_of!(FiascoIpcMessageToRemote, content)
-    ));
+    rust.push_str(&format!("FiascoIpcMessageToRemote content {}\n", std::mem::offset_of!(FiascoIpcMessageToRemote, content)));
     c.push_str("printf(\"FiascoIpcMessageToRemote content %zu\\n\", offsetof(FiascoIpcMessageToRemote, content));\n");
-    rust.push_str(&format!(
-        "FiascoIpcMessageToRemote kind {}\n",
-        std::mem::offset_of!(FiascoIpcMessageToRemote, kind)
-    ));
+    rust.push_str(&format!("FiascoIpcMessageToRemote kind {}\n", std::mem::offset_of!(FiascoIpcMessageToRemote, kind)));
     c.push_str("printf(\"FiascoIpcMessageToRemote kind %zu\\n\", offsetof(FiascoIpcMessageToRemote, kind));\n");
-    rust.push_str(&format!(
-        "FiascoIpcMessageToRemote conflation_key {}\n",
-        std::mem::offset_of!(FiascoIpcMessageToRemote, conflation_key)
-    ));
+    rust.push_str(&format!("FiascoIpcMessageToRemote conflation_key {}\n", std::mem::offset_of!(FiascoIpcMessageToRemote, conflation_key)));
     c.push_str("printf(\"FiascoIpcMessageToRemote conflation_key %zu\\n\", offsetof(FiascoIpcMessageToRemote, conflation_key));\n");
-    rust.push_str(&format!(
-        "FiascoIpcMessageToRemote priority {}\n",
-        std::mem::offset_of!(FiascoIpcMessageToRemote, priority)
-    ));
+    rust.push_str(&format!("FiascoIpcMessageToRemote priority {}\n", std::mem::offset_of!(FiascoIpcMessageToRemote, priority)));
     c.push_str("printf(\"FiascoIpcMessageToRemote priority %zu\\n\", offsetof(FiascoIpcMessageToRemote, priority));\n");
-    rust.push_str(&format!(
-        "FiascoIpcMessageToRemote also_to {}\n",
-        std::mem::offset_of!(FiascoIpcMessageToRemote, also_to)
-    ));
+    rust.push_str(&format!("FiascoIpcMessageToRemote also_to {}\n", std::mem::offset_of!(FiascoIpcMessageToRemote, also_to)));
     c.push_str("printf(\"FiascoIpcMessageToRemote also_to %zu\\n\", offsetof(FiascoIpcMessageToRemote, also_to));\n");
-    rust.push_str(&format!(
-        "FiascoIpcMessageToRemote also_to_count {}\n",
-        std::mem::offset_of!(FiascoIpcMessageToRemote, also_to_count)
-    ));
+    rust.push_str(&format!("FiascoIpcMessageToRemote also_to_count {}\n", std::mem::offset_of!(FiascoIpcMessageToRemote, also_to_count)));
     c.push_str("printf(\"FiascoIpcMessageToRemote also_to_count %zu\\n\", offsetof(FiascoIpcMessageToRemote, also_to_count));\n");
-    rust.push_str(&format!(
-        "FiascoIpcMessageToRemote size {}\n",
-        std::mem::size_of::<FiascoIpcMessageToRemote>()
-    ));
-    c.push_str(
-        "printf(\"FiascoIpcMessageToRemote size %zu\\n\", sizeof(FiascoIpcMessageToRemote));\n",
-    );
-    rust.push_str(&format!(
-        "FiascoIpcStopListeningRequest user_id {}\n",
-        std::mem::offset_of!(FiascoIpcStopListeningRequest, user_id)
-    ));
+    rust.push_str(&format!("FiascoIpcMessageToRemote size {}\n", std::mem::size_of::<FiascoIpcMessageToRemote>()));
+    c.push_str("printf(\"FiascoIpcMessageToRemote size %zu\\n\", sizeof(FiascoIpcMessageToRemote));\n");
+    rust.push_str(&format!("FiascoIpcStopListeningRequest user_id {}\n", std::mem::offset_of!(FiascoIpcStopListeningRequest, user_id)));
     c.push_str("printf(\"FiascoIpcStopListeningRequest user_id %zu\\n\", offsetof(FiascoIpcStopListeningRequest, user_id));\n");
-    rust.push_str(&format!(
-        "FiascoIpcStopListeningRequest port {}\n",
-        std::mem::offset_of!(FiascoIpcStopListeningRequest, port)
-    ));
+    rust.push_str(&format!("FiascoIpcStopListeningRequest port {}\n", std::mem::offset_of!(FiascoIpcStopListeningRequest, port)));
     c.push_str("printf(\"FiascoIpcStopListeningRequest port %zu\\n\", offsetof(FiascoIpcStopListeningRequest, port));\n");
-    rust.push_str(&format!(
-        "FiascoIpcStopListeningRequest size {}\n",
-        std::mem::size_of::<FiascoIpcStopListeningRequest>()
-    ));
+    rust.push_str(&format!("FiascoIpcStopListeningRequest size {}\n", std::mem::size_of::<FiascoIpcStopListeningRequest>()));
     c.push_str("printf(\"FiascoIpcStopListeningRequest size %zu\\n\", sizeof(FiascoIpcStopListeningRequest));\n");
-    rust.push_str(&format!(
-        "FiascoIpcStopListeningResult user_id {}\n",
-        std::mem::offset_of!(FiascoIpcStopListeningResult, user_id)
-    ));
+    rust.push_str(&format!("FiascoIpcStopListeningResult user_id {}\n", std::mem::offset_of!(FiascoIpcStopListeningResult, user_id)));
     c.push_str("printf(\"FiascoIpcStopListeningResult user_id %zu\\n\", offsetof(FiascoIpcStopListeningResult, user_id));\n");
-    rust.push_str(&format!(
-        "FiascoIpcStopListeningResult port {}\n",
-        std::mem::offset_of!(FiascoIpcStopListeningResult, port)
-    ));
+    rust.push_str(&format!("FiascoIpcStopListeningResult port {}\n", std::mem::offset_of!(FiascoIpcStopListeningResult, port)));
     c.push_str("printf(\"FiascoIpcStopListeningResult port %zu\\n\", offsetof(FiascoIpcStopListeningResult, port));\n");
-    rust.push_str(&format!(
-        "FiascoIpcStopListeningResult stopped {}\n",
-        std::mem::offset_of!(FiascoIpcStopListeningResult, stopped)
-    ));
+    rust.push_str(&format!("FiascoIpcStopListeningResult stopped {}\n", std::mem::offset_of!(FiascoIpcStopListeningResult, stopped)));
     c.push_str("printf(\"FiascoIpcStopListeningResult stopped %zu\\n\", offsetof(FiascoIpcStopListeningResult, stopped));\n");
-    rust.push_str(&format!(
-        "FiascoIpcStopListeningResult size {}\n",
-        std::mem::size_of::<FiascoIpcStopListeningResult>()
-    ));
+    rust.push_str(&format!("FiascoIpcStopListeningResult size {}\n", std::mem::size_of::<FiascoIpcStopListeningResult>()));
     c.push_str("printf(\"FiascoIpcStopListeningResult size %zu\\n\", sizeof(FiascoIpcStopListeningResult));\n");
-    rust.push_str(&format!(
-        "FiascoIpcTokenGrant token {}\n",
-        std::mem::offset_of!(FiascoIpcTokenGrant, token)
-    ));
-    c.push_str(
-        "printf(\"FiascoIpcTokenGrant token %zu\\n\", offsetof(FiascoIpcTokenGrant, token));\n",
-    );
-    rust.push_str(&format!(
-        "FiascoIpcTokenGrant role {}\n",
-        std::mem::offset_of!(FiascoIpcTokenGrant, role)
-    ));
-    c.push_str(
-        "printf(\"FiascoIpcTokenGrant role %zu\\n\", offsetof(FiascoIpcTokenGrant, role));\n",
-    );
-    rust.push_str(&format!(
-        "FiascoIpcTokenGrant size {}\n",
-        std::mem::size_of::<FiascoIpcTokenGrant>()
-    ));
+    rust.push_str(&format!("FiascoIpcTokenGrant token {}\n", std::mem::offset_of!(FiascoIpcTokenGrant, token)));
+    c.push_str("printf(\"FiascoIpcTokenGrant token %zu\\n\", offsetof(FiascoIpcTokenGrant, token));\n");
+    rust.push_str(&format!("FiascoIpcTokenGrant role {}\n", std::mem::offset_of!(FiascoIpcTokenGrant, role)));
+    c.push_str("printf(\"FiascoIpcTokenGrant role %zu\\n\", offsetof(FiascoIpcTokenGrant, role));\n");
+    rust.push_str(&format!("FiascoIpcTokenGrant size {}\n", std::mem::size_of::<FiascoIpcTokenGrant>()));
     c.push_str("printf(\"FiascoIpcTokenGrant size %zu\\n\", sizeof(FiascoIpcTokenGrant));\n");
     (rust, c)
 }

@@ -28,6 +28,7 @@ mod convert;
 mod events;
 #[macro_use]
 mod functions;
+#[rustfmt::skip] // written by fiasco-bindgen, compared byte for byte
 mod generated;
 
 pub use api::FiascoIpcReader;
