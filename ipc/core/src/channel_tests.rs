@@ -145,6 +145,26 @@ impl Pair {
         messages
     }
 
+    /// Queues a message of `priority`, keyed when `key` is not 0 (the
+    /// game's side of a keyed send: replace the waiting value, or take a
+    /// place in the queue).
+    fn queue_as(&mut self, data: Vec<u8>, priority: Priority, key: u64) {
+        let (message, _) = OutboundMessage::charge(
+            MessageKind::Binary,
+            Bytes::from(data),
+            &self.shared,
+            &self.host,
+        );
+        let now = self.start;
+        if key == 0 {
+            self.state
+                .handle_outbound(now, Outbound::Message(message, priority));
+        } else if self.shared.keyed().slots.insert(key, message).is_none() {
+            self.state
+                .handle_outbound(now, Outbound::Keyed(key, priority));
+        }
+    }
+
     fn queue(&mut self, data: Vec<u8>) {
         let (message, _) = OutboundMessage::charge(
             MessageKind::Binary,
@@ -424,4 +444,75 @@ fn an_agent_close_goes_after_the_messages_queued_before_it() {
         pair.closed().map(|c| (c.by, c.code)),
         Some((ClosedBy::Agent, 1000))
     );
+}
+
+#[test]
+fn a_high_priority_message_waits_only_for_the_one_being_written() {
+    // Room for part of the first message only: it is being written.
+    let mut pair = Pair::new(Role::Server, Limits::default(), 100 * 1024);
+    for index in 0..4 {
+        pair.queue_as(vec![index; 256 * 1024], Priority::Normal, 0);
+    }
+    pair.step(Duration::ZERO);
+    pair.queue_as(vec![9; 10], Priority::High, 0);
+    pair.socket.room = usize::MAX;
+    pair.step(Duration::ZERO);
+    let firsts: Vec<u8> = pair
+        .peer_reads(usize::MAX)
+        .into_iter()
+        .filter_map(|message| match message {
+            Message::Binary(data) => Some(data[0]),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(firsts, [0, 9, 1, 2, 3]);
+}
+
+#[test]
+fn a_keyed_place_writes_its_newest_value_once() {
+    let mut pair = Pair::new(Role::Server, Limits::default(), 0);
+    pair.queue_as(vec![1; 10], Priority::Normal, 7);
+    pair.queue_as(vec![2; 10], Priority::Normal, 0);
+    // The game replaces the waiting value: the place stays first.
+    let replaced = pair.shared.keyed().slots.remove(&7);
+    drop(replaced);
+    pair.queue_as(vec![3; 10], Priority::Normal, 7);
+    assert_eq!(
+        pair.shared
+            .outbound_messages
+            .load(std::sync::atomic::Ordering::Acquire),
+        2
+    );
+    pair.socket.room = usize::MAX;
+    pair.step(Duration::ZERO);
+    let firsts: Vec<u8> = pair
+        .peer_reads(usize::MAX)
+        .into_iter()
+        .filter_map(|message| match message {
+            Message::Binary(data) => Some(data[0]),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(firsts, [3, 2], "the newest value, in the key's place");
+    assert_eq!(pair.host.outbound.used(), 0, "every byte released");
+    assert_eq!(
+        pair.shared
+            .stats
+            .sent_messages
+            .load(std::sync::atomic::Ordering::Acquire),
+        2
+    );
+}
+
+#[test]
+fn a_channel_that_ends_drops_its_keyed_values_and_takes_no_more() {
+    let mut pair = Pair::new(Role::Server, Limits::default(), 0);
+    pair.queue_as(vec![1; 1000], Priority::Normal, 5);
+    assert_eq!(pair.host.outbound.used(), 1000);
+    pair.state.handle_shutdown(pair.start, pair.start, "test");
+    pair.tick(SECOND);
+    pair.tick(2 * SECOND);
+    assert!(pair.closed().is_some());
+    assert_eq!(pair.host.outbound.used(), 0, "the keyed value was released");
+    assert!(pair.shared.keyed().closed);
 }

@@ -147,7 +147,7 @@ async fn dial(
             None => ConnectError::new(ConnectErrorKind::Refused, "no address to dial"),
         });
     };
-    let _ = stream.set_nodelay(true);
+    crate::channel::tune_socket(&stream);
     let refused = |what: &str, error: std::io::Error| {
         ConnectError::with_source(ConnectErrorKind::Refused, format!("{what}: {error}"), error)
     };

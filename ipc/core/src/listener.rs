@@ -32,7 +32,7 @@ pub(crate) async fn accept_loop(
 }
 
 fn accept(stream: TcpStream, peer: SocketAddr, ctx: &Arc<ListenerCtx>) {
-    let _ = stream.set_nodelay(true);
+    crate::channel::tune_socket(&stream);
     // No refusal here: a place among the unfinished connections, the
     // oldest dropped for it when they are full (see `pending`).
     let (ticket, dropped) = ctx.gate.pending.admit(peer.ip());
