@@ -3,7 +3,8 @@
 //! messages go client -> game -> client without a single payload-sized
 //! allocation on the game thread. A copy anywhere in the host's path (the
 //! inbound event built on the game thread, the outbound content taken out
-//! of the bus) would allocate one per message.
+//! of the bus) would allocate one per message. And a broadcast (`also_to`)
+//! to ten channels costs the one buffer the agent built, not ten copies.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -19,8 +20,8 @@ use fiasco::{
     ResMut, Stage, StopHandle,
 };
 use fiasco_ipc_schema::{
-    ListenRequest, ListenRequestArgs, ListenResult, ListenStatus, MessageFromRemote, MessageKind,
-    MessageToRemote, MessageToRemoteArgs,
+    ConnectionOpened, ListenRequest, ListenRequestArgs, ListenResult, ListenStatus,
+    MessageFromRemote, MessageKind, MessageToRemote, MessageToRemoteArgs,
 };
 use tungstenite::Message;
 
@@ -28,19 +29,25 @@ use tungstenite::Message;
 struct Counting;
 
 const BIG: usize = 512 * 1024;
-static BIG_ON_GAME_THREAD: AtomicUsize = AtomicUsize::new(0);
-static COUNTING: AtomicBool = AtomicBool::new(false);
+/// Per test (a game thread says which it runs for): big allocations.
+static BIG_ON_GAME_THREAD: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+static COUNTING: [AtomicBool; 2] = [AtomicBool::new(false), AtomicBool::new(false)];
+const ROUND_TRIPS: usize = 0;
+const BROADCAST: usize = 1;
 
 thread_local! {
-    static GAME_THREAD: Cell<bool> = const { Cell::new(false) };
+    /// Which test's game thread this is, if any.
+    static GAME_THREAD: Cell<Option<usize>> = const { Cell::new(None) };
 }
 
 fn count(size: usize) {
-    if size >= BIG
-        && COUNTING.load(Ordering::Relaxed)
-        && GAME_THREAD.try_with(Cell::get).unwrap_or(false)
-    {
-        BIG_ON_GAME_THREAD.fetch_add(1, Ordering::Relaxed);
+    if size < BIG {
+        return;
+    }
+    if let Some(test) = GAME_THREAD.try_with(Cell::get).ok().flatten() {
+        if COUNTING[test].load(Ordering::Relaxed) {
+            BIG_ON_GAME_THREAD[test].fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -145,7 +152,7 @@ fn megabyte_messages_cross_the_game_thread_without_a_payload_sized_allocation() 
     let game_thread = {
         let stop = stop.clone();
         std::thread::spawn(move || {
-            GAME_THREAD.with(|flag| flag.set(true));
+            GAME_THREAD.with(|flag| flag.set(Some(ROUND_TRIPS)));
             let mut game = GameBuilder::new()
                 .config(Config::default())
                 .fps(240)
@@ -178,18 +185,164 @@ fn megabyte_messages_cross_the_game_thread_without_a_payload_sized_allocation() 
     for _ in 0..5 {
         round_trip(&mut client);
     }
-    COUNTING.store(true, Ordering::Release);
+    COUNTING[ROUND_TRIPS].store(true, Ordering::Release);
     const COUNT: usize = 30;
     for _ in 0..COUNT {
         round_trip(&mut client);
     }
-    COUNTING.store(false, Ordering::Release);
+    COUNTING[ROUND_TRIPS].store(false, Ordering::Release);
     stop.stop();
     drop(client);
     game_thread.join().unwrap();
     assert_eq!(
-        BIG_ON_GAME_THREAD.load(Ordering::Acquire),
+        BIG_ON_GAME_THREAD[ROUND_TRIPS].load(Ordering::Acquire),
         0,
         "payload-sized allocations on the game thread for {COUNT} 1 MiB round trips"
+    );
+}
+
+const BROADCAST_USER: u64 = 0xB0AD;
+const READERS: usize = 10;
+const STATES: u64 = 20;
+static BROADCAST_PORT: Mutex<Option<u16>> = Mutex::new(None);
+
+/// The broadcaster's channels and how many states it sent.
+#[derive(Default)]
+struct Readers {
+    channels: Vec<u64>,
+    sent: u64,
+    /// The game's state, made once (the agent's own buffer, not counted).
+    state: Vec<u8>,
+}
+
+/// Once ten readers are in, sends one 1 MiB state a frame to the first
+/// with `also_to` the nine others.
+#[system]
+fn broadcast(
+    mut readers: ResMut<'_, Readers>,
+    results: EventReader<ListenResult<'_>>,
+    opened: EventReader<ConnectionOpened<'_>>,
+    writer: EventWriter<MessageToRemote<'_>>,
+) {
+    for result in &results {
+        if result.user_id() == BROADCAST_USER && result.status() == ListenStatus::Ok {
+            *BROADCAST_PORT.lock().unwrap() = Some(result.port());
+        }
+    }
+    for event in opened.iter().filter(|e| e.user_id() == BROADCAST_USER) {
+        readers.channels.push(event.channel());
+    }
+    if readers.channels.len() < READERS || readers.sent == STATES {
+        return;
+    }
+    if readers.sent == 0 {
+        COUNTING[BROADCAST].store(true, Ordering::Release);
+    }
+    let sequence = readers.sent;
+    let readers = &mut *readers;
+    readers.state[..8].copy_from_slice(&sequence.to_le_bytes());
+    let (channels, state) = (&readers.channels, &readers.state);
+    writer.write_builder(|builder| {
+        let content = fiasco::byte_vector(builder, state);
+        let also_to = builder.create_vector(&channels[1..]);
+        MessageToRemote::create(
+            builder,
+            &MessageToRemoteArgs {
+                channel: channels[0],
+                content: Some(content),
+                kind: MessageKind::Binary,
+                also_to: Some(also_to),
+                ..Default::default()
+            },
+        )
+    });
+    readers.sent += 1;
+    if readers.sent == STATES {
+        COUNTING[BROADCAST].store(false, Ordering::Release);
+    }
+}
+
+fn broadcaster_init(ctx: &mut InitContext<'_>) -> Result<(), ModuleError> {
+    ctx.insert_resource(Readers {
+        state: vec![0u8; SIZE],
+        ..Readers::default()
+    });
+    ctx.writer::<ListenRequest<'_>>().write_builder(|builder| {
+        ListenRequest::create(
+            builder,
+            &ListenRequestArgs {
+                user_id: BROADCAST_USER,
+                port: 0,
+                ..Default::default()
+            },
+        )
+    });
+    Ok(())
+}
+
+fn broadcaster() -> Module {
+    Module::new("broadcaster")
+        .with_init(broadcaster_init)
+        .with_system(Stage::Update, broadcast())
+}
+
+#[test]
+fn a_broadcast_to_ten_channels_costs_one_buffer_not_ten() {
+    let stop = StopHandle::default();
+    let game_thread = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            GAME_THREAD.with(|flag| flag.set(Some(BROADCAST)));
+            let mut game = GameBuilder::new()
+                .config(Config::default())
+                .fps(120)
+                .add_static(fiasco_ipc::api())
+                .add_static(fiasco::module_api!("broadcaster", broadcaster))
+                .build();
+            assert!(game.reports().is_empty(), "{:?}", game.reports());
+            game.run(&stop);
+            game.shutdown();
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let port = loop {
+        if let Some(port) = *BROADCAST_PORT.lock().unwrap() {
+            break port;
+        }
+        assert!(Instant::now() < deadline, "no ListenResult");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let readers: Vec<_> = (0..READERS)
+        .map(|_| {
+            let (mut client, _) = tungstenite::connect(format!("ws://127.0.0.1:{port}/")).unwrap();
+            std::thread::spawn(move || {
+                let mut sequences = Vec::new();
+                while sequences.len() < STATES as usize {
+                    if let Message::Binary(data) = client.read().unwrap() {
+                        assert_eq!(data.len(), SIZE);
+                        sequences.push(u64::from_le_bytes(data[..8].try_into().unwrap()));
+                    }
+                }
+                sequences
+            })
+        })
+        .collect();
+    for reader in readers {
+        let sequences = reader.join().unwrap();
+        assert_eq!(
+            sequences,
+            (0..STATES).collect::<Vec<_>>(),
+            "every state, in order"
+        );
+    }
+    stop.stop();
+    game_thread.join().unwrap();
+    let big = BIG_ON_GAME_THREAD[BROADCAST].load(Ordering::Acquire);
+    eprintln!("broadcast: {big} payload-sized allocations on the game thread for {STATES} states to {READERS} readers");
+    // The agent's own state buffer, at most once a frame: a copy per
+    // reader would be ten a frame.
+    assert!(
+        big <= STATES as usize,
+        "{big} payload-sized allocations on the game thread for {STATES} states to {READERS} readers"
     );
 }
