@@ -1,7 +1,8 @@
 //! The plugin in a Bevy `App`, over real sockets with real WebSocket
 //! clients (tungstenite): round trip within a frame, order and exactly
 //! once, kinds, close codes both ways, a foreign Origin refused, shutdown
-//! on `AppExit` with 1001, and an outbound `Connect`.
+//! on `AppExit` with 1001, an outbound `Connect`, and roles by token with
+//! a keyed burst and its stats.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -350,4 +351,134 @@ fn connect_dials_a_server_and_the_agent_echoes_on_the_link() {
         .any(|state| matches!(state, ConnectState::Connected { .. })));
     let opened = &app.world().resource::<Seen>().opened;
     assert_eq!(opened[0].direction, Direction::Outbound { connect_id: 3 });
+}
+
+/// What the streams agent saw: each channel's role and the stats answers.
+#[derive(Resource, Default)]
+struct StreamsSeen {
+    address: Option<SocketAddr>,
+    roles: Vec<(ChannelId, Option<String>)>,
+    /// Each stats answer's channel state and replaced count.
+    stats: Vec<(bool, u64)>,
+}
+
+/// Answers "role" with the channel's role; "burst" with 100 keyed states
+/// written in one frame (the client gets the newest alone) and a stats
+/// request; reports the stats answer as "conflated N".
+fn streams_agent(
+    mut seen: ResMut<StreamsSeen>,
+    mut results: MessageReader<ListenResult>,
+    mut opened: MessageReader<ConnectionOpened>,
+    mut messages: MessageReader<MessageFromRemote>,
+    mut stats: MessageReader<ChannelStats>,
+    mut sends: MessageWriter<SendMessage>,
+    mut ask: MessageWriter<RequestChannelStats>,
+) {
+    for result in results.read() {
+        seen.address = Some(*result.result.as_ref().expect("listening"));
+    }
+    for event in opened.read() {
+        seen.roles.push((event.channel, event.role.clone()));
+    }
+    for message in messages.read() {
+        match message.text() {
+            Some("role") => {
+                let role = seen
+                    .roles
+                    .iter()
+                    .find(|(channel, _)| *channel == message.channel)
+                    .and_then(|(_, role)| role.clone())
+                    .unwrap_or_default();
+                sends.write(SendMessage::text(message.channel, role));
+            }
+            Some("burst") => {
+                for index in 0..100 {
+                    sends.write(
+                        SendMessage::text(message.channel, format!("state {index}")).keyed(1),
+                    );
+                }
+                ask.write(RequestChannelStats {
+                    user_id: USER_ID,
+                    channel: message.channel,
+                });
+            }
+            _ => {}
+        }
+    }
+    for answer in stats.read() {
+        seen.stats.push((answer.open, answer.conflated_messages));
+        sends.write(SendMessage::text(
+            answer.channel,
+            format!("conflated {}", answer.conflated_messages),
+        ));
+    }
+}
+
+#[test]
+fn roles_by_token_and_a_keyed_burst_through_the_plugin() {
+    let mut app = App::new();
+    app.add_plugins(IpcPlugin::default())
+        .init_resource::<StreamsSeen>()
+        .add_systems(Update, streams_agent);
+    let mut options = ListenOptions::default();
+    options.tokens = vec![
+        TokenGrant::new("editor-token-0123456789", "editor"),
+        TokenGrant::new("viewer-token-0123456789", "viewer"),
+    ];
+    app.world_mut().write_message(Listen {
+        user_id: USER_ID,
+        port: 0,
+        options,
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let address = loop {
+        app.update();
+        if let Some(address) = app.world().resource::<StreamsSeen>().address {
+            break address;
+        }
+        assert!(Instant::now() < deadline, "no listen result");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let client = std::thread::spawn(move || {
+        let mut answers = Vec::new();
+        for token in ["editor-token-0123456789", "viewer-token-0123456789"] {
+            let stream = TcpStream::connect(address).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let url = format!("ws://{address}/ws?token={token}");
+            let (mut socket, _) = tungstenite::client(url, stream).unwrap();
+            socket.send(Message::text("role")).unwrap();
+            answers.push(next_message(&mut socket));
+            socket.send(Message::text("burst")).unwrap();
+            answers.push(next_message(&mut socket));
+            answers.push(next_message(&mut socket));
+        }
+        let refused = tungstenite::client(
+            format!("ws://{address}/ws?token=guess"),
+            TcpStream::connect(address).unwrap(),
+        );
+        let status = match refused {
+            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
+                response.status().as_u16()
+            }
+            _ => 0,
+        };
+        (answers, status)
+    });
+    let (answers, status) = run_with_client(&mut app, client);
+    assert_eq!(
+        answers,
+        [
+            Message::text("editor"),
+            Message::text("state 99"),
+            Message::text("conflated 99"),
+            Message::text("viewer"),
+            Message::text("state 99"),
+            Message::text("conflated 99"),
+        ]
+    );
+    assert_eq!(status, 401);
+    let seen = app.world().resource::<StreamsSeen>();
+    assert_eq!(seen.stats, [(true, 99), (true, 99)]);
 }
