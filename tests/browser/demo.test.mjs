@@ -27,6 +27,9 @@ test('the page shows live state, sends commands and sees the answers', async () 
     const first = Number(await page.textContent('#frame'));
     await page.waitForFunction((f) => Number(document.getElementById('frame').textContent) > f + 10, first);
 
+    // The channel's stats, from the host, about once a second.
+    await page.waitForFunction(() => document.getElementById('channel').textContent.includes('sent'));
+
     // A command and its answer.
     await page.click('#pause');
     await page.waitForFunction(() => document.getElementById('ack').textContent.includes('ok: paused'));

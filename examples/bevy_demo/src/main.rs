@@ -12,10 +12,10 @@ use bevy_app::{App, AppExit, First, ScheduleRunnerPlugin, Startup, Update};
 use bevy_ecs::prelude::*;
 use clap::Parser;
 use fiasco_ipc_bevy::{
-    ChannelClosed, ConnectionOpened, IpcPlugin, Listen, ListenOptions, ListenResult,
-    MessageFromRemote, SendMessage,
+    ChannelClosed, ChannelId, ChannelStats, ConnectionOpened, IpcPlugin, Listen, ListenOptions,
+    ListenResult, MessageFromRemote, RequestChannelStats, SendMessage, TokenGrant,
 };
-use ipc_agent::scene::Scene;
+use ipc_agent::scene::{ChannelNumbers, Scene, STATE_KEY};
 
 /// The `user_id` the demo listens with.
 const USER_ID: u64 = ipc_agent::USER_ID;
@@ -33,6 +33,10 @@ struct Args {
     /// Frames per second.
     #[arg(long, default_value_t = 60.0)]
     fps: f64,
+    /// Token grants, `role:token,...` (e.g. `editor:...,viewer:...`): a
+    /// page then needs a token, and a `viewer` only watches.
+    #[arg(long, env = "FIASCO_IPC_TOKENS")]
+    tokens: Option<String>,
 }
 
 /// The demo's game state, as a Bevy resource.
@@ -51,6 +55,7 @@ struct StopSignal(Arc<AtomicBool>);
 struct Serve {
     port: u16,
     web_root: PathBuf,
+    tokens: Vec<TokenGrant>,
 }
 
 fn main() -> AppExit {
@@ -70,6 +75,13 @@ fn main() -> AppExit {
         tracing::error!(fps = args.fps, "--fps must be a positive number");
         return AppExit::error();
     }
+    let tokens = match TokenGrant::parse_list(args.tokens.as_deref().unwrap_or_default()) {
+        Ok(tokens) => tokens,
+        Err(error) => {
+            tracing::error!(%error, "--tokens is role:token,...");
+            return AppExit::error();
+        }
+    };
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         if let Err(error) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
@@ -86,12 +98,13 @@ fn main() -> AppExit {
         .insert_resource(Serve {
             port: args.port,
             web_root: args.web_root,
+            tokens,
         })
         .add_systems(Startup, listen)
         .add_systems(First, exit_on_signal)
         .add_systems(
             Update,
-            (track_viewers, handle_commands, stream_state).chain(),
+            (track_viewers, handle_commands, stream_state, show_stats).chain(),
         )
         .run()
 }
@@ -100,6 +113,7 @@ fn main() -> AppExit {
 fn listen(serve: Res<'_, Serve>, mut listens: MessageWriter<'_, Listen>) {
     let mut options = ListenOptions::default();
     options.web_root = Some(serve.web_root.clone());
+    options.tokens = serve.tokens.clone();
     listens.write(Listen {
         user_id: USER_ID,
         port: serve.port,
@@ -129,12 +143,13 @@ fn track_viewers(
         }
     }
     for event in opened.read().filter(|event| event.user_id == USER_ID) {
-        tracing::info!(channel = %event.channel, peer = %event.peer, "page connected");
-        demo.scene.viewers.insert(event.channel.0);
+        let role = event.role.as_deref();
+        tracing::info!(channel = %event.channel, peer = %event.peer, role = role.unwrap_or(""), "page connected");
+        demo.scene.page_opened(event.channel.0, role);
     }
     for event in closed.read().filter(|event| event.user_id == USER_ID) {
         tracing::info!(channel = %event.channel, code = event.code, "page disconnected");
-        demo.scene.viewers.remove(&event.channel.0);
+        demo.scene.page_closed(event.channel.0);
     }
 }
 
@@ -146,7 +161,9 @@ fn handle_commands(
 ) {
     let mut builder = flatbuffers::FlatBufferBuilder::new();
     for message in messages.read().filter(|message| message.user_id == USER_ID) {
-        let answer = demo.scene.answer(&message.data, &mut builder);
+        let answer = demo
+            .scene
+            .answer(message.channel.0, &message.data, &mut builder);
         sends.write(SendMessage::binary(message.channel, answer.to_vec()));
     }
 }
@@ -160,10 +177,51 @@ fn stream_state(mut demo: ResMut<'_, Demo>, mut sends: MessageWriter<'_, SendMes
     }
     let mut builder = flatbuffers::FlatBufferBuilder::new();
     let state = bytes::Bytes::copy_from_slice(demo.scene.state_message(demo.frame, &mut builder));
-    for &channel in &demo.scene.viewers {
-        sends.write(SendMessage::binary(
-            fiasco_ipc_bevy::ChannelId(channel),
-            state.clone(),
-        ));
+    // One message to every page (one shared buffer), keyed: a slow page
+    // gets the newest state and nothing piles up for it.
+    let mut pages = demo.scene.viewers.iter().map(|&channel| ChannelId(channel));
+    if let Some(first) = pages.next() {
+        sends.write(
+            SendMessage::binary(first, state)
+                .keyed(STATE_KEY)
+                .also_to(pages),
+        );
+    }
+}
+
+/// Once a second asks how each page's channel is doing, and shows each
+/// page its answer.
+fn show_stats(
+    demo: Res<'_, Demo>,
+    mut answers: MessageReader<'_, '_, ChannelStats>,
+    mut requests: MessageWriter<'_, RequestChannelStats>,
+    mut sends: MessageWriter<'_, SendMessage>,
+) {
+    let mut builder = flatbuffers::FlatBufferBuilder::new();
+    for stats in answers
+        .read()
+        .filter(|stats| stats.user_id == USER_ID && stats.open)
+    {
+        let numbers = ChannelNumbers {
+            queued_messages: stats.queued_messages,
+            queued_bytes: stats.queued_bytes,
+            sent_messages: stats.sent_messages,
+            conflated_messages: stats.conflated_messages,
+            round_trip_us: stats
+                .round_trip
+                .map_or(0, |rtt| u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX)),
+        };
+        let message = demo
+            .scene
+            .channel_message(stats.channel.0, &numbers, &mut builder);
+        sends.write(SendMessage::binary(stats.channel, message.to_vec()));
+    }
+    if demo.frame % 60 == 0 {
+        for &channel in &demo.scene.viewers {
+            requests.write(RequestChannelStats {
+                user_id: USER_ID,
+                channel: ChannelId(channel),
+            });
+        }
     }
 }

@@ -610,6 +610,197 @@ impl core::fmt::Debug for CommandAck<'_> {
       ds.finish()
   }
 }
+pub enum ChannelInfoOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Game -> page: how the page's channel is doing, from the IPC host's
+/// ChannelStats (about once a second).
+pub struct ChannelInfo<'a> {
+  pub _tab: flatbuffers::Table<'a>,
+}
+
+impl<'a> flatbuffers::Follow<'a> for ChannelInfo<'a> {
+  type Inner = ChannelInfo<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: flatbuffers::Table::new(buf, loc) }
+  }
+}
+
+impl<'a> ChannelInfo<'a> {
+  pub const VT_ROLE: flatbuffers::VOffsetT = 4;
+  pub const VT_QUEUED_MESSAGES: flatbuffers::VOffsetT = 6;
+  pub const VT_QUEUED_BYTES: flatbuffers::VOffsetT = 8;
+  pub const VT_SENT_MESSAGES: flatbuffers::VOffsetT = 10;
+  pub const VT_CONFLATED_MESSAGES: flatbuffers::VOffsetT = 12;
+  pub const VT_ROUND_TRIP_US: flatbuffers::VOffsetT = 14;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: flatbuffers::Table<'a>) -> Self {
+    ChannelInfo { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr>(
+    _fbb: &'mut_bldr mut flatbuffers::FlatBufferBuilder<'bldr>,
+    args: &'args ChannelInfoArgs<'args>
+  ) -> flatbuffers::WIPOffset<ChannelInfo<'bldr>> {
+    let mut builder = ChannelInfoBuilder::new(_fbb);
+    builder.add_conflated_messages(args.conflated_messages);
+    builder.add_sent_messages(args.sent_messages);
+    builder.add_queued_bytes(args.queued_bytes);
+    builder.add_round_trip_us(args.round_trip_us);
+    builder.add_queued_messages(args.queued_messages);
+    if let Some(x) = args.role { builder.add_role(x); }
+    builder.finish()
+  }
+
+
+  /// The role of the page's token ("" when the port needs none).
+  #[inline]
+  pub fn role(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<flatbuffers::ForwardsUOffset<&str>>(ChannelInfo::VT_ROLE, None)}
+  }
+  /// Messages queued towards the page.
+  #[inline]
+  pub fn queued_messages(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(ChannelInfo::VT_QUEUED_MESSAGES, Some(0)).unwrap()}
+  }
+  /// Their bytes.
+  #[inline]
+  pub fn queued_bytes(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ChannelInfo::VT_QUEUED_BYTES, Some(0)).unwrap()}
+  }
+  /// Messages sent to the page so far.
+  #[inline]
+  pub fn sent_messages(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ChannelInfo::VT_SENT_MESSAGES, Some(0)).unwrap()}
+  }
+  /// States replaced by a newer one before they left (the page read
+  /// slower than the game streams).
+  #[inline]
+  pub fn conflated_messages(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ChannelInfo::VT_CONFLATED_MESSAGES, Some(0)).unwrap()}
+  }
+  /// The round trip of the host's last ping, microseconds (0: none yet).
+  #[inline]
+  pub fn round_trip_us(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(ChannelInfo::VT_ROUND_TRIP_US, Some(0)).unwrap()}
+  }
+}
+
+impl flatbuffers::Verifiable for ChannelInfo<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut flatbuffers::Verifier, pos: usize
+  ) -> Result<(), flatbuffers::InvalidFlatbuffer> {
+    use self::flatbuffers::Verifiable;
+    v.visit_table(pos)?
+     .visit_field::<flatbuffers::ForwardsUOffset<&str>>("role", Self::VT_ROLE, false)?
+     .visit_field::<u32>("queued_messages", Self::VT_QUEUED_MESSAGES, false)?
+     .visit_field::<u64>("queued_bytes", Self::VT_QUEUED_BYTES, false)?
+     .visit_field::<u64>("sent_messages", Self::VT_SENT_MESSAGES, false)?
+     .visit_field::<u64>("conflated_messages", Self::VT_CONFLATED_MESSAGES, false)?
+     .visit_field::<u32>("round_trip_us", Self::VT_ROUND_TRIP_US, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ChannelInfoArgs<'a> {
+    pub role: Option<flatbuffers::WIPOffset<&'a str>>,
+    pub queued_messages: u32,
+    pub queued_bytes: u64,
+    pub sent_messages: u64,
+    pub conflated_messages: u64,
+    pub round_trip_us: u32,
+}
+impl<'a> Default for ChannelInfoArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ChannelInfoArgs {
+      role: None,
+      queued_messages: 0,
+      queued_bytes: 0,
+      sent_messages: 0,
+      conflated_messages: 0,
+      round_trip_us: 0,
+    }
+  }
+}
+
+pub struct ChannelInfoBuilder<'a: 'b, 'b> {
+  fbb_: &'b mut flatbuffers::FlatBufferBuilder<'a>,
+  start_: flatbuffers::WIPOffset<flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b> ChannelInfoBuilder<'a, 'b> {
+  #[inline]
+  pub fn add_role(&mut self, role: flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<flatbuffers::WIPOffset<_>>(ChannelInfo::VT_ROLE, role);
+  }
+  #[inline]
+  pub fn add_queued_messages(&mut self, queued_messages: u32) {
+    self.fbb_.push_slot::<u32>(ChannelInfo::VT_QUEUED_MESSAGES, queued_messages, 0);
+  }
+  #[inline]
+  pub fn add_queued_bytes(&mut self, queued_bytes: u64) {
+    self.fbb_.push_slot::<u64>(ChannelInfo::VT_QUEUED_BYTES, queued_bytes, 0);
+  }
+  #[inline]
+  pub fn add_sent_messages(&mut self, sent_messages: u64) {
+    self.fbb_.push_slot::<u64>(ChannelInfo::VT_SENT_MESSAGES, sent_messages, 0);
+  }
+  #[inline]
+  pub fn add_conflated_messages(&mut self, conflated_messages: u64) {
+    self.fbb_.push_slot::<u64>(ChannelInfo::VT_CONFLATED_MESSAGES, conflated_messages, 0);
+  }
+  #[inline]
+  pub fn add_round_trip_us(&mut self, round_trip_us: u32) {
+    self.fbb_.push_slot::<u32>(ChannelInfo::VT_ROUND_TRIP_US, round_trip_us, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut flatbuffers::FlatBufferBuilder<'a>) -> ChannelInfoBuilder<'a, 'b> {
+    let start = _fbb.start_table();
+    ChannelInfoBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> flatbuffers::WIPOffset<ChannelInfo<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl core::fmt::Debug for ChannelInfo<'_> {
+  fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    let mut ds = f.debug_struct("ChannelInfo");
+      ds.field("role", &self.role());
+      ds.field("queued_messages", &self.queued_messages());
+      ds.field("queued_bytes", &self.queued_bytes());
+      ds.field("sent_messages", &self.sent_messages());
+      ds.field("conflated_messages", &self.conflated_messages());
+      ds.field("round_trip_us", &self.round_trip_us());
+      ds.finish()
+  }
+}
 pub enum GameMessageOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -629,6 +820,7 @@ impl<'a> flatbuffers::Follow<'a> for GameMessage<'a> {
 impl<'a> GameMessage<'a> {
   pub const VT_STATE: flatbuffers::VOffsetT = 4;
   pub const VT_ACK: flatbuffers::VOffsetT = 6;
+  pub const VT_CHANNEL: flatbuffers::VOffsetT = 8;
 
   #[inline]
   pub unsafe fn init_from_table(table: flatbuffers::Table<'a>) -> Self {
@@ -640,6 +832,7 @@ impl<'a> GameMessage<'a> {
     args: &'args GameMessageArgs<'args>
   ) -> flatbuffers::WIPOffset<GameMessage<'bldr>> {
     let mut builder = GameMessageBuilder::new(_fbb);
+    if let Some(x) = args.channel { builder.add_channel(x); }
     if let Some(x) = args.ack { builder.add_ack(x); }
     if let Some(x) = args.state { builder.add_state(x); }
     builder.finish()
@@ -662,6 +855,14 @@ impl<'a> GameMessage<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<flatbuffers::ForwardsUOffset<CommandAck>>(GameMessage::VT_ACK, None)}
   }
+  /// Set on the channel's stats.
+  #[inline]
+  pub fn channel(&self) -> Option<ChannelInfo<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<flatbuffers::ForwardsUOffset<ChannelInfo>>(GameMessage::VT_CHANNEL, None)}
+  }
 }
 
 impl flatbuffers::Verifiable for GameMessage<'_> {
@@ -673,6 +874,7 @@ impl flatbuffers::Verifiable for GameMessage<'_> {
     v.visit_table(pos)?
      .visit_field::<flatbuffers::ForwardsUOffset<BoxState>>("state", Self::VT_STATE, false)?
      .visit_field::<flatbuffers::ForwardsUOffset<CommandAck>>("ack", Self::VT_ACK, false)?
+     .visit_field::<flatbuffers::ForwardsUOffset<ChannelInfo>>("channel", Self::VT_CHANNEL, false)?
      .finish();
     Ok(())
   }
@@ -680,6 +882,7 @@ impl flatbuffers::Verifiable for GameMessage<'_> {
 pub struct GameMessageArgs<'a> {
     pub state: Option<flatbuffers::WIPOffset<BoxState<'a>>>,
     pub ack: Option<flatbuffers::WIPOffset<CommandAck<'a>>>,
+    pub channel: Option<flatbuffers::WIPOffset<ChannelInfo<'a>>>,
 }
 impl<'a> Default for GameMessageArgs<'a> {
   #[inline]
@@ -687,6 +890,7 @@ impl<'a> Default for GameMessageArgs<'a> {
     GameMessageArgs {
       state: None,
       ack: None,
+      channel: None,
     }
   }
 }
@@ -703,6 +907,10 @@ impl<'a: 'b, 'b> GameMessageBuilder<'a, 'b> {
   #[inline]
   pub fn add_ack(&mut self, ack: flatbuffers::WIPOffset<CommandAck<'b >>) {
     self.fbb_.push_slot_always::<flatbuffers::WIPOffset<CommandAck>>(GameMessage::VT_ACK, ack);
+  }
+  #[inline]
+  pub fn add_channel(&mut self, channel: flatbuffers::WIPOffset<ChannelInfo<'b >>) {
+    self.fbb_.push_slot_always::<flatbuffers::WIPOffset<ChannelInfo>>(GameMessage::VT_CHANNEL, channel);
   }
   #[inline]
   pub fn new(_fbb: &'b mut flatbuffers::FlatBufferBuilder<'a>) -> GameMessageBuilder<'a, 'b> {
@@ -724,6 +932,7 @@ impl core::fmt::Debug for GameMessage<'_> {
     let mut ds = f.debug_struct("GameMessage");
       ds.field("state", &self.state());
       ds.field("ack", &self.ack());
+      ds.field("channel", &self.channel());
       ds.finish()
   }
 }

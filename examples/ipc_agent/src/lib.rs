@@ -3,6 +3,14 @@
 //! frame) and sends commands (pause, resume, speed, colour) that the game
 //! applies and answers (`CommandAck`).
 //!
+//! It uses the host's streams: the state goes to every page as one
+//! broadcast (`also_to`, one buffer) with a conflation key, so a slow page
+//! always gets the newest state and is never closed for reading slowly;
+//! once a second each page is shown its channel's stats
+//! (`ChannelStatsRequest` -> `ChannelStats`). With tokens
+//! (`scripts/demo --roles`), a page's role comes with its
+//! `ConnectionOpened`: a `viewer` watches, its commands are refused.
+//!
 //! The page and this agent share one definition of their messages,
 //! `demo.fbs`: flatc generates this module's Rust (`demo_generated.rs`) and
 //! the page's TypeScript (bundled as `web_root/demo_protocol.js`).
@@ -14,15 +22,19 @@ use fiasco::{
     system, EventReader, EventWriter, Frame, InitContext, Module, ModuleError, ResMut, Stage,
 };
 use fiasco_ipc_schema::{
-    ChannelClosed, ConnectionOpened, ListenRequest, ListenRequestArgs, ListenResult, ListenStatus,
-    MessageFromRemote, MessageKind, MessageToRemote, MessageToRemoteArgs,
+    ChannelClosed, ChannelStats, ChannelStatsRequest, ChannelStatsRequestArgs, ConnectionOpened,
+    ListenRequest, ListenRequestArgs, ListenResult, ListenStatus, MessageFromRemote, MessageKind,
+    MessageToRemote, MessageToRemoteArgs,
 };
 
 fiasco::generated_module!(demo_generated);
 
 pub mod scene;
 
-use scene::Scene;
+use scene::{ChannelNumbers, Scene, STATE_KEY};
+
+/// Frames between two stats requests for each page (about a second).
+const STATS_EVERY: u64 = 60;
 
 /// The `user_id` this agent listens with (events on its port carry it).
 pub const USER_ID: u64 = 0xB0C5;
@@ -39,6 +51,7 @@ pub fn module() -> Module {
         .with_system(Stage::Update, track_viewers())
         .with_system(Stage::Update, handle_commands())
         .with_system(Stage::Update, stream_state())
+        .with_system(Stage::Update, show_stats())
 }
 
 fn init(ctx: &mut InitContext<'_>) -> Result<(), ModuleError> {
@@ -87,9 +100,10 @@ fn track_viewers(
         tracing::info!(
             channel = event.channel(),
             peer = event.peer_address().unwrap_or(""),
+            role = event.role().unwrap_or(""),
             "page connected"
         );
-        scene.viewers.insert(event.channel());
+        scene.page_opened(event.channel(), event.role());
     }
     for event in closed.iter().filter(|event| event.user_id() == USER_ID) {
         tracing::info!(
@@ -97,7 +111,7 @@ fn track_viewers(
             code = event.code(),
             "page disconnected"
         );
-        scene.viewers.remove(&event.channel());
+        scene.page_closed(event.channel());
     }
 }
 
@@ -110,6 +124,30 @@ fn send(writer: &EventWriter<MessageToRemote<'_>>, channel: u64, bytes: &[u8]) {
                 channel,
                 content: Some(content),
                 kind: MessageKind::Binary,
+                ..Default::default()
+            },
+        )
+    });
+}
+
+/// Sends the state to every page in one message: one buffer shared by
+/// their channels (`also_to`), keyed so a page that reads slowly gets the
+/// newest state and nothing piles up for it.
+fn broadcast_state(writer: &EventWriter<MessageToRemote<'_>>, pages: &[u64], bytes: &[u8]) {
+    let Some((&first, others)) = pages.split_first() else {
+        return;
+    };
+    writer.write_builder(|builder| {
+        let content = fiasco::byte_vector(builder, bytes);
+        let also_to = builder.create_vector(others);
+        MessageToRemote::create(
+            builder,
+            &MessageToRemoteArgs {
+                channel: first,
+                content: Some(content),
+                kind: MessageKind::Binary,
+                conflation_key: STATE_KEY,
+                also_to: Some(also_to),
                 ..Default::default()
             },
         )
@@ -129,7 +167,7 @@ fn handle_commands(
             .content()
             .map(|content| content.bytes())
             .unwrap_or_default();
-        let answer = scene.answer(content, &mut builder);
+        let answer = scene.answer(event.channel(), content, &mut builder);
         send(&writer, event.channel(), answer);
     }
 }
@@ -147,8 +185,47 @@ fn stream_state(
     }
     let mut builder = flatbuffers::FlatBufferBuilder::new();
     let state = scene.state_message(frame.0, &mut builder);
-    for &channel in &scene.viewers {
-        send(&writer, channel, state);
+    let pages: Vec<u64> = scene.viewers.iter().copied().collect();
+    broadcast_state(&writer, &pages, state);
+}
+
+/// Once a second asks the host how each page's channel is doing, and shows
+/// each page its answer (a frame later).
+#[system]
+fn show_stats(
+    frame: Frame,
+    scene: ResMut<'_, Scene>,
+    answers: EventReader<ChannelStats<'_>>,
+    requests: EventWriter<ChannelStatsRequest<'_>>,
+    writer: EventWriter<MessageToRemote<'_>>,
+) {
+    let mut builder = flatbuffers::FlatBufferBuilder::new();
+    for stats in answers.iter().filter(|stats| stats.user_id() == USER_ID) {
+        if !stats.open() {
+            continue;
+        }
+        let numbers = ChannelNumbers {
+            queued_messages: stats.queued_messages(),
+            queued_bytes: stats.queued_bytes(),
+            sent_messages: stats.sent_messages(),
+            conflated_messages: stats.conflated_messages(),
+            round_trip_us: stats.round_trip_us(),
+        };
+        let message = scene.channel_message(stats.channel(), &numbers, &mut builder);
+        send(&writer, stats.channel(), message);
+    }
+    if frame.0 % STATS_EVERY == 0 {
+        for &channel in &scene.viewers {
+            requests.write_builder(|builder| {
+                ChannelStatsRequest::create(
+                    builder,
+                    &ChannelStatsRequestArgs {
+                        user_id: USER_ID,
+                        channel,
+                    },
+                )
+            });
+        }
     }
 }
 

@@ -3,11 +3,11 @@
 //! Fiasco module (this crate) and the Bevy demo (`examples/bevy_demo`)
 //! both run it, so the page cannot tell them apart.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::demo_generated::demo::{
-    Action, BoxState, BoxStateArgs, CommandAck, CommandAckArgs, CommandMessage, GameMessage,
-    GameMessageArgs,
+    Action, BoxState, BoxStateArgs, ChannelInfo, ChannelInfoArgs, CommandAck, CommandAckArgs,
+    CommandMessage, GameMessage, GameMessageArgs,
 };
 use flatbuffers::FlatBufferBuilder;
 
@@ -27,7 +27,30 @@ pub struct Scene {
     paused: bool,
     /// Channels of connected pages, in opening order.
     pub viewers: BTreeSet<u64>,
+    /// The role of each page's token, when the port has tokens
+    /// (`scripts/demo --roles`: `editor` or `viewer`).
+    pub roles: BTreeMap<u64, String>,
 }
+
+/// A channel's stats as the page is shown them (from the host's
+/// `ChannelStats`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChannelNumbers {
+    /// Messages queued towards the page.
+    pub queued_messages: u32,
+    /// Their bytes.
+    pub queued_bytes: u64,
+    /// Messages sent so far.
+    pub sent_messages: u64,
+    /// States replaced before they left.
+    pub conflated_messages: u64,
+    /// The last ping's round trip, microseconds (0: none).
+    pub round_trip_us: u32,
+}
+
+/// The conflation key of the box's state: each page gets the newest state
+/// at its own pace.
+pub const STATE_KEY: u64 = 1;
 
 impl Default for Scene {
     fn default() -> Self {
@@ -41,6 +64,7 @@ impl Default for Scene {
             color: 0x3b82f6,
             paused: false,
             viewers: BTreeSet::new(),
+            roles: BTreeMap::new(),
         }
     }
 }
@@ -61,6 +85,26 @@ impl Scene {
             self.dy = -self.dy;
             self.y = self.y.clamp(0.0, WORLD.1 - self.size);
         }
+    }
+
+    /// Whether a page may command the box: the demo's rule is that a
+    /// `viewer` token only watches; no token, `editor` or `default` may.
+    pub fn may_command(&self, channel: u64) -> bool {
+        self.roles.get(&channel).is_none_or(|role| role != "viewer")
+    }
+
+    /// A page connected, with its token's role (if the port has tokens).
+    pub fn page_opened(&mut self, channel: u64, role: Option<&str>) {
+        self.viewers.insert(channel);
+        if let Some(role) = role {
+            self.roles.insert(channel, role.to_owned());
+        }
+    }
+
+    /// A page's channel closed.
+    pub fn page_closed(&mut self, channel: u64) {
+        self.viewers.remove(&channel);
+        self.roles.remove(&channel);
     }
 
     /// Applies a command; returns whether it was valid and what happened.
@@ -95,10 +139,16 @@ impl Scene {
     /// `builder`.
     pub fn answer<'b>(
         &mut self,
+        channel: u64,
         content: &[u8],
         builder: &'b mut FlatBufferBuilder<'_>,
     ) -> &'b [u8] {
         let (id, ok, text) = match flatbuffers::root::<CommandMessage>(content) {
+            Ok(command) if !self.may_command(channel) => (
+                command.id(),
+                false,
+                "refused: a viewer's page watches the box but cannot move it".to_owned(),
+            ),
             Ok(command) => {
                 let (ok, text) = self.apply(&command);
                 (command.id(), ok, text)
@@ -118,8 +168,8 @@ impl Scene {
         let message = GameMessage::create(
             builder,
             &GameMessageArgs {
-                state: None,
                 ack: Some(ack),
+                ..Default::default()
             },
         );
         builder.finish_minimal(message);
@@ -150,7 +200,42 @@ impl Scene {
             builder,
             &GameMessageArgs {
                 state: Some(state),
-                ack: None,
+                ..Default::default()
+            },
+        );
+        builder.finish_minimal(message);
+        builder.finished_data()
+    }
+
+    /// The `GameMessage` telling the page on `channel` how its channel is
+    /// doing, built in `builder`.
+    pub fn channel_message<'b>(
+        &self,
+        channel: u64,
+        numbers: &ChannelNumbers,
+        builder: &'b mut FlatBufferBuilder<'_>,
+    ) -> &'b [u8] {
+        builder.reset();
+        let role = self
+            .roles
+            .get(&channel)
+            .map(|role| builder.create_string(role));
+        let info = ChannelInfo::create(
+            builder,
+            &ChannelInfoArgs {
+                role,
+                queued_messages: numbers.queued_messages,
+                queued_bytes: numbers.queued_bytes,
+                sent_messages: numbers.sent_messages,
+                conflated_messages: numbers.conflated_messages,
+                round_trip_us: numbers.round_trip_us,
+            },
+        );
+        let message = GameMessage::create(
+            builder,
+            &GameMessageArgs {
+                channel: Some(info),
+                ..Default::default()
             },
         );
         builder.finish_minimal(message);

@@ -863,6 +863,101 @@ var BoxState = class _BoxState {
   }
 };
 
+// generated/demo/channel-info.ts
+var ChannelInfo = class _ChannelInfo {
+  constructor() {
+    __publicField(this, "bb", null);
+    __publicField(this, "bb_pos", 0);
+  }
+  __init(i, bb) {
+    this.bb_pos = i;
+    this.bb = bb;
+    return this;
+  }
+  static getRootAsChannelInfo(bb, obj) {
+    return (obj || new _ChannelInfo()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+  }
+  static getSizePrefixedRootAsChannelInfo(bb, obj) {
+    bb.setPosition(bb.position() + SIZE_PREFIX_LENGTH);
+    return (obj || new _ChannelInfo()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+  }
+  role(optionalEncoding) {
+    const offset = this.bb.__offset(this.bb_pos, 4);
+    return offset ? this.bb.__string(this.bb_pos + offset, optionalEncoding) : null;
+  }
+  /**
+   * Messages queued towards the page.
+   */
+  queuedMessages() {
+    const offset = this.bb.__offset(this.bb_pos, 6);
+    return offset ? this.bb.readUint32(this.bb_pos + offset) : 0;
+  }
+  /**
+   * Their bytes.
+   */
+  queuedBytes() {
+    const offset = this.bb.__offset(this.bb_pos, 8);
+    return offset ? this.bb.readUint64(this.bb_pos + offset) : BigInt("0");
+  }
+  /**
+   * Messages sent to the page so far.
+   */
+  sentMessages() {
+    const offset = this.bb.__offset(this.bb_pos, 10);
+    return offset ? this.bb.readUint64(this.bb_pos + offset) : BigInt("0");
+  }
+  /**
+   * States replaced by a newer one before they left (the page read
+   * slower than the game streams).
+   */
+  conflatedMessages() {
+    const offset = this.bb.__offset(this.bb_pos, 12);
+    return offset ? this.bb.readUint64(this.bb_pos + offset) : BigInt("0");
+  }
+  /**
+   * The round trip of the host's last ping, microseconds (0: none yet).
+   */
+  roundTripUs() {
+    const offset = this.bb.__offset(this.bb_pos, 14);
+    return offset ? this.bb.readUint32(this.bb_pos + offset) : 0;
+  }
+  static startChannelInfo(builder) {
+    builder.startObject(6);
+  }
+  static addRole(builder, roleOffset) {
+    builder.addFieldOffset(0, roleOffset, 0);
+  }
+  static addQueuedMessages(builder, queuedMessages) {
+    builder.addFieldInt32(1, queuedMessages, 0);
+  }
+  static addQueuedBytes(builder, queuedBytes) {
+    builder.addFieldInt64(2, queuedBytes, BigInt("0"));
+  }
+  static addSentMessages(builder, sentMessages) {
+    builder.addFieldInt64(3, sentMessages, BigInt("0"));
+  }
+  static addConflatedMessages(builder, conflatedMessages) {
+    builder.addFieldInt64(4, conflatedMessages, BigInt("0"));
+  }
+  static addRoundTripUs(builder, roundTripUs) {
+    builder.addFieldInt32(5, roundTripUs, 0);
+  }
+  static endChannelInfo(builder) {
+    const offset = builder.endObject();
+    return offset;
+  }
+  static createChannelInfo(builder, roleOffset, queuedMessages, queuedBytes, sentMessages, conflatedMessages, roundTripUs) {
+    _ChannelInfo.startChannelInfo(builder);
+    _ChannelInfo.addRole(builder, roleOffset);
+    _ChannelInfo.addQueuedMessages(builder, queuedMessages);
+    _ChannelInfo.addQueuedBytes(builder, queuedBytes);
+    _ChannelInfo.addSentMessages(builder, sentMessages);
+    _ChannelInfo.addConflatedMessages(builder, conflatedMessages);
+    _ChannelInfo.addRoundTripUs(builder, roundTripUs);
+    return _ChannelInfo.endChannelInfo(builder);
+  }
+};
+
 // generated/demo/command-ack.ts
 var CommandAck = class _CommandAck {
   constructor() {
@@ -1031,14 +1126,24 @@ var GameMessage = class _GameMessage {
     const offset = this.bb.__offset(this.bb_pos, 6);
     return offset ? (obj || new CommandAck()).__init(this.bb.__indirect(this.bb_pos + offset), this.bb) : null;
   }
+  /**
+   * Set on the channel's stats.
+   */
+  channel(obj) {
+    const offset = this.bb.__offset(this.bb_pos, 8);
+    return offset ? (obj || new ChannelInfo()).__init(this.bb.__indirect(this.bb_pos + offset), this.bb) : null;
+  }
   static startGameMessage(builder) {
-    builder.startObject(2);
+    builder.startObject(3);
   }
   static addState(builder, stateOffset) {
     builder.addFieldOffset(0, stateOffset, 0);
   }
   static addAck(builder, ackOffset) {
     builder.addFieldOffset(1, ackOffset, 0);
+  }
+  static addChannel(builder, channelOffset) {
+    builder.addFieldOffset(2, channelOffset, 0);
   }
   static endGameMessage(builder) {
     const offset = builder.endObject();
@@ -1050,6 +1155,7 @@ export {
   BoxState,
   Builder,
   ByteBuffer,
+  ChannelInfo,
   CommandAck,
   CommandMessage,
   GameMessage

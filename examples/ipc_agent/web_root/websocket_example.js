@@ -37,6 +37,16 @@ function onGameMessage(bytes) {
     document.body.dataset.color = hex(state.color());
     draw(state);
   }
+  const channel = message.channel();
+  if (channel) {
+    const role = channel.role() || 'none (the port needs no token)';
+    $('role').textContent = role;
+    document.body.dataset.role = channel.role() || '';
+    const rtt = channel.roundTripUs();
+    $('channel').textContent = `${channel.sentMessages()} sent, ${channel.queuedMessages()} queued ` +
+      `(${channel.queuedBytes()} B), ${channel.conflatedMessages()} states skipped as stale, ` +
+      `round trip ${rtt ? (rtt / 1000).toFixed(2) + ' ms' : '-'}`;
+  }
   const ack = message.ack();
   if (ack) {
     const line = `#${ack.id()} ${ack.ok() ? 'ok' : 'refused'}: ${ack.text()}`;
@@ -59,8 +69,13 @@ function sendCommand(action, { speed = 0, color = 0 } = {}) {
   socket.send(builder.asUint8Array());
 }
 
+// A token in the page's address (scripts/demo --roles prints one per role)
+// goes on to the WebSocket: it decides the page's role.
+const token = new URLSearchParams(location.search).get('token');
+
 function connect() {
-  socket = new WebSocket(`ws://${location.host}/ws`);
+  const query = token ? `?token=${encodeURIComponent(token)}` : '';
+  socket = new WebSocket(`ws://${location.host}/ws${query}`);
   socket.binaryType = 'arraybuffer';
   socket.onopen = () => { $('status').textContent = 'connected'; };
   socket.onmessage = (event) => onGameMessage(new Uint8Array(event.data));

@@ -2,6 +2,7 @@
 
 export { Action } from './demo/action.js';
 export { BoxState } from './demo/box-state.js';
+export { ChannelInfo } from './demo/channel-info.js';
 export { CommandAck } from './demo/command-ack.js';
 export { CommandMessage } from './demo/command-message.js';
 export { GameMessage } from './demo/game-message.js';

@@ -3,6 +3,7 @@
 import * as flatbuffers from 'flatbuffers';
 
 import { BoxState } from '../demo/box-state.js';
+import { ChannelInfo } from '../demo/channel-info.js';
 import { CommandAck } from '../demo/command-ack.js';
 
 
@@ -43,8 +44,16 @@ ack(obj?:CommandAck):CommandAck|null {
   return offset ? (obj || new CommandAck()).__init(this.bb!.__indirect(this.bb_pos + offset), this.bb!) : null;
 }
 
+/**
+ * Set on the channel's stats.
+ */
+channel(obj?:ChannelInfo):ChannelInfo|null {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? (obj || new ChannelInfo()).__init(this.bb!.__indirect(this.bb_pos + offset), this.bb!) : null;
+}
+
 static startGameMessage(builder:flatbuffers.Builder) {
-  builder.startObject(2);
+  builder.startObject(3);
 }
 
 static addState(builder:flatbuffers.Builder, stateOffset:flatbuffers.Offset) {
@@ -53,6 +62,10 @@ static addState(builder:flatbuffers.Builder, stateOffset:flatbuffers.Offset) {
 
 static addAck(builder:flatbuffers.Builder, ackOffset:flatbuffers.Offset) {
   builder.addFieldOffset(1, ackOffset, 0);
+}
+
+static addChannel(builder:flatbuffers.Builder, channelOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(2, channelOffset, 0);
 }
 
 static endGameMessage(builder:flatbuffers.Builder):flatbuffers.Offset {
