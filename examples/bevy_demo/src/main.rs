@@ -216,7 +216,7 @@ fn show_stats(
             .channel_message(stats.channel.0, &numbers, &mut builder);
         sends.write(SendMessage::binary(stats.channel, message.to_vec()));
     }
-    if demo.frame % 60 == 0 {
+    if demo.frame.is_multiple_of(60) {
         for &channel in &demo.scene.viewers {
             requests.write(RequestChannelStats {
                 user_id: USER_ID,

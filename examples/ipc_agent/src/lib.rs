@@ -214,7 +214,7 @@ fn show_stats(
         let message = scene.channel_message(stats.channel(), &numbers, &mut builder);
         send(&writer, stats.channel(), message);
     }
-    if frame.0 % STATS_EVERY == 0 {
+    if frame.0.is_multiple_of(STATS_EVERY) {
         for &channel in &scene.viewers {
             requests.write_builder(|builder| {
                 ChannelStatsRequest::create(
