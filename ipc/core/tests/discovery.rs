@@ -48,6 +48,7 @@ fn the_file_follows_the_ports_and_goes_at_a_clean_stop() {
     let mut host = host_in(&dir);
     let mut options = ListenOptions::default();
     options.token = Some("t0k".to_owned());
+    options.tokens = vec![fiasco_ipc_core::TokenGrant::new("v-t0k", "viewer")];
     host.listen(3, 0, options);
     host.listen(4, 0, ListenOptions::default());
     let mut ports = Vec::new();
@@ -80,6 +81,14 @@ fn the_file_follows_the_ports_and_goes_at_a_clean_stop() {
         .unwrap();
     assert!(with_token.token_required);
     assert_eq!(with_token.token.as_deref(), Some("t0k"));
+    // The roles by name, and each token with its role, in the 0600 file.
+    assert_eq!(with_token.roles, ["default", "viewer"]);
+    let grants: Vec<(&str, &str)> = with_token
+        .tokens
+        .iter()
+        .map(|grant| (grant.role.as_str(), grant.token.as_str()))
+        .collect();
+    assert_eq!(grants, [("default", "t0k"), ("viewer", "v-t0k")]);
     assert_eq!(
         with_token.urls[0],
         format!("ws://127.0.0.1:{}/", with_token.port)
@@ -91,6 +100,7 @@ fn the_file_follows_the_ports_and_goes_at_a_clean_stop() {
         .unwrap()
         .clone();
     assert!(!open.token_required && open.token.is_none());
+    assert!(open.roles.is_empty() && open.tokens.is_empty());
 
     host.stop_listening(3, with_token.port);
     until(&mut host, |event| {

@@ -21,7 +21,7 @@ enum Command {
     /// The running games and their URLs.
     List {
         /// JSON for tools: an array of games (pid, name, started,
-        /// listeners with urls, token_required, token).
+        /// listeners with urls, token_required, token, roles, tokens).
         #[arg(long)]
         json: bool,
     },
@@ -71,15 +71,20 @@ fn table(games: &[GameEntry]) -> String {
         return "no running game found\n".to_owned();
     }
     let mut out = format!(
-        "{:<8} {:<20} {:<6} {:<6} URL\n",
-        "PID", "NAME", "PORT", "TOKEN"
+        "{:<8} {:<20} {:<6} {:<16} URL\n",
+        "PID", "NAME", "PORT", "TOKEN (ROLES)"
     );
     for game in games {
         for listener in &game.listeners {
-            let token = if listener.token_required { "yes" } else { "no" };
+            // The roles a token gives, not the tokens (--json has them).
+            let token = match (listener.token_required, listener.roles.is_empty()) {
+                (false, _) => "no".to_owned(),
+                (true, true) => "yes".to_owned(),
+                (true, false) => format!("yes ({})", printable(&listener.roles.join(","))),
+            };
             let url = printable(listener.urls.first().map_or("", String::as_str));
             out.push_str(&format!(
-                "{:<8} {:<20} {:<6} {:<6} {url}\n",
+                "{:<8} {:<20} {:<6} {:<16} {url}\n",
                 game.pid,
                 printable(&game.name),
                 listener.port,
