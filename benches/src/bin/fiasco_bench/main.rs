@@ -17,7 +17,9 @@ use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 
 mod attacks;
+mod baseline;
 mod instructions;
+mod streams;
 
 type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
 
@@ -55,6 +57,22 @@ struct Args {
     /// Seconds the unfinished-message attack holds its connections.
     #[arg(long, default_value_t = 40.0)]
     hold_seconds: f64,
+    /// Seconds of the slow-reader streams (keyed and unkeyed).
+    #[arg(long, default_value_t = 10)]
+    stream_seconds: u64,
+    /// Only the streams rows (and the baseline comparison, if given).
+    #[arg(long)]
+    only_streams: bool,
+    /// The previous release's platform_native, to compare this build
+    /// against in the same run (scripts/bench builds it).
+    #[arg(long, requires = "baseline_modules")]
+    baseline_platform: Option<PathBuf>,
+    /// The previous release's modules folder (libipc.so, libecho_agent.so).
+    #[arg(long)]
+    baseline_modules: Option<PathBuf>,
+    /// What the baseline is, for the table (e.g. its commit).
+    #[arg(long, default_value = "the previous release")]
+    baseline_name: String,
 }
 
 /// A server process under test, killed on drop.
@@ -92,17 +110,27 @@ fn wait_listening(address: SocketAddr) -> Result<(), String> {
 }
 
 fn start_game(args: &Args, name: &'static str, fps: u32) -> Result<Server, String> {
+    start_game_from(&args.platform, &args.modules, name, fps)
+}
+
+/// Starts the echo game of a given build.
+fn start_game_from(
+    platform: &std::path::Path,
+    modules: &std::path::Path,
+    name: &'static str,
+    fps: u32,
+) -> Result<Server, String> {
     let port = free_port();
-    let child = Command::new(&args.platform)
+    let child = Command::new(platform)
         .arg("--modules")
-        .arg(&args.modules)
+        .arg(modules)
         .args(["--fps", &fps.to_string()])
         .args(["--set", &format!("echo_agent.port={port}")])
         .args(["--set", "echo_agent.max_connections=30000"])
         .env("RUST_LOG", "warn")
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|error| format!("starting {}: {error}", args.platform.display()))?;
+        .map_err(|error| format!("starting {}: {error}", platform.display()))?;
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     let server = Server {
         name,
@@ -667,6 +695,15 @@ async fn main() -> Result<(), String> {
         print(&rows);
         return Ok(());
     }
+    if args.only_streams {
+        let seconds = args.stream_seconds;
+        tokio::task::spawn_blocking(move || streams::rows(&mut rows, seconds).map(|()| rows))
+            .await
+            .map_err(|error| error.to_string())?
+            .map(|rows| print(&rows))?;
+        baseline::compare(&args).await?;
+        return Ok(());
+    }
 
     // Game-thread cost of the IPC host's systems, first: before any load
     // leaves work (closing sockets) behind.
@@ -882,10 +919,17 @@ async fn main() -> Result<(), String> {
         }
     }
 
+    let seconds = args.stream_seconds;
+    let mut rows =
+        tokio::task::spawn_blocking(move || streams::rows(&mut rows, seconds).map(|()| rows))
+            .await
+            .map_err(|error| error.to_string())??;
+
     attacks::run(&args, &mut rows).await?;
 
     println!();
     print(&rows);
+    baseline::compare(&args).await?;
     Ok(())
 }
 

@@ -1,0 +1,61 @@
+//! This build against the previous release, in the same run: the echo game
+//! of each (unthrottled), interleaved rounds of the same load, medians and
+//! ratios. A change that costs more than the noise shows here.
+
+use crate::{median, sample, start_game_from, Args, Sample, ROUNDS};
+
+/// Which figure of a sample a row shows.
+type Pick = fn(&Sample) -> f64;
+
+/// Prints the comparison table, when a baseline was given.
+pub(crate) async fn compare(args: &Args) -> Result<(), String> {
+    let (Some(platform), Some(modules)) = (&args.baseline_platform, &args.baseline_modules) else {
+        return Ok(());
+    };
+    let servers = [
+        start_game_from(&args.platform, &args.modules, "this build", 0)?,
+        start_game_from(platform, modules, "baseline", 0)?,
+    ];
+    let mut samples: [Vec<Sample>; 2] = Default::default();
+    for _ in 0..ROUNDS {
+        for (server, samples) in servers.iter().zip(samples.iter_mut()) {
+            samples.push(sample(server, args.seconds).await?);
+        }
+    }
+    let figure =
+        |index: usize, pick: fn(&Sample) -> f64| median(samples[index].iter().map(pick).collect());
+    println!();
+    println!(
+        "This build against {} (echo game, fps 0; medians of {ROUNDS} interleaved rounds):",
+        args.baseline_name
+    );
+    println!();
+    println!("| measure | this build | baseline | ratio | per round (this / baseline) |");
+    println!("| --- | --- | --- | --- | --- |");
+    let rows: [(&str, Pick, &str); 6] = [
+        ("latency p50, 1 client, 64 B", |s| s.p50, "µs"),
+        ("latency p99, 1 client, 64 B", |s| s.p99, "µs"),
+        (
+            "messages/s, 10 clients x 16 in flight, 64 B",
+            |s| s.rate,
+            "msg/s",
+        ),
+        ("server CPU per 64 B message", |s| s.cpu_per_message, "µs"),
+        ("MB/s, 4 clients, 1 MiB messages", |s| s.megabytes, "MB/s"),
+        ("server CPU per GB echoed", |s| s.cpu_per_gigabyte, "s/GB"),
+    ];
+    for (what, pick, unit) in rows {
+        let (ours, theirs) = (figure(0, pick), figure(1, pick));
+        let rounds: Vec<String> = samples[0]
+            .iter()
+            .zip(&samples[1])
+            .map(|(a, b)| format!("{:.0}/{:.0}", pick(a), pick(b)))
+            .collect();
+        println!(
+            "| {what} | {ours:.1} {unit} | {theirs:.1} {unit} | {:.2}x | {} |",
+            if theirs > 0.0 { ours / theirs } else { 0.0 },
+            rounds.join(", ")
+        );
+    }
+    Ok(())
+}
