@@ -39,21 +39,34 @@ use crate::meter::Meter;
 use crate::options::Limits;
 use crate::types::{ClosedBy, MessageKind, Priority};
 
-/// Most bytes a channel's socket holds not yet sent (`TCP_NOTSENT_LOWAT`):
-/// the socket takes more only below it. Without it a slow reader's kernel
-/// send buffer (megabytes on loopback and LANs) holds seconds of a stream,
-/// and a keyed value is stale before it leaves the host: measured on
-/// loopback, a reader of 10 states a second from a 60 Hz stream of 256 KiB
-/// got states 2.4 s old (p50) without it, 0.4 s with it (the rest is in the
-/// reader's own receive buffer). Bulk throughput is unchanged: the kernel
-/// still sends at line rate, the host refills it at each wake.
+/// Most bytes the socket of a channel carrying keyed messages holds not yet
+/// sent (`TCP_NOTSENT_LOWAT`): the socket takes more only below it.
+/// Without it a slow reader's kernel send buffer (megabytes on loopback and
+/// LANs) holds seconds of a stream, and a keyed value is stale before it
+/// leaves the host: measured on loopback, a reader of 10 states a second
+/// from a 60 Hz stream of 256 KiB got states 2.4 to 2.7 s old (p50)
+/// without it, 0.4 to 0.6 s with it (the rest is in the reader's own
+/// receive buffer). Only
+/// keyed channels get it: on every channel it cost bulk echo about 14 %
+/// more CPU per GB (more, smaller writes), measured against the previous
+/// release in the same run.
 pub(crate) const NOTSENT_LOWAT: u32 = 128 * 1024;
 
-/// Sets a channel's TCP options: no Nagle delay, and [`NOTSENT_LOWAT`].
-/// Best effort: a socket that refuses them still works.
+/// Sets a channel's TCP options: no Nagle delay. Best effort.
 pub(crate) fn tune_socket(stream: &tokio::net::TcpStream) {
     let _ = stream.set_nodelay(true);
-    let _ = socket2::SockRef::from(stream).set_tcp_notsent_lowat(NOTSENT_LOWAT);
+}
+
+/// Sets [`NOTSENT_LOWAT`] on the channel's socket `fd`, once its first
+/// keyed message is queued. Best effort: a socket that refuses it works.
+/// `_owner` is the stream that owns `fd`, borrowed for the call.
+#[allow(unsafe_code)] // borrowing a raw fd: socket2 needs one
+pub(crate) fn keep_fresh<T: ?Sized>(fd: std::os::fd::RawFd, _owner: &T) {
+    // SAFETY: `fd` is the socket under `_owner`, the channel's stream,
+    // which the caller borrows for this call: the descriptor is open and
+    // stays so while it is borrowed here.
+    let socket = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let _ = socket2::SockRef::from(&socket).set_tcp_notsent_lowat(NOTSENT_LOWAT);
 }
 
 /// How long to wait for the peer's answer to a close frame.
@@ -407,6 +420,8 @@ pub(crate) struct ChannelState {
     measure_until: Option<Instant>,
     /// The next timed ping while measuring.
     next_measure: Option<Instant>,
+    /// A keyed message was queued: the socket should hold little unsent.
+    carries_keyed: bool,
     /// The message the server role is writing.
     writing: Option<Writing>,
     /// tungstenite holds bytes it could not write yet.
@@ -438,6 +453,7 @@ impl ChannelState {
             ping_in_flight: None,
             measure_until: None,
             next_measure: None,
+            carries_keyed: false,
             writing: None,
             unflushed: false,
             idle_deadline: now + limits.idle_timeout,
@@ -462,7 +478,10 @@ impl ChannelState {
         }
         let (queued, priority) = match outbound {
             Outbound::Message(message, priority) => (Queued::Message(message), priority),
-            Outbound::Keyed(key, priority) => (Queued::Keyed(key), priority),
+            Outbound::Keyed(key, priority) => {
+                self.carries_keyed = true;
+                (Queued::Keyed(key), priority)
+            }
             Outbound::Close(code, reason) => (Queued::Close(code, reason), Priority::Normal),
             Outbound::MeasureRoundTrip => {
                 self.measure_until = Some(now + MEASURE_FOR);
@@ -476,6 +495,11 @@ impl ChannelState {
             Priority::High => self.urgent.push_back(queued),
             Priority::Normal => self.queue.push_back(queued),
         }
+    }
+
+    /// Whether a keyed message was ever queued on the channel.
+    pub(crate) fn carries_keyed(&self) -> bool {
+        self.carries_keyed
     }
 
     /// The next place in the queues: high priority first; a keyed place

@@ -114,6 +114,8 @@ async fn resolve(
 /// An established connection, handshake done.
 struct Connection {
     io: TokioIo<hyper::upgrade::Upgraded>,
+    /// The TCP socket under `io` (for its freshness option).
+    socket: std::os::fd::RawFd,
     local: SocketAddr,
     peer: SocketAddr,
     path: String,
@@ -148,6 +150,7 @@ async fn dial(
         });
     };
     crate::channel::tune_socket(&stream);
+    let socket = std::os::fd::AsRawFd::as_raw_fd(&stream);
     let refused = |what: &str, error: std::io::Error| {
         ConnectError::with_source(ConnectErrorKind::Refused, format!("{what}: {error}"), error)
     };
@@ -179,6 +182,7 @@ async fn dial(
         .map_or_else(|| "/".to_owned(), |path| path.as_str().to_owned());
     Ok(Connection {
         io,
+        socket,
         local,
         peer,
         path,
@@ -460,6 +464,7 @@ async fn connected(
         origin: None,
         direction: Direction::Outbound { connect_id },
         role: None,
+        socket: Some(connection.socket),
     };
     // Reported right after the channel's ConnectionOpened, so the game
     // knows the channel by the time it hears it is connected.

@@ -90,6 +90,7 @@ impl Harness {
                 "/".to_owned(),
                 None,
                 None,
+                None,
             ),
             ctx,
             permit,
@@ -109,6 +110,7 @@ impl Harness {
         tokio::spawn(crate::http::serve(
             server,
             SocketAddr::from(([127, 0, 0, 1], 50_000)),
+            None,
             Arc::clone(&self.ctx),
             ticket,
             guard,

@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex};
 
 use hyper::body::Incoming;
@@ -53,6 +54,8 @@ struct Decision {
     ticket: Mutex<Option<Ticket>>,
     /// Its place among the HTTP connections, once it serves files.
     http: Mutex<Option<OwnedSemaphorePermit>>,
+    /// The TCP socket under the connection, when it is one.
+    socket: Option<RawFd>,
 }
 
 type Slot = Arc<Decision>;
@@ -64,13 +67,14 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Decision {
-    fn new(ticket: Ticket) -> Self {
+    fn new(ticket: Ticket, socket: Option<RawFd>) -> Self {
         Self {
             accepted: Mutex::default(),
             refused: Notify::new(),
             dropped: Notify::new(),
             ticket: Mutex::new(Some(ticket)),
             http: Mutex::default(),
+            socket,
         }
     }
 
@@ -112,6 +116,7 @@ impl Decision {
 pub(crate) async fn serve<IO>(
     io: IO,
     peer: SocketAddr,
+    socket: Option<RawFd>,
     ctx: Arc<ListenerCtx>,
     ticket: Ticket,
     guard: TrackerGuard,
@@ -125,13 +130,14 @@ pub(crate) async fn serve<IO>(
         () = evicted.notified() => {
             tracing::debug!(%peer, port, "dropped an unfinished connection for a newer one (max_pending_handshakes)");
         }
-        () = serve_io(io, peer, ctx, ticket, guard) => {}
+        () = serve_io(io, peer, socket, ctx, ticket, guard) => {}
     }
 }
 
 async fn serve_io<IO>(
     io: HttpIo<IO>,
     peer: SocketAddr,
+    socket: Option<RawFd>,
     ctx: Arc<ListenerCtx>,
     ticket: Ticket,
     guard: TrackerGuard,
@@ -141,7 +147,7 @@ async fn serve_io<IO>(
     let started = Instant::now();
     let deadline = started + ctx.options.limits.handshake_timeout;
     let stand_down = io.stand_down_handle();
-    let slot: Slot = Arc::new(Decision::new(ticket));
+    let slot: Slot = Arc::new(Decision::new(ticket, socket));
     match ctx.tls.clone() {
         Some(acceptor) => match tokio::time::timeout_at(deadline, acceptor.accept(io)).await {
             Ok(Ok(stream)) => serve_http(stream, peer, ctx, started, slot, stand_down, guard).await,
@@ -230,7 +236,13 @@ async fn serve_http<IO>(
     stand_down.stand_down();
     crate::websocket::run(
         TokioIo::new(upgraded),
-        crate::websocket::Opened::inbound(peer, accepted.path, accepted.origin, accepted.role),
+        crate::websocket::Opened::inbound(
+            peer,
+            accepted.path,
+            accepted.origin,
+            accepted.role,
+            slot.socket,
+        ),
         ctx,
         accepted.permit,
         guard,

@@ -33,6 +33,7 @@ pub(crate) async fn accept_loop(
 
 fn accept(stream: TcpStream, peer: SocketAddr, ctx: &Arc<ListenerCtx>) {
     crate::channel::tune_socket(&stream);
+    let socket = Some(std::os::fd::AsRawFd::as_raw_fd(&stream));
     // No refusal here: a place among the unfinished connections, the
     // oldest dropped for it when they are full (see `pending`).
     let (ticket, dropped) = ctx.gate.pending.admit(peer.ip());
@@ -42,6 +43,6 @@ fn accept(stream: TcpStream, peer: SocketAddr, ctx: &Arc<ListenerCtx>) {
     let ctx = Arc::clone(ctx);
     let guard = ctx.hub.tracker.guard();
     tokio::spawn(async move {
-        crate::http::serve(stream, peer, ctx, ticket, guard).await;
+        crate::http::serve(stream, peer, socket, ctx, ticket, guard).await;
     });
 }

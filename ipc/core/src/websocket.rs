@@ -86,6 +86,9 @@ pub(crate) struct Opened {
     pub(crate) direction: Direction,
     /// The role of the token the client presented.
     pub(crate) role: Option<String>,
+    /// The TCP socket under the channel's stream, when it is one: a keyed
+    /// stream sets its freshness option (`channel::keep_fresh`).
+    pub(crate) socket: Option<std::os::fd::RawFd>,
 }
 
 impl Opened {
@@ -95,6 +98,7 @@ impl Opened {
         path: String,
         origin: Option<String>,
         role: Option<String>,
+        socket: Option<std::os::fd::RawFd>,
     ) -> Self {
         Self {
             channel: next_channel(),
@@ -103,6 +107,7 @@ impl Opened {
             origin,
             direction: Direction::Inbound,
             role,
+            socket,
         }
     }
 }
@@ -142,6 +147,7 @@ pub(crate) async fn serve<IO>(
         origin,
         direction,
         role: client_role,
+        socket,
     } = opened;
     let (sender, mut outbound) = mpsc::unbounded_channel();
     hub.channels
@@ -174,7 +180,15 @@ pub(crate) async fn serve<IO>(
     }
     let meter = Meter::new(Arc::clone(&shared), Arc::clone(&hub.host));
     let mut state = ChannelState::new(role, shared.limits, meter, Instant::now());
-    drive(&mut io, &mut state, &mut outbound, &shared, ctx, channel).await;
+    drive(
+        &mut io,
+        &mut state,
+        &mut outbound,
+        &shared,
+        ctx,
+        (channel, socket),
+    )
+    .await;
     hub.channels
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -191,8 +205,9 @@ async fn drive<IO: AsyncRead + AsyncWrite + Unpin>(
     outbound: &mut mpsc::UnboundedReceiver<Outbound>,
     shared: &Arc<ChannelShared>,
     ctx: &ChannelCtx<'_>,
-    channel: ChannelId,
+    (channel, socket): (ChannelId, Option<std::os::fd::RawFd>),
 ) {
+    let mut fresh = false;
     let hub = ctx.hub;
     // Made once per connection, not once per message: each ends the
     // channel.
@@ -225,7 +240,15 @@ async fn drive<IO: AsyncRead + AsyncWrite + Unpin>(
             }
             while commands_open {
                 match outbound.poll_recv(cx) {
-                    Poll::Ready(Some(command)) => state.handle_outbound(now, command),
+                    Poll::Ready(Some(command)) => {
+                        state.handle_outbound(now, command);
+                        if !fresh && state.carries_keyed() {
+                            fresh = true;
+                            if let Some(socket) = socket {
+                                crate::channel::keep_fresh(socket, &*io);
+                            }
+                        }
+                    }
                     Poll::Ready(None) => {
                         commands_open = false;
                         state.handle_shutdown(now, now + CLOSE_TIMEOUT, "host stopped");

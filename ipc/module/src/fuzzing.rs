@@ -6,8 +6,8 @@ use std::cell::RefCell;
 use fiasco::bytes::Bytes;
 use fiasco::{system, EventReader, EventWriter, Game, GameBuilder, Module, Stage};
 use fiasco_ipc_schema::{
-    ChannelClosed, CloseChannel, ConnectionOpened, ListenResult, MessageFromRemote,
-    MessageToRemote, StopListeningRequest, StopListeningResult,
+    ChannelClosed, ChannelStats, ChannelStatsRequest, CloseChannel, ConnectionOpened, ListenResult,
+    MessageFromRemote, MessageToRemote, StopListeningRequest, StopListeningResult,
 };
 
 thread_local! {
@@ -26,8 +26,12 @@ fn write_input(
     closed: EventWriter<ChannelClosed<'_>>,
     results: EventWriter<ListenResult<'_>>,
     stop_results: EventWriter<StopListeningResult<'_>>,
+    stats_requests: EventWriter<ChannelStatsRequest<'_>>,
+    stats: EventWriter<ChannelStats<'_>>,
 ) {
     let input = INPUT.with(|input| input.borrow().clone());
+    stats_requests.write_owned(input.clone());
+    stats.write_owned(input.clone());
     send.write_owned(input.clone());
     close.write_owned(input.clone());
     stop.write_owned(input.clone());
@@ -46,7 +50,19 @@ fn read_everything(
     closed: EventReader<ChannelClosed<'_>>,
     results: EventReader<ListenResult<'_>>,
     stop_results: EventReader<StopListeningResult<'_>>,
+    stats: EventReader<ChannelStats<'_>>,
+    sends: EventReader<MessageToRemote<'_>>,
 ) {
+    for event in &stats {
+        let _ = (event.channel(), event.queued_bytes(), event.round_trip_us());
+    }
+    for event in &sends {
+        let _ = (
+            event.also_to().map(|also| also.iter().max()),
+            event.priority(),
+            event.conflation_key(),
+        );
+    }
     for event in &from_remote {
         let _ = (
             event.channel(),
@@ -55,7 +71,12 @@ fn read_everything(
         );
     }
     for event in &opened {
-        let _ = (event.peer_address(), event.path(), event.origin());
+        let _ = (
+            event.peer_address(),
+            event.path(),
+            event.origin(),
+            event.role(),
+        );
     }
     for event in &closed {
         let _ = (event.reason(), event.code(), event.closed_by());
