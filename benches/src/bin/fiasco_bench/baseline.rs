@@ -2,7 +2,11 @@
 //! of each (unthrottled), interleaved rounds of the same load, medians and
 //! ratios. A change that costs more than the noise shows here.
 
-use crate::{median, sample, start_game_from, Args, Sample, ROUNDS};
+use crate::{median, sample, shown, start_game_from, Args, Sample};
+
+/// Rounds of the comparison: more than the main table's, as two builds of
+/// the same code differ by less than the machine's noise.
+const ROUNDS: usize = 5;
 
 /// Which figure of a sample a row shows.
 type Pick = fn(&Sample) -> f64;
@@ -49,10 +53,12 @@ pub(crate) async fn compare(args: &Args) -> Result<(), String> {
         let rounds: Vec<String> = samples[0]
             .iter()
             .zip(&samples[1])
-            .map(|(a, b)| format!("{:.0}/{:.0}", pick(a), pick(b)))
+            .map(|(a, b)| format!("{}/{}", shown(pick(a)), shown(pick(b))))
             .collect();
         println!(
-            "| {what} | {ours:.1} {unit} | {theirs:.1} {unit} | {:.2}x | {} |",
+            "| {what} | {} {unit} | {} {unit} | {:.2}x | {} |",
+            shown(ours),
+            shown(theirs),
             if theirs > 0.0 { ours / theirs } else { 0.0 },
             rounds.join(", ")
         );
