@@ -22,7 +22,7 @@
 //! /// Echoes every message, in the frame it arrives.
 //! fn echo(mut messages: MessageReader<MessageFromRemote>, mut sends: MessageWriter<SendMessage>) {
 //!     for message in messages.read().filter(|message| message.user_id == MY_USER_ID) {
-//!         sends.write(SendMessage { channel: message.channel, kind: message.kind, data: message.data.clone() });
+//!         sends.write(SendMessage::new(message.channel, message.kind, message.data.clone()));
 //!     }
 //! }
 //!

@@ -167,7 +167,7 @@ impl SendMessage {
 }
 
 /// Close a channel with a close code (1000: normal) and a reason. Answered
-/// by its [`ChannelClosed`] with [`ClosedBy::Agent`].
+/// by its [`ChannelClosed`] with [`ClosedBy::Agent`](fiasco_ipc_core::ClosedBy::Agent).
 #[derive(Message, Debug, Clone, PartialEq, Eq)]
 pub struct CloseChannel {
     /// The channel.
@@ -181,7 +181,7 @@ pub struct CloseChannel {
 /// Dial a WebSocket server (`ws://` or `wss://`) and keep the link up,
 /// dialing again with backoff and jitter after a failure or a drop, until
 /// [`Disconnect`] or exit. Reported by [`ConnectStatus`]; each connection is
-/// a new channel ([`ConnectionOpened`] with [`Direction::Outbound`]).
+/// a new channel ([`ConnectionOpened`] with [`Direction::Outbound`](fiasco_ipc_core::Direction::Outbound)).
 #[derive(Message, Debug, Clone)]
 pub struct Connect {
     /// Who asks: its events carry it.

@@ -38,10 +38,10 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 /// loop {
 ///     host.flush();
 ///     while let Some(event) = host.poll_event() {
-///         if let Event::Message(crate::Message { channel, kind, data, .. }) = event {
+///         if let Event::Message(message) = event {
 ///             // Echo; a failed send is logged, and the channel's
 ///             // ChannelClosed follows when it closes for it.
-///             let _ = host.send(channel, kind, data);
+///             let _ = host.send(message.channel, message.kind, message.data);
 ///         }
 ///     }
 ///     std::thread::sleep(std::time::Duration::from_millis(16)); // a frame

@@ -3,14 +3,14 @@
 //! runtime; the `fiasco-ipc` module is thin glue on top of it.
 //!
 //! ```no_run
-//! use fiasco_ipc_core::{Event, IpcHost, ListenOptions};
+//! use fiasco_ipc_core::{Event, IpcHost, ListenOptions, ListenResult};
 //!
 //! let mut host = IpcHost::start()?;
 //! host.listen(7, 0, ListenOptions::default());
 //! host.flush();
 //! // ... once a frame:
 //! while let Some(event) = host.poll_event() {
-//!     if let Event::ListenResult(crate::ListenResult { result: Ok(address), .. }) = event {
+//!     if let Event::ListenResult(ListenResult { result: Ok(address), .. }) = event {
 //!         println!("listening on ws://{address}");
 //!     }
 //! }
