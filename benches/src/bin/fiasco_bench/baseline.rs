@@ -21,16 +21,18 @@ pub(crate) async fn compare(args: &Args) -> Result<(), String> {
         start_game_from(platform, modules, "baseline", 0)?,
     ];
     let mut samples: [Vec<Sample>; 2] = Default::default();
-    for _ in 0..ROUNDS {
-        for (server, samples) in servers.iter().zip(samples.iter_mut()) {
-            samples.push(sample(server, args.seconds).await?);
+    for round in 0..ROUNDS {
+        // Each build goes first in every other round: no order bias.
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for index in order {
+            samples[index].push(sample(&servers[index], args.seconds).await?);
         }
     }
     let figure =
         |index: usize, pick: fn(&Sample) -> f64| median(samples[index].iter().map(pick).collect());
     println!();
     println!(
-        "This build against {} (echo game, fps 0; medians of {ROUNDS} interleaved rounds):",
+        "This build against {} (echo game, fps 0; medians of {ROUNDS} interleaved rounds, each going first in every other):",
         args.baseline_name
     );
     println!();
