@@ -165,6 +165,17 @@ impl Pair {
         }
     }
 
+    /// The first byte of every binary message the peer reads.
+    fn peer_reads_firsts(&mut self) -> Vec<u8> {
+        self.peer_reads(usize::MAX)
+            .into_iter()
+            .filter_map(|message| match message {
+                Message::Binary(data) => Some(data[0]),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn queue(&mut self, data: Vec<u8>) {
         let (message, _) = OutboundMessage::charge(
             MessageKind::Binary,
@@ -457,14 +468,7 @@ fn a_high_priority_message_waits_only_for_the_one_being_written() {
     pair.queue_as(vec![9; 10], Priority::High, 0);
     pair.socket.room = usize::MAX;
     pair.step(Duration::ZERO);
-    let firsts: Vec<u8> = pair
-        .peer_reads(usize::MAX)
-        .into_iter()
-        .filter_map(|message| match message {
-            Message::Binary(data) => Some(data[0]),
-            _ => None,
-        })
-        .collect();
+    let firsts = pair.peer_reads_firsts();
     assert_eq!(firsts, [0, 9, 1, 2, 3]);
 }
 
@@ -485,14 +489,7 @@ fn a_keyed_place_writes_its_newest_value_once() {
     );
     pair.socket.room = usize::MAX;
     pair.step(Duration::ZERO);
-    let firsts: Vec<u8> = pair
-        .peer_reads(usize::MAX)
-        .into_iter()
-        .filter_map(|message| match message {
-            Message::Binary(data) => Some(data[0]),
-            _ => None,
-        })
-        .collect();
+    let firsts = pair.peer_reads_firsts();
     assert_eq!(firsts, [3, 2], "the newest value, in the key's place");
     assert_eq!(pair.host.outbound.used(), 0, "every byte released");
     assert_eq!(

@@ -146,18 +146,25 @@ fn agent() -> Module {
         .with_system(Stage::Update, answer())
 }
 
-#[test]
-fn megabyte_messages_cross_the_game_thread_without_a_payload_sized_allocation() {
+/// A game with the IPC module and `agent` on a thread of its own, marked
+/// as `test`'s game thread; returns its stop handle, the thread, and the
+/// port the agent reported in `port`.
+fn start_game(
+    test: usize,
+    fps: u32,
+    agent: fn() -> &'static fiasco::abi::FiascoModuleApi,
+    port: &'static Mutex<Option<u16>>,
+) -> (StopHandle, std::thread::JoinHandle<()>, u16) {
     let stop = StopHandle::default();
     let game_thread = {
         let stop = stop.clone();
         std::thread::spawn(move || {
-            GAME_THREAD.with(|flag| flag.set(Some(ROUND_TRIPS)));
+            GAME_THREAD.with(|flag| flag.set(Some(test)));
             let mut game = GameBuilder::new()
                 .config(Config::default())
-                .fps(240)
+                .fps(fps)
                 .add_static(fiasco_ipc::api())
-                .add_static(fiasco::module_api!("prebuilt", agent))
+                .add_static(agent())
                 .build();
             assert!(game.reports().is_empty(), "{:?}", game.reports());
             game.run(&stop);
@@ -166,12 +173,23 @@ fn megabyte_messages_cross_the_game_thread_without_a_payload_sized_allocation() 
     };
     let deadline = Instant::now() + Duration::from_secs(10);
     let port = loop {
-        if let Some(port) = *PORT.lock().unwrap() {
+        if let Some(port) = *port.lock().unwrap() {
             break port;
         }
         assert!(Instant::now() < deadline, "no ListenResult");
         std::thread::sleep(Duration::from_millis(5));
     };
+    (stop, game_thread, port)
+}
+
+#[test]
+fn megabyte_messages_cross_the_game_thread_without_a_payload_sized_allocation() {
+    let (stop, game_thread, port) = start_game(
+        ROUND_TRIPS,
+        240,
+        || fiasco::module_api!("prebuilt", agent),
+        &PORT,
+    );
     let (mut client, _) = tungstenite::connect(format!("ws://127.0.0.1:{port}/")).unwrap();
     let payload = Bytes::from(vec![1u8; SIZE]);
     let round_trip = |client: &mut tungstenite::WebSocket<_>| {
@@ -288,30 +306,12 @@ fn broadcaster() -> Module {
 
 #[test]
 fn a_broadcast_to_ten_channels_costs_one_buffer_not_ten() {
-    let stop = StopHandle::default();
-    let game_thread = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            GAME_THREAD.with(|flag| flag.set(Some(BROADCAST)));
-            let mut game = GameBuilder::new()
-                .config(Config::default())
-                .fps(120)
-                .add_static(fiasco_ipc::api())
-                .add_static(fiasco::module_api!("broadcaster", broadcaster))
-                .build();
-            assert!(game.reports().is_empty(), "{:?}", game.reports());
-            game.run(&stop);
-            game.shutdown();
-        })
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let port = loop {
-        if let Some(port) = *BROADCAST_PORT.lock().unwrap() {
-            break port;
-        }
-        assert!(Instant::now() < deadline, "no ListenResult");
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let (stop, game_thread, port) = start_game(
+        BROADCAST,
+        120,
+        || fiasco::module_api!("broadcaster", broadcaster),
+        &BROADCAST_PORT,
+    );
     let readers: Vec<_> = (0..READERS)
         .map(|_| {
             let (mut client, _) = tungstenite::connect(format!("ws://127.0.0.1:{port}/")).unwrap();
