@@ -2253,8 +2253,9 @@ struct ChannelStats FLATBUFFERS_FINAL_CLASS : private ::flatbuffers::Table {
     return GetField<uint64_t>(VT_INBOUND_BYTES, 0);
   }
   /// The round trip of the host's last answered ping, in microseconds; 0
-  /// when none was answered yet. The host pings every open channel once a
-  /// second (timed) and when idle.
+  /// when none was answered yet. Every ping the host sends is timed: the
+  /// idle ping, and one a second on a channel for 10 s after each
+  /// ChannelStatsRequest about it (ask again to keep it fresh).
   uint32_t round_trip_us() const {
     return GetField<uint32_t>(VT_ROUND_TRIP_US, 0);
   }

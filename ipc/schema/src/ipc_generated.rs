@@ -3716,8 +3716,9 @@ impl<'a> ChannelStats<'a> {
     unsafe { self._tab.get::<u64>(ChannelStats::VT_INBOUND_BYTES, Some(0)).unwrap()}
   }
   /// The round trip of the host's last answered ping, in microseconds; 0
-  /// when none was answered yet. The host pings every open channel once a
-  /// second (timed) and when idle.
+  /// when none was answered yet. Every ping the host sends is timed: the
+  /// idle ping, and one a second on a channel for 10 s after each
+  /// ChannelStatsRequest about it (ask again to keep it fresh).
   #[inline]
   pub fn round_trip_us(&self) -> u32 {
     // Safety:
