@@ -172,14 +172,14 @@ fn handle_commands(
 fn stream_state(mut demo: ResMut<'_, Demo>, mut sends: MessageWriter<'_, SendMessage>) {
     demo.frame += 1;
     demo.scene.step();
-    if demo.scene.viewers.is_empty() {
+    if demo.scene.pages().next().is_none() {
         return;
     }
     let mut builder = flatbuffers::FlatBufferBuilder::new();
     let state = bytes::Bytes::copy_from_slice(demo.scene.state_message(demo.frame, &mut builder));
     // One message to every page (one shared buffer), keyed: a slow page
     // gets the newest state and nothing piles up for it.
-    let mut pages = demo.scene.viewers.iter().map(|&channel| ChannelId(channel));
+    let mut pages = demo.scene.pages().map(ChannelId);
     if let Some(first) = pages.next() {
         sends.write(
             SendMessage::binary(first, state)
@@ -217,7 +217,7 @@ fn show_stats(
         sends.write(SendMessage::binary(stats.channel, message.to_vec()));
     }
     if demo.frame.is_multiple_of(60) {
-        for &channel in &demo.scene.viewers {
+        for channel in demo.scene.pages() {
             requests.write(RequestChannelStats {
                 user_id: USER_ID,
                 channel: ChannelId(channel),

@@ -180,12 +180,12 @@ fn stream_state(
     writer: EventWriter<MessageToRemote<'_>>,
 ) {
     scene.step();
-    if scene.viewers.is_empty() {
+    let pages: Vec<u64> = scene.pages().collect();
+    if pages.is_empty() {
         return;
     }
     let mut builder = flatbuffers::FlatBufferBuilder::new();
     let state = scene.state_message(frame.0, &mut builder);
-    let pages: Vec<u64> = scene.viewers.iter().copied().collect();
     broadcast_state(&writer, &pages, state);
 }
 
@@ -215,7 +215,7 @@ fn show_stats(
         send(&writer, stats.channel(), message);
     }
     if frame.0.is_multiple_of(STATS_EVERY) {
-        for &channel in &scene.viewers {
+        for channel in scene.pages() {
             requests.write_builder(|builder| {
                 ChannelStatsRequest::create(
                     builder,

@@ -3,7 +3,7 @@
 //! Fiasco module (this crate) and the Bevy demo (`examples/bevy_demo`)
 //! both run it, so the page cannot tell them apart.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::demo_generated::demo::{
     Action, BoxState, BoxStateArgs, ChannelInfo, ChannelInfoArgs, CommandAck, CommandAckArgs,
@@ -25,11 +25,10 @@ pub struct Scene {
     speed: f32,
     color: u32,
     paused: bool,
-    /// Channels of connected pages, in opening order.
-    pub viewers: BTreeSet<u64>,
-    /// The role of each page's token, when the port has tokens
-    /// (`scripts/demo --roles`: `editor` or `viewer`).
-    pub roles: BTreeMap<u64, String>,
+    /// Channels of connected pages, in opening order, each with the role
+    /// of its token when the port has tokens (`scripts/demo --roles`:
+    /// `editor` or `viewer`).
+    pages: BTreeMap<u64, Option<String>>,
 }
 
 /// A channel's stats as the page is shown them (from the host's
@@ -63,8 +62,7 @@ impl Default for Scene {
             speed: 3.0,
             color: 0x3b82f6,
             paused: false,
-            viewers: BTreeSet::new(),
-            roles: BTreeMap::new(),
+            pages: BTreeMap::new(),
         }
     }
 }
@@ -87,24 +85,28 @@ impl Scene {
         }
     }
 
+    /// The channels of the connected pages, in opening order.
+    pub fn pages(&self) -> impl Iterator<Item = u64> + '_ {
+        self.pages.keys().copied()
+    }
+
     /// Whether a page may command the box: the demo's rule is that a
     /// `viewer` token only watches; no token, `editor` or `default` may.
     pub fn may_command(&self, channel: u64) -> bool {
-        self.roles.get(&channel).is_none_or(|role| role != "viewer")
+        self.pages
+            .get(&channel)
+            .and_then(Option::as_deref)
+            .is_none_or(|role| role != "viewer")
     }
 
     /// A page connected, with its token's role (if the port has tokens).
     pub fn page_opened(&mut self, channel: u64, role: Option<&str>) {
-        self.viewers.insert(channel);
-        if let Some(role) = role {
-            self.roles.insert(channel, role.to_owned());
-        }
+        self.pages.insert(channel, role.map(str::to_owned));
     }
 
     /// A page's channel closed.
     pub fn page_closed(&mut self, channel: u64) {
-        self.viewers.remove(&channel);
-        self.roles.remove(&channel);
+        self.pages.remove(&channel);
     }
 
     /// Applies a command; returns whether it was valid and what happened.
@@ -217,8 +219,9 @@ impl Scene {
     ) -> &'b [u8] {
         builder.reset();
         let role = self
-            .roles
+            .pages
             .get(&channel)
+            .and_then(Option::as_deref)
             .map(|role| builder.create_string(role));
         let info = ChannelInfo::create(
             builder,

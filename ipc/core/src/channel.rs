@@ -44,12 +44,11 @@ use crate::types::{ClosedBy, MessageKind, Priority};
 /// Without it a slow reader's kernel send buffer (megabytes on loopback and
 /// LANs) holds seconds of a stream, and a keyed value is stale before it
 /// leaves the host: measured on loopback, a reader of 10 states a second
-/// from a 60 Hz stream of 256 KiB got states 2.4 to 2.7 s old (p50)
-/// without it, 0.4 to 0.6 s with it (the rest is in the reader's own
-/// receive buffer). Only
-/// keyed channels get it: on every channel it cost bulk echo about 14 %
-/// more CPU per GB (more, smaller writes), measured against the previous
-/// release in the same run.
+/// from a 60 Hz stream of 256 KiB got states 2.4 s old (p50) without it,
+/// 0.6 to 1.1 s with it (the rest is in the reader's own receive buffer).
+/// Only keyed channels get it: on every channel it cost bulk echo about
+/// 14 % more CPU per GB (more, smaller writes), measured against the
+/// previous release in the same run.
 pub(crate) const NOTSENT_LOWAT: u32 = 128 * 1024;
 
 /// Sets a channel's TCP options: no Nagle delay. Best effort.

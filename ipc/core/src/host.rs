@@ -59,7 +59,7 @@ pub struct IpcHost {
     /// Every channel whose `ChannelClosed` the game has not taken yet.
     channels: ChannelMap<Channel>,
     /// Answers of the game thread's own (stats), given out first.
-    answers: Vec<Event>,
+    answers: std::collections::VecDeque<Event>,
     shared: Arc<HostShared>,
     /// Whether the game took inbound messages since the last flush.
     released: bool,
@@ -116,7 +116,7 @@ impl IpcHost {
             allowance: Allowance::new(options.frame_budget),
             scratch: Vec::new(),
             channels: ChannelMap::default(),
-            answers: Vec::new(),
+            answers: std::collections::VecDeque::new(),
             shared,
             released: false,
             refill: true,
@@ -327,7 +327,7 @@ impl IpcHost {
                 });
             }
         }
-        self.answers.push(Event::ChannelStats(stats));
+        self.answers.push_back(Event::ChannelStats(stats));
     }
 
     /// Closes a channel with a close code (1000 for normal) and reason.
@@ -368,8 +368,8 @@ impl IpcHost {
     /// when this frame's [`FrameBudget`](crate::FrameBudget) is spent (the
     /// rest waits for the next frame, after a [`flush`](Self::flush)).
     pub fn poll_event(&mut self) -> Option<Event> {
-        if !self.answers.is_empty() {
-            return Some(self.answers.remove(0));
+        if let Some(answer) = self.answers.pop_front() {
+            return Some(answer);
         }
         if self.inbox.is_empty() || std::mem::take(&mut self.refill) {
             self.refill();

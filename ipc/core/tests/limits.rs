@@ -53,15 +53,12 @@ fn an_oversized_frame_closes_with_1009() {
     assert_eq!(closed(&game).1, 1009);
 }
 
-#[test]
-fn a_client_that_never_reads_is_closed_with_1008() {
-    let game = Game::start(Mode::Record);
-    let mut options = ListenOptions::default();
-    options.limits.max_outbound_bytes = 1 << 20;
-    let address = game.listen(1, 0, options);
-    let client = connect(address, "/"); // never reads
-    let channel = game.opened(0);
-    // 64 MiB offered, 1 MiB allowed in flight beyond what the socket takes.
+/// Sends 64 MiB in 64 KiB messages, 1 MiB a game frame, to `channel`;
+/// returns the refusals, in order.
+fn offer_64_mib(
+    game: &Game,
+    channel: fiasco_ipc_core::ChannelId,
+) -> std::sync::Arc<std::sync::Mutex<Vec<SendError>>> {
     let refusals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     for _ in 0..64 {
         let refusals = std::sync::Arc::clone(&refusals);
@@ -74,6 +71,19 @@ fn a_client_that_never_reads_is_closed_with_1008() {
         });
         std::thread::sleep(Duration::from_millis(5));
     }
+    refusals
+}
+
+#[test]
+fn a_client_that_never_reads_is_closed_with_1008() {
+    let game = Game::start(Mode::Record);
+    let mut options = ListenOptions::default();
+    options.limits.max_outbound_bytes = 1 << 20;
+    let address = game.listen(1, 0, options);
+    let client = connect(address, "/"); // never reads
+    let channel = game.opened(0);
+    // 64 MiB offered, 1 MiB allowed in flight beyond what the socket takes.
+    let refusals = offer_64_mib(&game, channel);
     let (closed_by, code, reason) = game.closed_parts(channel);
     assert_eq!((closed_by, code), (ClosedBy::HostLimit, 1008), "{reason}");
     assert!(reason.contains("reads too slowly"), "{reason}");
@@ -102,18 +112,7 @@ fn a_send_beyond_the_host_outbound_budget_is_refused_and_closes_with_1008() {
     let address = game.listen(1, 0, ListenOptions::default());
     let client = connect(address, "/"); // never reads
     let channel = game.opened(0);
-    let refusals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    for _ in 0..64 {
-        let refusals = std::sync::Arc::clone(&refusals);
-        game.request(move |host| {
-            for _ in 0..16 {
-                if let Err(error) = host.send(channel, MessageKind::Binary, vec![0u8; 64 * 1024]) {
-                    refusals.lock().unwrap().push(error);
-                }
-            }
-        });
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let refusals = offer_64_mib(&game, channel);
     let (closed_by, code, reason) = game.closed_parts(channel);
     assert_eq!((closed_by, code), (ClosedBy::HostLimit, 1008), "{reason}");
     let refusals = refusals.lock().unwrap();

@@ -99,15 +99,8 @@ struct FlatBufferEncoder;
 impl MessageEncoder for FlatBufferEncoder {
     fn encode(&self, message: &InboundMessage<'_>) -> Option<Encoded> {
         let event = fiasco::build_with_bytes(message.payload, |builder, content| {
-            MessageFromRemote::create(
-                builder,
-                &MessageFromRemoteArgs {
-                    channel: message.channel.0,
-                    user_id: message.user_id,
-                    kind: message_kind(message.kind),
-                    content: Some(content),
-                },
-            )
+            let args = from_remote(message.channel, message.user_id, message.kind, content);
+            MessageFromRemote::create(builder, &args)
         })?;
         let payload = fiasco::payload_range(&event, message.payload.len())?;
         Some(Encoded { event, payload })
@@ -299,19 +292,27 @@ fn ipc_receive(
     }
 }
 
+/// A `MessageFromRemote`'s fields, its content already in the builder.
+fn from_remote(
+    channel: ChannelId,
+    user_id: u64,
+    kind: fiasco_ipc_core::MessageKind,
+    content: WIPOffset<fiasco::flatbuffers::Vector<'_, u8>>,
+) -> MessageFromRemoteArgs<'_> {
+    MessageFromRemoteArgs {
+        channel: channel.0,
+        user_id,
+        kind: message_kind(kind),
+        content: Some(content),
+    }
+}
+
 /// A message the host left plain (no encoder): built here.
 fn write_message(writer: &EventWriter<MessageFromRemote<'_>>, message: &core::Message) {
     writer.write_builder(|builder| {
         let content = fiasco::byte_vector(builder, &message.data);
-        MessageFromRemote::create(
-            builder,
-            &MessageFromRemoteArgs {
-                channel: message.channel.0,
-                user_id: message.user_id,
-                kind: message_kind(message.kind),
-                content: Some(content),
-            },
-        )
+        let args = from_remote(message.channel, message.user_id, message.kind, content);
+        MessageFromRemote::create(builder, &args)
     });
 }
 

@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use fiasco_ipc_core::{Discovery, Event, HostOptions, IpcHost, ListenOptions};
+use fiasco_ipc_core::{Discovery, Event, HostOptions, IpcHost, ListenOptions, TokenGrant};
 
 #[test]
 fn list_shows_a_running_game_and_its_urls() {
@@ -31,27 +31,53 @@ fn list_shows_a_running_game_and_its_urls() {
     options.discovery = Some(Discovery::new("list-test", runtime.join("fiasco-ipc")));
     let mut host = IpcHost::with_options(options).unwrap();
     host.listen(1, 0, ListenOptions::default());
+    // A second port with two roles: the list names them, never the tokens.
+    let mut with_roles = ListenOptions::default();
+    with_roles.tokens = vec![
+        TokenGrant::new("editor-s3cret-0123456789", "editor"),
+        TokenGrant::new("viewer-s3cret-0123456789", "viewer"),
+    ];
+    host.listen(2, 0, with_roles);
     let deadline = Instant::now() + Duration::from_secs(10);
-    let port = loop {
+    let mut ports = [0u16; 2];
+    while ports.contains(&0) {
         host.flush();
-        if let Some(Event::ListenResult(fiasco_ipc_core::ListenResult { result, .. })) =
-            host.poll_event()
-        {
-            break result.unwrap().port();
+        if let Some(Event::ListenResult(result)) = host.poll_event() {
+            ports[(result.user_id - 1) as usize] = result.result.unwrap().port();
         }
         assert!(Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(2));
-    };
+    }
+    let port = ports[0];
     let table = run(&["list"]);
     assert!(table.contains("list-test"), "{table}");
     assert!(
         table.contains(&format!("ws://127.0.0.1:{port}/")),
         "{table}"
     );
+    let roles_row = table
+        .lines()
+        .find(|line| line.contains(&format!(":{}/", ports[1])))
+        .unwrap_or_else(|| panic!("no row for the port with roles: {table}"));
+    assert!(roles_row.contains("yes (editor,viewer)"), "{table}");
+    assert!(!table.contains("s3cret"), "no token in the table: {table}");
     let json: serde_json::Value = serde_json::from_str(&run(&["list", "--json"])).unwrap();
     assert_eq!(json[0]["pid"], std::process::id());
-    assert_eq!(json[0]["listeners"][0]["port"], port);
-    assert_eq!(json[0]["listeners"][0]["token_required"], false);
+    let listener = |user_id: u64| {
+        json[0]["listeners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|listener| listener["user_id"] == user_id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(listener(1)["port"], port);
+    assert_eq!(listener(1)["token_required"], false);
+    assert_eq!(
+        listener(2)["roles"],
+        serde_json::json!(["editor", "viewer"])
+    );
 
     host.shutdown(Duration::from_secs(1));
     assert_eq!(run(&["list"]), "no running game found\n");
