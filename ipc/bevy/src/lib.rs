@@ -39,13 +39,13 @@ mod plugin;
 
 pub use messages::{
     ChannelClosed, ChannelStats, CloseChannel, Connect, ConnectStatus, ConnectionOpened,
-    Disconnect, Listen, ListenResult, MessageFromRemote, RequestChannelStats, SendMessage,
-    StopListening, StopListeningResult,
+    Disconnect, Listen, ListenResult, MessageFromRemote, Record, RecordStatus, RequestChannelStats,
+    SendMessage, StopListening, StopListeningResult,
 };
 pub use plugin::{Ipc, IpcPlugin, IpcSystems};
 
 pub use fiasco_ipc_core::{
     ChannelId, ClosedBy, ConnectError, ConnectErrorKind, ConnectOptions, ConnectState, Direction,
     FrameBudget, HostOptions, Limits, ListenError, ListenErrorKind, ListenOptions, MessageKind,
-    Priority, TlsFiles, TokenGrant,
+    Priority, RecordOptions, RecordState, TlsFiles, TokenGrant,
 };

@@ -2,16 +2,19 @@
 //!
 //! Requests (written by your systems, carried out at the end of the frame):
 //! [`Listen`], [`StopListening`], [`Connect`], [`Disconnect`],
-//! [`SendMessage`], [`CloseChannel`], [`RequestChannelStats`].
+//! [`SendMessage`], [`CloseChannel`], [`RequestChannelStats`], [`Record`].
 //! Events (written at the start of the frame, before `Update`), each the
 //! core's event of the same name behind a newtype that derefs to it (read
 //! `opened.channel`, `opened.role`, ...): [`ListenResult`],
 //! [`StopListeningResult`], [`ConnectStatus`], [`ConnectionOpened`],
-//! [`MessageFromRemote`], [`ChannelClosed`], [`ChannelStats`].
+//! [`MessageFromRemote`], [`ChannelClosed`], [`ChannelStats`],
+//! [`RecordStatus`].
 
 use bevy_ecs::message::Message;
 use bytes::Bytes;
-use fiasco_ipc_core::{ChannelId, ConnectOptions, ListenOptions, MessageKind, Priority};
+use fiasco_ipc_core::{
+    ChannelId, ConnectOptions, ListenOptions, MessageKind, Priority, RecordOptions,
+};
 
 /// Declares a Bevy message around a core event: the same fields, read
 /// through `Deref`.
@@ -67,6 +70,32 @@ host_event!(
     /// The answer to a [`RequestChannelStats`], in the next frame.
     ChannelStats(fiasco_ipc_core::ChannelStats)
 );
+host_event!(
+    /// How a recording is doing: the answer to [`Record::Start`]
+    /// (`Recording` or `Failed`), and its end (`Stopped` or `Failed`,
+    /// once the file is complete); `user_id` 0 for the recording of
+    /// [`IpcPlugin::record`](crate::IpcPlugin::record).
+    RecordStatus(fiasco_ipc_core::RecordStatus)
+);
+
+/// Start or stop recording the host's channels to an MCAP file (see
+/// [`recording`](fiasco_ipc_core::recording)). Answered by
+/// [`RecordStatus`].
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// Start recording (one recording at a time; the file must not exist).
+    Start {
+        /// Who asks: the statuses carry it.
+        user_id: u64,
+        /// The file, the ports, the writer's budget, the limits.
+        options: RecordOptions,
+    },
+    /// Stop `user_id`'s recording.
+    Stop {
+        /// The requester, as in its `Start`.
+        user_id: u64,
+    },
+}
 
 /// Ask for a channel's counters: answered by one [`ChannelStats`] in the
 /// next frame.

@@ -48,6 +48,17 @@ impl Default for IpcPlugin {
     }
 }
 
+impl IpcPlugin {
+    /// Records every session from the start to an MCAP file (see
+    /// [`RecordOptions`](fiasco_ipc_core::RecordOptions)); [`RecordStatus`] with `user_id` 0 reports its
+    /// end. Start and stop recordings while running with [`Record`].
+    #[must_use]
+    pub fn record(mut self, options: fiasco_ipc_core::RecordOptions) -> Self {
+        self.options.record = Some(options);
+        self
+    }
+}
+
 /// The plugin's systems, to order yours against.
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IpcSystems {
@@ -117,6 +128,8 @@ impl Plugin for IpcPlugin {
         .add_message::<ChannelClosed>()
         .add_message::<RequestChannelStats>()
         .add_message::<ChannelStats>()
+        .add_message::<Record>()
+        .add_message::<RecordStatus>()
         .add_systems(PreUpdate, deliver_events.in_set(IpcSystems::Deliver))
         .add_systems(
             Last,
@@ -137,6 +150,7 @@ struct EventWriters<'w> {
     closed: MessageWriter<'w, ChannelClosed>,
     connect_status: MessageWriter<'w, ConnectStatus>,
     stats: MessageWriter<'w, ChannelStats>,
+    record_status: MessageWriter<'w, RecordStatus>,
 }
 
 impl EventWriters<'_> {
@@ -170,6 +184,9 @@ impl EventWriters<'_> {
             Event::ChannelStats(event) => {
                 self.stats.write(event.into());
             }
+            Event::RecordStatus(event) => {
+                self.record_status.write(event.into());
+            }
             _ => {}
         }
     }
@@ -192,6 +209,7 @@ struct Requests<'w, 's> {
     connects: MessageReader<'w, 's, Connect>,
     disconnects: MessageReader<'w, 's, Disconnect>,
     stats: MessageReader<'w, 's, RequestChannelStats>,
+    records: MessageReader<'w, 's, Record>,
 }
 
 /// [`IpcSystems::Flush`]: carries out this frame's requests (listens,
@@ -221,6 +239,7 @@ fn carry_out_requests(
         requests.connects.clear();
         requests.disconnects.clear();
         requests.stats.clear();
+        requests.records.clear();
         return;
     };
     for listen in requests.listens.read() {
@@ -250,6 +269,12 @@ fn carry_out_requests(
     }
     for request in requests.stats.read() {
         host.channel_stats(request.user_id, request.channel);
+    }
+    for record in requests.records.read() {
+        match record {
+            Record::Start { user_id, options } => host.record(*user_id, options.clone()),
+            Record::Stop { user_id } => host.stop_recording(*user_id),
+        }
     }
     host.flush();
 }

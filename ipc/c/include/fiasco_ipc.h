@@ -164,6 +164,14 @@ typedef struct FiascoIpcReader {
  */
 #define FIASCO_IPC_PRIORITY_HIGH 1u
 
+/* The states a recording reports. */
+/* The file is open; messages are being recorded. */
+#define FIASCO_IPC_RECORD_STATE_RECORDING 0u
+/* The file is complete; `reason` says why it stopped. */
+#define FIASCO_IPC_RECORD_STATE_STOPPED 1u
+/* No recording, or it ended on an error; `reason` says what. */
+#define FIASCO_IPC_RECORD_STATE_FAILED 2u
+
 /* A token a client may present and the role it grants (ListenRequest.tokens). */
 typedef struct FiascoIpcTokenGrant {
     /* The secret, URL-safe: `[A-Za-z0-9._~-]`, 1 to 256 bytes. */
@@ -585,6 +593,61 @@ typedef struct FiascoIpcMessageToRemote {
 } FiascoIpcMessageToRemote;
 
 /*
+ * Agent -> host: start or stop recording the host's channels to an MCAP
+ * file (one recording at a time; see README "Recording and replay"). Each
+ * message's data in the file is its WebSocket payload as on the wire;
+ * tokens never reach the file. Answered by RecordStatus with this
+ * `user_id`: Recording or Failed; the end (Stopped or Failed) follows once
+ * the file is complete.
+ */
+typedef struct FiascoIpcRecordRequest {
+    /* Who asks: its RecordStatus events carry it. */
+    uint64_t user_id;
+    /* True: stop this user_id's recording (the other fields are unused). */
+    uint8_t stop; /* 0 or 1 */
+    /*
+     * The file to write; it must not exist (never overwritten). Created
+     * with mode 0600.
+     */
+    FiascoStr path;
+    /* Record only channels on these local ports (absent or empty: all). */
+    const uint16_t *ports;
+    size_t ports_count;
+    /*
+     * Bytes of messages waiting for the writer thread; what does not fit
+     * is skipped and written as a gap record (default 67108864, 64 MiB).
+     */
+    uint64_t budget_bytes;
+    /* Stop cleanly once the file reaches this many bytes (0: no limit). */
+    uint64_t max_bytes;
+    /* Stop cleanly after this long (0: no limit). */
+    uint64_t max_duration_ms;
+} FiascoIpcRecordRequest;
+
+/* Host -> agents: how a recording is doing. */
+typedef struct FiascoIpcRecordStatus {
+    /* The requester (0 for a recording started by configuration). */
+    uint64_t user_id;
+    /* What happened. */
+    uint8_t state; /* FIASCO_IPC_RECORD_STATE_* */
+    /* The file. */
+    FiascoStr path;
+    /*
+     * Stopped: "requested", "size limit", "duration limit", "host
+     * stopped"; Failed: the error, for people.
+     */
+    FiascoStr reason;
+    /* Messages written so far. */
+    uint64_t messages;
+    /* Their payload bytes. */
+    uint64_t bytes;
+    /* Messages skipped because the writer was behind (in gap records). */
+    uint64_t skipped_messages;
+    /* Their payload bytes. */
+    uint64_t skipped_bytes;
+} FiascoIpcRecordStatus;
+
+/*
  * Agent -> host: stop accepting connections on a port. Channels already
  * open on it stay open. Answered by a StopListeningResult.
  */
@@ -624,6 +687,8 @@ FIASCO_IPC_FUNCTIONS(FiascoIpcListenRequest, listen_request)
 FIASCO_IPC_FUNCTIONS(FiascoIpcListenResult, listen_result)
 FIASCO_IPC_FUNCTIONS(FiascoIpcMessageFromRemote, message_from_remote)
 FIASCO_IPC_FUNCTIONS(FiascoIpcMessageToRemote, message_to_remote)
+FIASCO_IPC_FUNCTIONS(FiascoIpcRecordRequest, record_request)
+FIASCO_IPC_FUNCTIONS(FiascoIpcRecordStatus, record_status)
 FIASCO_IPC_FUNCTIONS(FiascoIpcStopListeningRequest, stop_listening_request)
 FIASCO_IPC_FUNCTIONS(FiascoIpcStopListeningResult, stop_listening_result)
 
@@ -640,6 +705,10 @@ int32_t fiasco_ipc_listen_request_tokens_at(FiascoStr data, size_t index, Fiasco
 /* Item index of MessageToRemote.also_to in data: FIASCO_STATUS_OK and *out (borrowing
  * data), or FIASCO_STATUS_INVALID (not a valid MessageToRemote, or no such item). */
 int32_t fiasco_ipc_message_to_remote_also_to_at(FiascoStr data, size_t index, uint64_t *out);
+
+/* Item index of RecordRequest.ports in data: FIASCO_STATUS_OK and *out (borrowing
+ * data), or FIASCO_STATUS_INVALID (not a valid RecordRequest, or no such item). */
+int32_t fiasco_ipc_record_request_ports_at(FiascoStr data, size_t index, uint16_t *out);
 
 #ifdef __cplusplus
 }

@@ -1444,6 +1444,242 @@ pub unsafe extern "C" fn fiasco_ipc_message_to_remote_also_to_at(data: FiascoStr
     }
 }
 
+/// Agent -> host: start or stop recording the host's channels to an MCAP
+/// file (one recording at a time; see README "Recording and replay"). Each
+/// message's data in the file is its WebSocket payload as on the wire;
+/// tokens never reach the file. Answered by RecordStatus with this
+/// `user_id`: Recording or Failed; the end (Stopped or Failed) follows once
+/// the file is complete.
+///
+/// The C form of `fiasco.ipc.RecordRequest`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct FiascoIpcRecordRequest {
+    /// Who asks: its RecordStatus events carry it.
+    pub user_id: u64,
+    /// True: stop this user_id's recording (the other fields are unused).
+    pub stop: u8,
+    /// The file to write; it must not exist (never overwritten). Created
+    /// with mode 0600.
+    pub path: FiascoStr,
+    /// Record only channels on these local ports (absent or empty: all).
+    pub ports: *const u16,
+    /// The number of items of `ports`.
+    pub ports_count: usize,
+    /// Bytes of messages waiting for the writer thread; what does not fit
+    /// is skipped and written as a gap record (default 67108864, 64 MiB).
+    pub budget_bytes: u64,
+    /// Stop cleanly once the file reaches this many bytes (0: no limit).
+    pub max_bytes: u64,
+    /// Stop cleanly after this long (0: no limit).
+    pub max_duration_ms: u64,
+}
+
+impl Default for FiascoIpcRecordRequest {
+    /// Every field absent or 0, as a zero-initialised C struct.
+    fn default() -> Self {
+        Self {
+            user_id: 0,
+            stop: 0,
+            path: convert::ABSENT,
+            ports: std::ptr::null(),
+            ports_count: 0,
+            budget_bytes: 0,
+            max_bytes: 0,
+            max_duration_ms: 0,
+        }
+    }
+}
+
+impl FiascoIpcRecordRequest {
+    /// The C form of a verified table, borrowing its bytes.
+    pub(crate) fn read_table(table: ipc::RecordRequest<'_>) -> Self {
+        Self {
+            user_id: table.user_id(),
+            stop: u8::from(table.stop()),
+            path: c_str(table.path()),
+            ports: std::ptr::null(),
+            ports_count: table.ports().map_or(0, |items| items.len()),
+            budget_bytes: table.budget_bytes(),
+            max_bytes: table.max_bytes(),
+            max_duration_ms: table.max_duration_ms(),
+        }
+    }
+
+    /// Builds the table from the C form.
+    ///
+    /// # Safety
+    /// Every non-null pointer in `self` is valid for its length.
+    pub(crate) unsafe fn build_table<'b>(
+        &self,
+        builder: &mut FlatBufferBuilder<'b>,
+    ) -> Result<WIPOffset<ipc::RecordRequest<'b>>, Invalid> {
+        // SAFETY: the caller vouches for the pointers.
+        let path = unsafe { convert::add_text(builder, self.path, "path")? };
+        // SAFETY: the caller vouches for the pointers.
+        let ports = unsafe { convert::add_scalars(builder, self.ports, self.ports_count, "ports")? };
+        let args = ipc::RecordRequestArgs {
+            user_id: self.user_id,
+            stop: self.stop != 0,
+            path,
+            ports,
+            budget_bytes: self.budget_bytes,
+            max_bytes: self.max_bytes,
+            max_duration_ms: self.max_duration_ms,
+        };
+        Ok(ipc::RecordRequest::create(builder, &args))
+    }
+}
+
+impl CEvent for FiascoIpcRecordRequest {
+    const NAME: &'static str = ipc::RecordRequest::NAME;
+    const INDEX: u32 = 13;
+
+    fn read(data: &[u8]) -> Result<Self, InvalidFlatbuffer> {
+        root::<ipc::RecordRequest>(data).map(Self::read_table)
+    }
+
+    unsafe fn build(
+        &self,
+        builder: &mut FlatBufferBuilder<'_>,
+    ) -> Result<WIPOffset<UnionWIPOffset>, Invalid> {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.build_table(builder) }.map(|table| table.as_union_value())
+    }
+}
+
+c_functions!(
+    FiascoIpcRecordRequest,
+    fiasco_ipc_next_record_request,
+    fiasco_ipc_read_record_request,
+    fiasco_ipc_write_record_request,
+    fiasco_ipc_build_record_request
+);
+
+/// Item `index` of `RecordRequest.ports` in `data`: `FIASCO_STATUS_OK` and `*out`
+/// (borrowing `data`), or `FIASCO_STATUS_INVALID` (not a valid `RecordRequest`,
+/// or no such item).
+///
+/// # Safety
+/// `data` is valid for its length, `out` null or a valid pointer.
+#[no_mangle]
+pub unsafe extern "C" fn fiasco_ipc_record_request_ports_at(data: FiascoStr, index: usize, out: *mut u16) -> i32 {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        api::item(data, out, |bytes| {
+            let items = root::<ipc::RecordRequest>(bytes).ok()?.ports()?;
+            (index < items.len()).then(|| items.get(index))
+        })
+    }
+}
+
+/// Host -> agents: how a recording is doing.
+///
+/// The C form of `fiasco.ipc.RecordStatus`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct FiascoIpcRecordStatus {
+    /// The requester (0 for a recording started by configuration).
+    pub user_id: u64,
+    /// What happened.
+    pub state: u8,
+    /// The file.
+    pub path: FiascoStr,
+    /// Stopped: "requested", "size limit", "duration limit", "host
+    /// stopped"; Failed: the error, for people.
+    pub reason: FiascoStr,
+    /// Messages written so far.
+    pub messages: u64,
+    /// Their payload bytes.
+    pub bytes: u64,
+    /// Messages skipped because the writer was behind (in gap records).
+    pub skipped_messages: u64,
+    /// Their payload bytes.
+    pub skipped_bytes: u64,
+}
+
+impl Default for FiascoIpcRecordStatus {
+    /// Every field absent or 0, as a zero-initialised C struct.
+    fn default() -> Self {
+        Self {
+            user_id: 0,
+            state: 0,
+            path: convert::ABSENT,
+            reason: convert::ABSENT,
+            messages: 0,
+            bytes: 0,
+            skipped_messages: 0,
+            skipped_bytes: 0,
+        }
+    }
+}
+
+impl FiascoIpcRecordStatus {
+    /// The C form of a verified table, borrowing its bytes.
+    pub(crate) fn read_table(table: ipc::RecordStatus<'_>) -> Self {
+        Self {
+            user_id: table.user_id(),
+            state: table.state().0,
+            path: c_str(table.path()),
+            reason: c_str(table.reason()),
+            messages: table.messages(),
+            bytes: table.bytes(),
+            skipped_messages: table.skipped_messages(),
+            skipped_bytes: table.skipped_bytes(),
+        }
+    }
+
+    /// Builds the table from the C form.
+    ///
+    /// # Safety
+    /// Every non-null pointer in `self` is valid for its length.
+    pub(crate) unsafe fn build_table<'b>(
+        &self,
+        builder: &mut FlatBufferBuilder<'b>,
+    ) -> Result<WIPOffset<ipc::RecordStatus<'b>>, Invalid> {
+        // SAFETY: the caller vouches for the pointers.
+        let path = unsafe { convert::add_text(builder, self.path, "path")? };
+        // SAFETY: the caller vouches for the pointers.
+        let reason = unsafe { convert::add_text(builder, self.reason, "reason")? };
+        let args = ipc::RecordStatusArgs {
+            user_id: self.user_id,
+            state: ipc::RecordState(self.state),
+            path,
+            reason,
+            messages: self.messages,
+            bytes: self.bytes,
+            skipped_messages: self.skipped_messages,
+            skipped_bytes: self.skipped_bytes,
+        };
+        Ok(ipc::RecordStatus::create(builder, &args))
+    }
+}
+
+impl CEvent for FiascoIpcRecordStatus {
+    const NAME: &'static str = ipc::RecordStatus::NAME;
+    const INDEX: u32 = 14;
+
+    fn read(data: &[u8]) -> Result<Self, InvalidFlatbuffer> {
+        root::<ipc::RecordStatus>(data).map(Self::read_table)
+    }
+
+    unsafe fn build(
+        &self,
+        builder: &mut FlatBufferBuilder<'_>,
+    ) -> Result<WIPOffset<UnionWIPOffset>, Invalid> {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.build_table(builder) }.map(|table| table.as_union_value())
+    }
+}
+
+c_functions!(
+    FiascoIpcRecordStatus,
+    fiasco_ipc_next_record_status,
+    fiasco_ipc_read_record_status,
+    fiasco_ipc_write_record_status,
+    fiasco_ipc_build_record_status
+);
+
 /// Agent -> host: stop accepting connections on a port. Channels already
 /// open on it stay open. Answered by a StopListeningResult.
 ///
@@ -1494,7 +1730,7 @@ impl FiascoIpcStopListeningRequest {
 
 impl CEvent for FiascoIpcStopListeningRequest {
     const NAME: &'static str = ipc::StopListeningRequest::NAME;
-    const INDEX: u32 = 13;
+    const INDEX: u32 = 15;
 
     fn read(data: &[u8]) -> Result<Self, InvalidFlatbuffer> {
         root::<ipc::StopListeningRequest>(data).map(Self::read_table)
@@ -1571,7 +1807,7 @@ impl FiascoIpcStopListeningResult {
 
 impl CEvent for FiascoIpcStopListeningResult {
     const NAME: &'static str = ipc::StopListeningResult::NAME;
-    const INDEX: u32 = 14;
+    const INDEX: u32 = 16;
 
     fn read(data: &[u8]) -> Result<Self, InvalidFlatbuffer> {
         root::<ipc::StopListeningResult>(data).map(Self::read_table)
@@ -1890,6 +2126,42 @@ pub fn layout() -> (String, String) {
     c.push_str("printf(\"FiascoIpcMessageToRemote also_to_count %zu\\n\", offsetof(FiascoIpcMessageToRemote, also_to_count));\n");
     rust.push_str(&format!("FiascoIpcMessageToRemote size {}\n", std::mem::size_of::<FiascoIpcMessageToRemote>()));
     c.push_str("printf(\"FiascoIpcMessageToRemote size %zu\\n\", sizeof(FiascoIpcMessageToRemote));\n");
+    rust.push_str(&format!("FiascoIpcRecordRequest user_id {}\n", std::mem::offset_of!(FiascoIpcRecordRequest, user_id)));
+    c.push_str("printf(\"FiascoIpcRecordRequest user_id %zu\\n\", offsetof(FiascoIpcRecordRequest, user_id));\n");
+    rust.push_str(&format!("FiascoIpcRecordRequest stop {}\n", std::mem::offset_of!(FiascoIpcRecordRequest, stop)));
+    c.push_str("printf(\"FiascoIpcRecordRequest stop %zu\\n\", offsetof(FiascoIpcRecordRequest, stop));\n");
+    rust.push_str(&format!("FiascoIpcRecordRequest path {}\n", std::mem::offset_of!(FiascoIpcRecordRequest, path)));
+    c.push_str("printf(\"FiascoIpcRecordRequest path %zu\\n\", offsetof(FiascoIpcRecordRequest, path));\n");
+    rust.push_str(&format!("FiascoIpcRecordRequest ports {}\n", std::mem::offset_of!(FiascoIpcRecordRequest, ports)));
+    c.push_str("printf(\"FiascoIpcRecordRequest ports %zu\\n\", offsetof(FiascoIpcRecordRequest, ports));\n");
+    rust.push_str(&format!("FiascoIpcRecordRequest ports_count {}\n", std::mem::offset_of!(FiascoIpcRecordRequest, ports_count)));
+    c.push_str("printf(\"FiascoIpcRecordRequest ports_count %zu\\n\", offsetof(FiascoIpcRecordRequest, ports_count));\n");
+    rust.push_str(&format!("FiascoIpcRecordRequest budget_bytes {}\n", std::mem::offset_of!(FiascoIpcRecordRequest, budget_bytes)));
+    c.push_str("printf(\"FiascoIpcRecordRequest budget_bytes %zu\\n\", offsetof(FiascoIpcRecordRequest, budget_bytes));\n");
+    rust.push_str(&format!("FiascoIpcRecordRequest max_bytes {}\n", std::mem::offset_of!(FiascoIpcRecordRequest, max_bytes)));
+    c.push_str("printf(\"FiascoIpcRecordRequest max_bytes %zu\\n\", offsetof(FiascoIpcRecordRequest, max_bytes));\n");
+    rust.push_str(&format!("FiascoIpcRecordRequest max_duration_ms {}\n", std::mem::offset_of!(FiascoIpcRecordRequest, max_duration_ms)));
+    c.push_str("printf(\"FiascoIpcRecordRequest max_duration_ms %zu\\n\", offsetof(FiascoIpcRecordRequest, max_duration_ms));\n");
+    rust.push_str(&format!("FiascoIpcRecordRequest size {}\n", std::mem::size_of::<FiascoIpcRecordRequest>()));
+    c.push_str("printf(\"FiascoIpcRecordRequest size %zu\\n\", sizeof(FiascoIpcRecordRequest));\n");
+    rust.push_str(&format!("FiascoIpcRecordStatus user_id {}\n", std::mem::offset_of!(FiascoIpcRecordStatus, user_id)));
+    c.push_str("printf(\"FiascoIpcRecordStatus user_id %zu\\n\", offsetof(FiascoIpcRecordStatus, user_id));\n");
+    rust.push_str(&format!("FiascoIpcRecordStatus state {}\n", std::mem::offset_of!(FiascoIpcRecordStatus, state)));
+    c.push_str("printf(\"FiascoIpcRecordStatus state %zu\\n\", offsetof(FiascoIpcRecordStatus, state));\n");
+    rust.push_str(&format!("FiascoIpcRecordStatus path {}\n", std::mem::offset_of!(FiascoIpcRecordStatus, path)));
+    c.push_str("printf(\"FiascoIpcRecordStatus path %zu\\n\", offsetof(FiascoIpcRecordStatus, path));\n");
+    rust.push_str(&format!("FiascoIpcRecordStatus reason {}\n", std::mem::offset_of!(FiascoIpcRecordStatus, reason)));
+    c.push_str("printf(\"FiascoIpcRecordStatus reason %zu\\n\", offsetof(FiascoIpcRecordStatus, reason));\n");
+    rust.push_str(&format!("FiascoIpcRecordStatus messages {}\n", std::mem::offset_of!(FiascoIpcRecordStatus, messages)));
+    c.push_str("printf(\"FiascoIpcRecordStatus messages %zu\\n\", offsetof(FiascoIpcRecordStatus, messages));\n");
+    rust.push_str(&format!("FiascoIpcRecordStatus bytes {}\n", std::mem::offset_of!(FiascoIpcRecordStatus, bytes)));
+    c.push_str("printf(\"FiascoIpcRecordStatus bytes %zu\\n\", offsetof(FiascoIpcRecordStatus, bytes));\n");
+    rust.push_str(&format!("FiascoIpcRecordStatus skipped_messages {}\n", std::mem::offset_of!(FiascoIpcRecordStatus, skipped_messages)));
+    c.push_str("printf(\"FiascoIpcRecordStatus skipped_messages %zu\\n\", offsetof(FiascoIpcRecordStatus, skipped_messages));\n");
+    rust.push_str(&format!("FiascoIpcRecordStatus skipped_bytes {}\n", std::mem::offset_of!(FiascoIpcRecordStatus, skipped_bytes)));
+    c.push_str("printf(\"FiascoIpcRecordStatus skipped_bytes %zu\\n\", offsetof(FiascoIpcRecordStatus, skipped_bytes));\n");
+    rust.push_str(&format!("FiascoIpcRecordStatus size {}\n", std::mem::size_of::<FiascoIpcRecordStatus>()));
+    c.push_str("printf(\"FiascoIpcRecordStatus size %zu\\n\", sizeof(FiascoIpcRecordStatus));\n");
     rust.push_str(&format!("FiascoIpcStopListeningRequest user_id {}\n", std::mem::offset_of!(FiascoIpcStopListeningRequest, user_id)));
     c.push_str("printf(\"FiascoIpcStopListeningRequest user_id %zu\\n\", offsetof(FiascoIpcStopListeningRequest, user_id));\n");
     rust.push_str(&format!("FiascoIpcStopListeningRequest port {}\n", std::mem::offset_of!(FiascoIpcStopListeningRequest, port)));

@@ -53,6 +53,15 @@ pub(crate) enum Command {
     },
     /// The game took inbound messages: channels waiting for room may read.
     Released,
+    /// Start recording (one recording at a time).
+    Record {
+        user_id: u64,
+        options: Box<crate::RecordOptions>,
+    },
+    /// Stop `user_id`'s recording.
+    StopRecording {
+        user_id: u64,
+    },
 }
 
 /// A message on its way to a client, counted against its channel's and the

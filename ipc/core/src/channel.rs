@@ -37,6 +37,7 @@ use crate::bridge::{ChannelShared, OutboundMessage};
 use crate::budget::Gate;
 use crate::meter::Meter;
 use crate::options::Limits;
+use crate::recorder::Tap;
 use crate::types::{ClosedBy, MessageKind, Priority};
 
 /// Most bytes the socket of a channel carrying keyed messages holds not yet
@@ -435,6 +436,8 @@ pub(crate) struct ChannelState {
     stalled_since: Option<Instant>,
     /// The last read stopped for want of inbound room.
     no_room: bool,
+    /// Where the channel's messages are recorded, when anything records.
+    tap: Option<Tap>,
 }
 
 impl ChannelState {
@@ -460,7 +463,14 @@ impl ChannelState {
             ping_due: false,
             stalled_since: None,
             no_room: false,
+            tap: None,
         }
+    }
+
+    /// Records the channel's messages through `tap` (while a recording
+    /// runs): received ones when complete, sent ones when they start.
+    pub(crate) fn set_tap(&mut self, tap: Tap) {
+        self.tap = Some(tap);
     }
 
     /// The inbound counts (for the driver's wake-up on room).
@@ -720,6 +730,9 @@ impl ChannelState {
                 self.meter.message_done(0);
                 continue;
             }
+            if let Some(tap) = &self.tap {
+                tap.message(false, kind, &data);
+            }
             // Counted before the game can see (and release) it.
             let (event, charge) = encode(kind, data);
             self.meter.message_done(charge);
@@ -845,6 +858,9 @@ impl ChannelState {
                         // Small messages are copied into tungstenite's buffer
                         // to go out in one write with the others; the client
                         // role must mask (copy) every frame anyway.
+                        if let Some(tap) = &self.tap {
+                            tap.message(true, message.kind, &message.data);
+                        }
                         let buffered =
                             self.role == Role::Client || message.data.len() < VECTORED_FROM;
                         self.writing = Some(Writing::new(message, buffered));

@@ -98,6 +98,8 @@ pub(crate) struct Hub {
     pub(crate) host: Arc<HostShared>,
     pub(crate) encoder: Encoder,
     pub(crate) channels: ChannelMap,
+    /// Whether and where channels are recorded.
+    pub(crate) recorders: Arc<crate::recorder::Recorders>,
     pub(crate) tracker: Arc<Tracker>,
     pub(crate) shutdown: watch::Receiver<Option<Instant>>,
 }

@@ -18,6 +18,7 @@ use crate::context::{ChannelMap, Encoder, Hub, ListenerCtx, Tracker};
 use crate::discovery::{DiscoveryFile, ListenerEntry};
 use crate::listener;
 use crate::options::{ConnectOptions, Discovery, ListenOptions};
+use crate::recorder::Recorders;
 use crate::tls;
 use crate::types::{
     ChannelId, ConnectError, ConnectErrorKind, ConnectState, Event, ListenError, ListenErrorKind,
@@ -41,6 +42,7 @@ pub(crate) fn spawn(
     host: Arc<HostShared>,
     encoder: Encoder,
     discovery: Option<Discovery>,
+    record: Option<crate::RecordOptions>,
 ) -> std::io::Result<(JoinHandle<()>, ShutdownSignal)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -53,10 +55,17 @@ pub(crate) fn spawn(
             let discovery =
                 discovery.map(|discovery| DiscoveryFile::new(discovery.dir, discovery.name));
             let driver = Driver::new(queue, host, encoder, discovery);
+            let recorders = Arc::clone(&driver.recorders);
+            if let Some(options) = record {
+                recorders.start(0, options, &driver.queue);
+            }
             runtime.block_on(driver.run(commands, shutdown_rx));
             // Anything still running past the deadline is dropped here; its
             // drop guards report the channel closed.
             runtime.shutdown_timeout(Duration::from_millis(100));
+            // Every channel's end is queued: the file is finished before
+            // the host's drop returns.
+            recorders.stop(None, "host stopped", true);
         })?;
     Ok((thread, ShutdownSignal(shutdown_tx)))
 }
@@ -74,6 +83,7 @@ struct Driver {
     /// Outbound connect requests by (user_id, connect_id): set to stop.
     connectors: HashMap<(u64, u64), watch::Sender<bool>>,
     channels: ChannelMap,
+    recorders: Arc<Recorders>,
     tracker: Arc<Tracker>,
     /// Set to the deadline when the host shuts down.
     shutdown: watch::Sender<Option<Instant>>,
@@ -97,6 +107,7 @@ impl Driver {
             listeners: HashMap::new(),
             connectors: HashMap::new(),
             channels: Arc::default(),
+            recorders: Arc::default(),
             tracker: Arc::default(),
             shutdown: watch::Sender::new(None),
             discovery,
@@ -111,6 +122,7 @@ impl Driver {
             host: Arc::clone(&self.host),
             encoder: self.encoder.clone(),
             channels: Arc::clone(&self.channels),
+            recorders: Arc::clone(&self.recorders),
             tracker: Arc::clone(&self.tracker),
             shutdown: self.shutdown.subscribe(),
         }
@@ -212,6 +224,14 @@ impl Driver {
                 None => tracing::debug!(user_id, connect_id, "disconnect for no connect request"),
             },
             Command::Released => self.host.wake_blocked(),
+            Command::Record { user_id, options } => {
+                self.recorders.start(user_id, *options, &self.queue);
+            }
+            Command::StopRecording { user_id } => {
+                if !self.recorders.stop(Some(user_id), "requested", false) {
+                    tracing::debug!(user_id, "stop recording: no recording of this user_id");
+                }
+            }
             Command::Close {
                 channel,
                 code,

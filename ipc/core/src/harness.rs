@@ -62,6 +62,7 @@ impl Harness {
                 host: Arc::new(HostShared::new(&HostOptions::default())),
                 encoder: None,
                 channels: Arc::default(),
+                recorders: Arc::default(),
                 tracker: Arc::new(Tracker::default()),
                 shutdown: shutdown_rx,
             },

@@ -107,6 +107,7 @@ impl IpcHost {
             Arc::clone(&shared),
             options.encoder.clone(),
             options.discovery.clone(),
+            options.record.clone(),
         )?;
         Ok(Self {
             commands,
@@ -328,6 +329,25 @@ impl IpcHost {
             }
         }
         self.answers.push_back(Event::ChannelStats(stats));
+    }
+
+    /// Starts recording every channel (or those on `options.ports`) to an
+    /// MCAP file, off the game thread (see [`recording`](crate::recording)).
+    /// Answered by [`Event::RecordStatus`] with this `user_id`:
+    /// `Recording`, or `Failed` (the file exists or cannot be made, or a
+    /// recording already runs); its end (`Stopped` or `Failed`) follows
+    /// once the file is complete.
+    pub fn record(&mut self, user_id: u64, options: crate::RecordOptions) {
+        self.pending.push(Command::Record {
+            user_id,
+            options: Box::new(options),
+        });
+    }
+
+    /// Stops `user_id`'s recording: [`Event::RecordStatus`] `Stopped`
+    /// follows once the file is complete.
+    pub fn stop_recording(&mut self, user_id: u64) {
+        self.pending.push(Command::StopRecording { user_id });
     }
 
     /// Closes a channel with a close code (1000 for normal) and reason.

@@ -70,6 +70,9 @@ mod meter;
 mod options;
 mod pending;
 mod reconnect;
+mod record_writer;
+mod recorder;
+pub mod recording;
 mod refusals;
 mod security;
 mod shown;
@@ -84,6 +87,7 @@ pub use options::{
     ConnectOptions, Discovery, FrameBudget, HostOptions, InvalidOptions, Limits, ListenOptions,
     TlsFiles, TokenGrant, DEFAULT_ROLE,
 };
+pub use recording::{RecordOptions, RecordState, RecordStatus};
 pub use types::{
     ChannelClosed, ChannelId, ChannelStats, ClosedBy, ConnectError, ConnectErrorKind, ConnectState,
     ConnectStatus, ConnectionOpened, Direction, Encoded, Event, InboundMessage, ListenError,

@@ -355,6 +355,11 @@ pub struct HostOptions {
     /// none (a library writes no files unasked); the IPC module and the
     /// Bevy plugin turn it on.
     pub discovery: Option<Discovery>,
+    /// Record every session from the start (see
+    /// [`recording`](crate::recording)); its end is reported by
+    /// [`Event::RecordStatus`](crate::Event::RecordStatus) with `user_id`
+    /// 0. Default: none.
+    pub record: Option<crate::RecordOptions>,
 }
 
 /// Where and under which name the game's discovery file is kept.
@@ -401,6 +406,7 @@ impl std::fmt::Debug for HostOptions {
             .field("frame_budget", &self.frame_budget)
             .field("encoder", &self.encoder.is_some())
             .field("discovery", &self.discovery)
+            .field("record", &self.record)
             .finish()
     }
 }
@@ -414,6 +420,7 @@ impl Default for HostOptions {
             frame_budget: FrameBudget::default(),
             encoder: None,
             discovery: None,
+            record: None,
         }
     }
 }
@@ -431,6 +438,13 @@ impl HostOptions {
         }
         if self.frame_budget.max_messages == 0 || self.frame_budget.max_bytes == 0 {
             return Err(InvalidOptions("frame_budget limits must be positive"));
+        }
+        if self
+            .record
+            .as_ref()
+            .is_some_and(|record| record.budget == 0)
+        {
+            return Err(InvalidOptions("record.budget must be positive"));
         }
         Ok(())
     }

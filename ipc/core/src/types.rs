@@ -329,6 +329,9 @@ pub enum Event {
     ChannelClosed(ChannelClosed),
     /// The answer to [`IpcHost::channel_stats`](crate::IpcHost::channel_stats).
     ChannelStats(ChannelStats),
+    /// The answer to [`IpcHost::record`](crate::IpcHost::record), and a
+    /// recording's end.
+    RecordStatus(crate::RecordStatus),
 }
 
 impl Event {

@@ -24,6 +24,7 @@ use crate::budget::Gate;
 use crate::channel::{ChannelState, Closed, Outbound, CLOSE_TIMEOUT};
 use crate::context::{shutdown_deadline, ChannelCtx, ListenerCtx, TrackerGuard};
 use crate::meter::Meter;
+use crate::recorder::{ChannelInfo, Tap};
 use crate::types::{ChannelId, ClosedBy, Direction, Event, InboundMessage, MessageKind};
 
 /// Channel ids: unique for the life of the process, never reused.
@@ -44,6 +45,8 @@ struct CloseReport {
     queue: Arc<EventQueue>,
     /// The channel's keyed values, dropped at its end however it ends.
     shared: Arc<ChannelShared>,
+    /// Records the end, while a recording runs.
+    tap: Tap,
     reported: bool,
 }
 
@@ -54,6 +57,7 @@ impl CloseReport {
         }
         let Closed { by, code, reason } = closed;
         tracing::debug!(channel = %self.channel, closed_by = ?by, code, %reason, "channel closed");
+        self.tap.closed(by, code, &reason);
         self.queue.push(NetEvent::Event(Event::ChannelClosed(
             crate::ChannelClosed {
                 channel: self.channel,
@@ -149,6 +153,20 @@ pub(crate) async fn serve<IO>(
         role: client_role,
         socket,
     } = opened;
+    let tap = Tap::new(
+        Arc::clone(&hub.recorders),
+        ChannelInfo {
+            channel,
+            user_id: ctx.user_id,
+            port: ctx.port,
+            peer,
+            path: path.clone(),
+            origin: origin.clone(),
+            role: client_role.clone(),
+            link: direction,
+            opened_ns: crate::recorder::now_ns(),
+        },
+    );
     let (sender, mut outbound) = mpsc::unbounded_channel();
     hub.channels
         .lock()
@@ -159,6 +177,7 @@ pub(crate) async fn serve<IO>(
         user_id: ctx.user_id,
         queue: Arc::clone(&hub.queue),
         shared: Arc::clone(&shared),
+        tap: tap.clone(),
         reported: false,
     };
     tracing::debug!(%channel, %peer, %path, ?direction, "channel opened");
@@ -175,11 +194,13 @@ pub(crate) async fn serve<IO>(
         }),
         Arc::clone(&shared),
     ));
+    tap.opened();
     if let Some(event) = after_open {
         hub.queue.push(NetEvent::Event(event));
     }
     let meter = Meter::new(Arc::clone(&shared), Arc::clone(&hub.host));
     let mut state = ChannelState::new(role, shared.limits, meter, Instant::now());
+    state.set_tap(tap);
     drive(
         &mut io,
         &mut state,

@@ -39,15 +39,17 @@ use fiasco_ipc_core as core;
 use fiasco_ipc_core::{
     ChannelId, ClosedBy, ConnectError, ConnectErrorKind, ConnectOptions, ConnectState, Direction,
     Discovery, Encoded, Event, FrameBudget, HostOptions, InboundMessage, IpcHost, Limits,
-    ListenErrorKind, ListenOptions, MessageEncoder, Priority, SendOptions, TlsFiles, TokenGrant,
+    ListenErrorKind, ListenOptions, MessageEncoder, Priority, RecordOptions, RecordState,
+    SendOptions, TlsFiles, TokenGrant,
 };
 use fiasco_ipc_schema as schema;
 use schema::{
     ChannelClosed, ChannelClosedArgs, ChannelStats, ChannelStatsArgs, ChannelStatsRequest,
     CloseChannel, ConnectRequest, ConnectStatus, ConnectStatusArgs, ConnectionOpened,
     ConnectionOpenedArgs, DisconnectRequest, ListenRequest, ListenResult, ListenResultArgs,
-    ListenStatus, MessageFromRemote, MessageFromRemoteArgs, MessageToRemote, StopListeningRequest,
-    StopListeningResult, StopListeningResultArgs,
+    ListenStatus, MessageFromRemote, MessageFromRemoteArgs, MessageToRemote, RecordRequest,
+    RecordStatus, RecordStatusArgs, StopListeningRequest, StopListeningResult,
+    StopListeningResultArgs,
 };
 
 /// The module's name (configuration prefix `ipc.`).
@@ -89,6 +91,8 @@ struct IpcState {
     /// (`ipc.tokens=role:token,...` or `FIASCO_IPC_TOKENS`): roles without
     /// code.
     tokens: Vec<TokenGrant>,
+    /// The game's name in recordings (the discovery file's).
+    game_name: String,
 }
 
 /// Builds `MessageFromRemote` events on the network thread, with one copy
@@ -126,12 +130,59 @@ fn host_options(ctx: &InitContext<'_>) -> Result<HostOptions, ModuleError> {
         }
         options.discovery = Some(discovery);
     }
+    // Recording from the start (`--set ipc.record=PATH`).
+    if let Some(path) = ctx.config("record").filter(|path| !path.trim().is_empty()) {
+        let mut record = RecordOptions::new(record_path(path.trim()));
+        if let Some(discovery) = &options.discovery {
+            record.game = discovery.name.clone();
+        }
+        if let Some(ports) = ctx.config("record_ports") {
+            record.ports = parse_ports(&ports).map_err(|message| ModuleError::Config {
+                key: "record_ports".to_owned(),
+                message,
+            })?;
+        }
+        record.budget = ctx.config_parse("record_budget", record.budget)?;
+        record.max_bytes = ctx.config_parse("record_max_bytes", record.max_bytes)?;
+        let max_duration_ms: u64 = ctx.config_parse("record_max_duration_ms", 0)?;
+        record.max_duration = (max_duration_ms > 0).then(|| Duration::from_millis(max_duration_ms));
+        options.record = Some(record);
+    }
     Ok(options)
+}
+
+/// A recording's path with `{pid}` (this process's id) and `{time}` (Unix
+/// seconds) filled in, so each run of a game writes a new file.
+fn record_path(template: &str) -> PathBuf {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    PathBuf::from(
+        template
+            .replace("{pid}", &std::process::id().to_string())
+            .replace("{time}", &seconds.to_string()),
+    )
+}
+
+/// `9100,9101`: a list of ports.
+fn parse_ports(text: &str) -> Result<Vec<u16>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|port| !port.is_empty())
+        .map(|port| {
+            port.parse::<u16>()
+                .map_err(|error| format!("{port:?} is not a port: {error}"))
+        })
+        .collect()
 }
 
 fn init(ctx: &mut InitContext<'_>) -> Result<(), ModuleError> {
     let timeout_ms: u64 = ctx.config_parse("shutdown_timeout_ms", 2000)?;
     let options = host_options(ctx)?;
+    let game_name = options
+        .discovery
+        .as_ref()
+        .map_or_else(|| Discovery::for_this_process().name, |d| d.name.clone());
     let host =
         IpcHost::with_options(options).map_err(|error| ModuleError::Other(Box::new(error)))?;
     // An idle unthrottled game sleeps between frames; network events wake it.
@@ -169,6 +220,7 @@ fn init(ctx: &mut InitContext<'_>) -> Result<(), ModuleError> {
         allowed_origins,
         gate_defaults,
         tokens,
+        game_name,
     });
     Ok(())
 }
@@ -238,6 +290,7 @@ fn ipc_receive(
     stop_results: EventWriter<StopListeningResult<'_>>,
     connect_status: EventWriter<ConnectStatus<'_>>,
     stats: EventWriter<ChannelStats<'_>>,
+    record_status: EventWriter<RecordStatus<'_>>,
 ) {
     while let Some(event) = state.host.poll_event() {
         match event {
@@ -287,6 +340,7 @@ fn ipc_receive(
                 });
             }
             Event::ChannelStats(event) => write_stats(&stats, &event),
+            Event::RecordStatus(event) => write_record_status(&record_status, &event),
             _ => {}
         }
     }
@@ -389,6 +443,49 @@ fn write_stats(writer: &EventWriter<ChannelStats<'_>>, event: &core::ChannelStat
     });
 }
 
+fn write_record_status(writer: &EventWriter<RecordStatus<'_>>, event: &core::RecordStatus) {
+    let (state, reason) = match &event.state {
+        RecordState::Recording => (schema::RecordState::Recording, ""),
+        RecordState::Stopped { reason } => (schema::RecordState::Stopped, reason.as_str()),
+        RecordState::Failed { error } => (schema::RecordState::Failed, error.as_str()),
+    };
+    writer.write_builder(|builder| {
+        let path = Some(builder.create_string(&event.path.to_string_lossy()));
+        let reason = (!reason.is_empty()).then(|| builder.create_string(reason));
+        RecordStatus::create(
+            builder,
+            &RecordStatusArgs {
+                user_id: event.user_id,
+                state,
+                path,
+                reason,
+                messages: event.messages,
+                bytes: event.bytes,
+                skipped_messages: event.skipped_messages,
+                skipped_bytes: event.skipped_bytes,
+            },
+        )
+    });
+}
+
+/// Reads a `RecordRequest` (not a stop) into options; the game's name
+/// comes from the discovery file's.
+fn record_options(request: &RecordRequest<'_>) -> Result<RecordOptions, RequestError> {
+    let path = request.path().filter(|path| !path.is_empty());
+    let mut options = RecordOptions::new(path.ok_or(RequestError::RecordPath)?);
+    options.ports = request.ports().into_iter().flatten().collect();
+    if request.budget_bytes() > 0 {
+        let value = request.budget_bytes();
+        options.budget =
+            usize::try_from(value).map_err(|source| RequestError::Size { value, source })?;
+    }
+    options.max_bytes = request.max_bytes();
+    if request.max_duration_ms() > 0 {
+        options.max_duration = Some(Duration::from_millis(request.max_duration_ms()));
+    }
+    Ok(options)
+}
+
 /// Why a `ListenRequest` could not be read into options: answered with
 /// `ListenStatus::InvalidRequest` and this message. The agent fixes the
 /// field named.
@@ -403,6 +500,9 @@ enum RequestError {
     /// Only one of the two TLS files was given.
     #[error("tls_cert_path and tls_key_path go together")]
     TlsPair,
+    /// A `RecordRequest` that is not a stop names no file.
+    #[error("path is required to start a recording")]
+    RecordPath,
     /// A size does not fit this machine's address space.
     #[error("size {value} too large")]
     Size {
@@ -698,8 +798,10 @@ fn ipc_send(
     connect: EventReader<ConnectRequest<'_>>,
     disconnect: EventReader<DisconnectRequest<'_>>,
     stats: EventReader<ChannelStatsRequest<'_>>,
+    record: EventReader<RecordRequest<'_>>,
     listen_results: EventWriter<ListenResult<'_>>,
     connect_status: EventWriter<ConnectStatus<'_>>,
+    record_status: EventWriter<RecordStatus<'_>>,
 ) {
     let state = &mut *state;
     let host = &mut state.host;
@@ -785,6 +887,36 @@ fn ipc_send(
     // Answered from shared counters in the next frame's ipc_receive.
     for request in &stats {
         host.channel_stats(request.user_id(), ChannelId(request.channel()));
+    }
+    for request in &record {
+        let user_id = request.user_id();
+        if request.stop() {
+            host.stop_recording(user_id);
+            continue;
+        }
+        match record_options(&request) {
+            Ok(mut options) => {
+                options.game.clone_from(&state.game_name);
+                host.record(user_id, options);
+            }
+            Err(error) => {
+                tracing::warn!(user_id, %error, "invalid record request");
+                write_record_status(
+                    &record_status,
+                    &core::RecordStatus {
+                        user_id,
+                        path: PathBuf::from(request.path().unwrap_or_default()),
+                        state: RecordState::Failed {
+                            error: error.to_string(),
+                        },
+                        messages: 0,
+                        bytes: 0,
+                        skipped_messages: 0,
+                        skipped_bytes: 0,
+                    },
+                );
+            }
+        }
     }
     host.flush();
 }

@@ -61,6 +61,12 @@ struct ChannelStatsRequestBuilder;
 struct ChannelStats;
 struct ChannelStatsBuilder;
 
+struct RecordRequest;
+struct RecordRequestBuilder;
+
+struct RecordStatus;
+struct RecordStatusBuilder;
+
 /// Whether a WebSocket message is text (valid UTF-8) or binary.
 enum MessageKind : uint8_t {
   /// A binary message: any bytes.
@@ -346,6 +352,43 @@ inline const char *EnumNameClosedBy(ClosedBy e) {
   if (::flatbuffers::IsOutRange(e, ClosedBy_Remote, ClosedBy_HostShutdown)) return "";
   const size_t index = static_cast<size_t>(e);
   return EnumNamesClosedBy()[index];
+}
+
+/// The states a recording reports.
+enum RecordState : uint8_t {
+  /// The file is open; messages are being recorded.
+  RecordState_Recording = 0,
+  /// The file is complete; `reason` says why it stopped.
+  RecordState_Stopped = 1,
+  /// No recording, or it ended on an error; `reason` says what.
+  RecordState_Failed = 2,
+  RecordState_MIN = RecordState_Recording,
+  RecordState_MAX = RecordState_Failed
+};
+
+inline const RecordState (&EnumValuesRecordState())[3] {
+  static const RecordState values[] = {
+    RecordState_Recording,
+    RecordState_Stopped,
+    RecordState_Failed
+  };
+  return values;
+}
+
+inline const char * const *EnumNamesRecordState() {
+  static const char * const names[4] = {
+    "Recording",
+    "Stopped",
+    "Failed",
+    nullptr
+  };
+  return names;
+}
+
+inline const char *EnumNameRecordState(RecordState e) {
+  if (::flatbuffers::IsOutRange(e, RecordState_Recording, RecordState_Failed)) return "";
+  const size_t index = static_cast<size_t>(e);
+  return EnumNamesRecordState()[index];
 }
 
 /// A token a client may present and the role it grants (ListenRequest.tokens).
@@ -2350,6 +2393,293 @@ inline ::flatbuffers::Offset<ChannelStats> CreateChannelStats(
   builder_.add_queued_messages(queued_messages);
   builder_.add_open(open);
   return builder_.Finish();
+}
+
+/// Agent -> host: start or stop recording the host's channels to an MCAP
+/// file (one recording at a time; see README "Recording and replay"). Each
+/// message's data in the file is its WebSocket payload as on the wire;
+/// tokens never reach the file. Answered by RecordStatus with this
+/// `user_id`: Recording or Failed; the end (Stopped or Failed) follows once
+/// the file is complete.
+struct RecordRequest FLATBUFFERS_FINAL_CLASS : private ::flatbuffers::Table {
+  typedef RecordRequestBuilder Builder;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_USER_ID = 4,
+    VT_STOP = 6,
+    VT_PATH = 8,
+    VT_PORTS = 10,
+    VT_BUDGET_BYTES = 12,
+    VT_MAX_BYTES = 14,
+    VT_MAX_DURATION_MS = 16
+  };
+  /// Who asks: its RecordStatus events carry it.
+  uint64_t user_id() const {
+    return GetField<uint64_t>(VT_USER_ID, 0);
+  }
+  /// True: stop this user_id's recording (the other fields are unused).
+  bool stop() const {
+    return GetField<uint8_t>(VT_STOP, 0) != 0;
+  }
+  /// The file to write; it must not exist (never overwritten). Created
+  /// with mode 0600.
+  const ::flatbuffers::String *path() const {
+    return GetPointer<const ::flatbuffers::String *>(VT_PATH);
+  }
+  /// Record only channels on these local ports (absent or empty: all).
+  const ::flatbuffers::Vector<uint16_t> *ports() const {
+    return GetPointer<const ::flatbuffers::Vector<uint16_t> *>(VT_PORTS);
+  }
+  /// Bytes of messages waiting for the writer thread; what does not fit
+  /// is skipped and written as a gap record (default 67108864, 64 MiB).
+  uint64_t budget_bytes() const {
+    return GetField<uint64_t>(VT_BUDGET_BYTES, 0);
+  }
+  /// Stop cleanly once the file reaches this many bytes (0: no limit).
+  uint64_t max_bytes() const {
+    return GetField<uint64_t>(VT_MAX_BYTES, 0);
+  }
+  /// Stop cleanly after this long (0: no limit).
+  uint64_t max_duration_ms() const {
+    return GetField<uint64_t>(VT_MAX_DURATION_MS, 0);
+  }
+  bool Verify(::flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyField<uint64_t>(verifier, VT_USER_ID, 8) &&
+           VerifyField<uint8_t>(verifier, VT_STOP, 1) &&
+           VerifyOffset(verifier, VT_PATH) &&
+           verifier.VerifyString(path()) &&
+           VerifyOffset(verifier, VT_PORTS) &&
+           verifier.VerifyVector(ports()) &&
+           VerifyField<uint64_t>(verifier, VT_BUDGET_BYTES, 8) &&
+           VerifyField<uint64_t>(verifier, VT_MAX_BYTES, 8) &&
+           VerifyField<uint64_t>(verifier, VT_MAX_DURATION_MS, 8) &&
+           verifier.EndTable();
+  }
+};
+
+struct RecordRequestBuilder {
+  typedef RecordRequest Table;
+  ::flatbuffers::FlatBufferBuilder &fbb_;
+  ::flatbuffers::uoffset_t start_;
+  void add_user_id(uint64_t user_id) {
+    fbb_.AddElement<uint64_t>(RecordRequest::VT_USER_ID, user_id, 0);
+  }
+  void add_stop(bool stop) {
+    fbb_.AddElement<uint8_t>(RecordRequest::VT_STOP, static_cast<uint8_t>(stop), 0);
+  }
+  void add_path(::flatbuffers::Offset<::flatbuffers::String> path) {
+    fbb_.AddOffset(RecordRequest::VT_PATH, path);
+  }
+  void add_ports(::flatbuffers::Offset<::flatbuffers::Vector<uint16_t>> ports) {
+    fbb_.AddOffset(RecordRequest::VT_PORTS, ports);
+  }
+  void add_budget_bytes(uint64_t budget_bytes) {
+    fbb_.AddElement<uint64_t>(RecordRequest::VT_BUDGET_BYTES, budget_bytes, 0);
+  }
+  void add_max_bytes(uint64_t max_bytes) {
+    fbb_.AddElement<uint64_t>(RecordRequest::VT_MAX_BYTES, max_bytes, 0);
+  }
+  void add_max_duration_ms(uint64_t max_duration_ms) {
+    fbb_.AddElement<uint64_t>(RecordRequest::VT_MAX_DURATION_MS, max_duration_ms, 0);
+  }
+  explicit RecordRequestBuilder(::flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  ::flatbuffers::Offset<RecordRequest> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = ::flatbuffers::Offset<RecordRequest>(end);
+    return o;
+  }
+};
+
+inline ::flatbuffers::Offset<RecordRequest> CreateRecordRequest(
+    ::flatbuffers::FlatBufferBuilder &_fbb,
+    uint64_t user_id = 0,
+    bool stop = false,
+    ::flatbuffers::Offset<::flatbuffers::String> path = 0,
+    ::flatbuffers::Offset<::flatbuffers::Vector<uint16_t>> ports = 0,
+    uint64_t budget_bytes = 0,
+    uint64_t max_bytes = 0,
+    uint64_t max_duration_ms = 0) {
+  RecordRequestBuilder builder_(_fbb);
+  builder_.add_max_duration_ms(max_duration_ms);
+  builder_.add_max_bytes(max_bytes);
+  builder_.add_budget_bytes(budget_bytes);
+  builder_.add_user_id(user_id);
+  builder_.add_ports(ports);
+  builder_.add_path(path);
+  builder_.add_stop(stop);
+  return builder_.Finish();
+}
+
+inline ::flatbuffers::Offset<RecordRequest> CreateRecordRequestDirect(
+    ::flatbuffers::FlatBufferBuilder &_fbb,
+    uint64_t user_id = 0,
+    bool stop = false,
+    const char *path = nullptr,
+    const std::vector<uint16_t> *ports = nullptr,
+    uint64_t budget_bytes = 0,
+    uint64_t max_bytes = 0,
+    uint64_t max_duration_ms = 0) {
+  auto path__ = path ? _fbb.CreateString(path) : 0;
+  auto ports__ = ports ? _fbb.CreateVector<uint16_t>(*ports) : 0;
+  return fiasco::ipc::CreateRecordRequest(
+      _fbb,
+      user_id,
+      stop,
+      path__,
+      ports__,
+      budget_bytes,
+      max_bytes,
+      max_duration_ms);
+}
+
+/// Host -> agents: how a recording is doing.
+struct RecordStatus FLATBUFFERS_FINAL_CLASS : private ::flatbuffers::Table {
+  typedef RecordStatusBuilder Builder;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_USER_ID = 4,
+    VT_STATE = 6,
+    VT_PATH = 8,
+    VT_REASON = 10,
+    VT_MESSAGES = 12,
+    VT_BYTES = 14,
+    VT_SKIPPED_MESSAGES = 16,
+    VT_SKIPPED_BYTES = 18
+  };
+  /// The requester (0 for a recording started by configuration).
+  uint64_t user_id() const {
+    return GetField<uint64_t>(VT_USER_ID, 0);
+  }
+  /// What happened.
+  fiasco::ipc::RecordState state() const {
+    return static_cast<fiasco::ipc::RecordState>(GetField<uint8_t>(VT_STATE, 0));
+  }
+  /// The file.
+  const ::flatbuffers::String *path() const {
+    return GetPointer<const ::flatbuffers::String *>(VT_PATH);
+  }
+  /// Stopped: "requested", "size limit", "duration limit", "host
+  /// stopped"; Failed: the error, for people.
+  const ::flatbuffers::String *reason() const {
+    return GetPointer<const ::flatbuffers::String *>(VT_REASON);
+  }
+  /// Messages written so far.
+  uint64_t messages() const {
+    return GetField<uint64_t>(VT_MESSAGES, 0);
+  }
+  /// Their payload bytes.
+  uint64_t bytes() const {
+    return GetField<uint64_t>(VT_BYTES, 0);
+  }
+  /// Messages skipped because the writer was behind (in gap records).
+  uint64_t skipped_messages() const {
+    return GetField<uint64_t>(VT_SKIPPED_MESSAGES, 0);
+  }
+  /// Their payload bytes.
+  uint64_t skipped_bytes() const {
+    return GetField<uint64_t>(VT_SKIPPED_BYTES, 0);
+  }
+  bool Verify(::flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyField<uint64_t>(verifier, VT_USER_ID, 8) &&
+           VerifyField<uint8_t>(verifier, VT_STATE, 1) &&
+           VerifyOffset(verifier, VT_PATH) &&
+           verifier.VerifyString(path()) &&
+           VerifyOffset(verifier, VT_REASON) &&
+           verifier.VerifyString(reason()) &&
+           VerifyField<uint64_t>(verifier, VT_MESSAGES, 8) &&
+           VerifyField<uint64_t>(verifier, VT_BYTES, 8) &&
+           VerifyField<uint64_t>(verifier, VT_SKIPPED_MESSAGES, 8) &&
+           VerifyField<uint64_t>(verifier, VT_SKIPPED_BYTES, 8) &&
+           verifier.EndTable();
+  }
+};
+
+struct RecordStatusBuilder {
+  typedef RecordStatus Table;
+  ::flatbuffers::FlatBufferBuilder &fbb_;
+  ::flatbuffers::uoffset_t start_;
+  void add_user_id(uint64_t user_id) {
+    fbb_.AddElement<uint64_t>(RecordStatus::VT_USER_ID, user_id, 0);
+  }
+  void add_state(fiasco::ipc::RecordState state) {
+    fbb_.AddElement<uint8_t>(RecordStatus::VT_STATE, static_cast<uint8_t>(state), 0);
+  }
+  void add_path(::flatbuffers::Offset<::flatbuffers::String> path) {
+    fbb_.AddOffset(RecordStatus::VT_PATH, path);
+  }
+  void add_reason(::flatbuffers::Offset<::flatbuffers::String> reason) {
+    fbb_.AddOffset(RecordStatus::VT_REASON, reason);
+  }
+  void add_messages(uint64_t messages) {
+    fbb_.AddElement<uint64_t>(RecordStatus::VT_MESSAGES, messages, 0);
+  }
+  void add_bytes(uint64_t bytes) {
+    fbb_.AddElement<uint64_t>(RecordStatus::VT_BYTES, bytes, 0);
+  }
+  void add_skipped_messages(uint64_t skipped_messages) {
+    fbb_.AddElement<uint64_t>(RecordStatus::VT_SKIPPED_MESSAGES, skipped_messages, 0);
+  }
+  void add_skipped_bytes(uint64_t skipped_bytes) {
+    fbb_.AddElement<uint64_t>(RecordStatus::VT_SKIPPED_BYTES, skipped_bytes, 0);
+  }
+  explicit RecordStatusBuilder(::flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  ::flatbuffers::Offset<RecordStatus> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = ::flatbuffers::Offset<RecordStatus>(end);
+    return o;
+  }
+};
+
+inline ::flatbuffers::Offset<RecordStatus> CreateRecordStatus(
+    ::flatbuffers::FlatBufferBuilder &_fbb,
+    uint64_t user_id = 0,
+    fiasco::ipc::RecordState state = fiasco::ipc::RecordState_Recording,
+    ::flatbuffers::Offset<::flatbuffers::String> path = 0,
+    ::flatbuffers::Offset<::flatbuffers::String> reason = 0,
+    uint64_t messages = 0,
+    uint64_t bytes = 0,
+    uint64_t skipped_messages = 0,
+    uint64_t skipped_bytes = 0) {
+  RecordStatusBuilder builder_(_fbb);
+  builder_.add_skipped_bytes(skipped_bytes);
+  builder_.add_skipped_messages(skipped_messages);
+  builder_.add_bytes(bytes);
+  builder_.add_messages(messages);
+  builder_.add_user_id(user_id);
+  builder_.add_reason(reason);
+  builder_.add_path(path);
+  builder_.add_state(state);
+  return builder_.Finish();
+}
+
+inline ::flatbuffers::Offset<RecordStatus> CreateRecordStatusDirect(
+    ::flatbuffers::FlatBufferBuilder &_fbb,
+    uint64_t user_id = 0,
+    fiasco::ipc::RecordState state = fiasco::ipc::RecordState_Recording,
+    const char *path = nullptr,
+    const char *reason = nullptr,
+    uint64_t messages = 0,
+    uint64_t bytes = 0,
+    uint64_t skipped_messages = 0,
+    uint64_t skipped_bytes = 0) {
+  auto path__ = path ? _fbb.CreateString(path) : 0;
+  auto reason__ = reason ? _fbb.CreateString(reason) : 0;
+  return fiasco::ipc::CreateRecordStatus(
+      _fbb,
+      user_id,
+      state,
+      path__,
+      reason__,
+      messages,
+      bytes,
+      skipped_messages,
+      skipped_bytes);
 }
 
 }  // namespace ipc

@@ -662,6 +662,99 @@ impl<'a> flatbuffers::Verifiable for ClosedBy {
 }
 
 impl flatbuffers::SimpleToVerifyInSlice for ClosedBy {}
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MIN_RECORD_STATE: u8 = 0;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MAX_RECORD_STATE: u8 = 2;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+#[allow(non_camel_case_types)]
+pub const ENUM_VALUES_RECORD_STATE: [RecordState; 3] = [
+  RecordState::Recording,
+  RecordState::Stopped,
+  RecordState::Failed,
+];
+
+/// The states a recording reports.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct RecordState(pub u8);
+#[allow(non_upper_case_globals)]
+impl RecordState {
+  /// The file is open; messages are being recorded.
+  pub const Recording: Self = Self(0);
+  /// The file is complete; `reason` says why it stopped.
+  pub const Stopped: Self = Self(1);
+  /// No recording, or it ended on an error; `reason` says what.
+  pub const Failed: Self = Self(2);
+
+  pub const ENUM_MIN: u8 = 0;
+  pub const ENUM_MAX: u8 = 2;
+  pub const ENUM_VALUES: &'static [Self] = &[
+    Self::Recording,
+    Self::Stopped,
+    Self::Failed,
+  ];
+  /// Returns the variant's name or "" if unknown.
+  pub fn variant_name(self) -> Option<&'static str> {
+    match self {
+      Self::Recording => Some("Recording"),
+      Self::Stopped => Some("Stopped"),
+      Self::Failed => Some("Failed"),
+      _ => None,
+    }
+  }
+}
+impl core::fmt::Debug for RecordState {
+  fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+    if let Some(name) = self.variant_name() {
+      f.write_str(name)
+    } else {
+      f.write_fmt(format_args!("<UNKNOWN {:?}>", self.0))
+    }
+  }
+}
+impl<'a> flatbuffers::Follow<'a> for RecordState {
+  type Inner = Self;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    let b = flatbuffers::read_scalar_at::<u8>(buf, loc);
+    Self(b)
+  }
+}
+
+impl flatbuffers::Push for RecordState {
+    type Output = RecordState;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        flatbuffers::emplace_scalar::<u8>(dst, self.0);
+    }
+}
+
+impl flatbuffers::EndianScalar for RecordState {
+  type Scalar = u8;
+  #[inline]
+  fn to_little_endian(self) -> u8 {
+    self.0.to_le()
+  }
+  #[inline]
+  #[allow(clippy::wrong_self_convention)]
+  fn from_little_endian(v: u8) -> Self {
+    let b = u8::from_le(v);
+    Self(b)
+  }
+}
+
+impl<'a> flatbuffers::Verifiable for RecordState {
+  #[inline]
+  fn run_verifier(
+    v: &mut flatbuffers::Verifier, pos: usize
+  ) -> Result<(), flatbuffers::InvalidFlatbuffer> {
+    use self::flatbuffers::Verifiable;
+    u8::run_verifier(v, pos)
+  }
+}
+
+impl flatbuffers::SimpleToVerifyInSlice for RecordState {}
 pub enum TokenGrantOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -3860,6 +3953,446 @@ impl core::fmt::Debug for ChannelStats<'_> {
       ds.field("inbound_messages", &self.inbound_messages());
       ds.field("inbound_bytes", &self.inbound_bytes());
       ds.field("round_trip_us", &self.round_trip_us());
+      ds.finish()
+  }
+}
+pub enum RecordRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Agent -> host: start or stop recording the host's channels to an MCAP
+/// file (one recording at a time; see README "Recording and replay"). Each
+/// message's data in the file is its WebSocket payload as on the wire;
+/// tokens never reach the file. Answered by RecordStatus with this
+/// `user_id`: Recording or Failed; the end (Stopped or Failed) follows once
+/// the file is complete.
+pub struct RecordRequest<'a> {
+  pub _tab: flatbuffers::Table<'a>,
+}
+
+impl<'a> flatbuffers::Follow<'a> for RecordRequest<'a> {
+  type Inner = RecordRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: flatbuffers::Table::new(buf, loc) }
+  }
+}
+
+impl<'a> RecordRequest<'a> {
+  pub const VT_USER_ID: flatbuffers::VOffsetT = 4;
+  pub const VT_STOP: flatbuffers::VOffsetT = 6;
+  pub const VT_PATH: flatbuffers::VOffsetT = 8;
+  pub const VT_PORTS: flatbuffers::VOffsetT = 10;
+  pub const VT_BUDGET_BYTES: flatbuffers::VOffsetT = 12;
+  pub const VT_MAX_BYTES: flatbuffers::VOffsetT = 14;
+  pub const VT_MAX_DURATION_MS: flatbuffers::VOffsetT = 16;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: flatbuffers::Table<'a>) -> Self {
+    RecordRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr>(
+    _fbb: &'mut_bldr mut flatbuffers::FlatBufferBuilder<'bldr>,
+    args: &'args RecordRequestArgs<'args>
+  ) -> flatbuffers::WIPOffset<RecordRequest<'bldr>> {
+    let mut builder = RecordRequestBuilder::new(_fbb);
+    builder.add_max_duration_ms(args.max_duration_ms);
+    builder.add_max_bytes(args.max_bytes);
+    builder.add_budget_bytes(args.budget_bytes);
+    builder.add_user_id(args.user_id);
+    if let Some(x) = args.ports { builder.add_ports(x); }
+    if let Some(x) = args.path { builder.add_path(x); }
+    builder.add_stop(args.stop);
+    builder.finish()
+  }
+
+
+  /// Who asks: its RecordStatus events carry it.
+  #[inline]
+  pub fn user_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(RecordRequest::VT_USER_ID, Some(0)).unwrap()}
+  }
+  /// True: stop this user_id's recording (the other fields are unused).
+  #[inline]
+  pub fn stop(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(RecordRequest::VT_STOP, Some(false)).unwrap()}
+  }
+  /// The file to write; it must not exist (never overwritten). Created
+  /// with mode 0600.
+  #[inline]
+  pub fn path(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<flatbuffers::ForwardsUOffset<&str>>(RecordRequest::VT_PATH, None)}
+  }
+  /// Record only channels on these local ports (absent or empty: all).
+  #[inline]
+  pub fn ports(&self) -> Option<flatbuffers::Vector<'a, u16>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<flatbuffers::ForwardsUOffset<flatbuffers::Vector<'a, u16>>>(RecordRequest::VT_PORTS, None)}
+  }
+  /// Bytes of messages waiting for the writer thread; what does not fit
+  /// is skipped and written as a gap record (default 67108864, 64 MiB).
+  #[inline]
+  pub fn budget_bytes(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(RecordRequest::VT_BUDGET_BYTES, Some(0)).unwrap()}
+  }
+  /// Stop cleanly once the file reaches this many bytes (0: no limit).
+  #[inline]
+  pub fn max_bytes(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(RecordRequest::VT_MAX_BYTES, Some(0)).unwrap()}
+  }
+  /// Stop cleanly after this long (0: no limit).
+  #[inline]
+  pub fn max_duration_ms(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(RecordRequest::VT_MAX_DURATION_MS, Some(0)).unwrap()}
+  }
+}
+
+impl flatbuffers::Verifiable for RecordRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut flatbuffers::Verifier, pos: usize
+  ) -> Result<(), flatbuffers::InvalidFlatbuffer> {
+    use self::flatbuffers::Verifiable;
+    v.visit_table(pos)?
+     .visit_field::<u64>("user_id", Self::VT_USER_ID, false)?
+     .visit_field::<bool>("stop", Self::VT_STOP, false)?
+     .visit_field::<flatbuffers::ForwardsUOffset<&str>>("path", Self::VT_PATH, false)?
+     .visit_field::<flatbuffers::ForwardsUOffset<flatbuffers::Vector<'_, u16>>>("ports", Self::VT_PORTS, false)?
+     .visit_field::<u64>("budget_bytes", Self::VT_BUDGET_BYTES, false)?
+     .visit_field::<u64>("max_bytes", Self::VT_MAX_BYTES, false)?
+     .visit_field::<u64>("max_duration_ms", Self::VT_MAX_DURATION_MS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct RecordRequestArgs<'a> {
+    pub user_id: u64,
+    pub stop: bool,
+    pub path: Option<flatbuffers::WIPOffset<&'a str>>,
+    pub ports: Option<flatbuffers::WIPOffset<flatbuffers::Vector<'a, u16>>>,
+    pub budget_bytes: u64,
+    pub max_bytes: u64,
+    pub max_duration_ms: u64,
+}
+impl<'a> Default for RecordRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    RecordRequestArgs {
+      user_id: 0,
+      stop: false,
+      path: None,
+      ports: None,
+      budget_bytes: 0,
+      max_bytes: 0,
+      max_duration_ms: 0,
+    }
+  }
+}
+
+pub struct RecordRequestBuilder<'a: 'b, 'b> {
+  fbb_: &'b mut flatbuffers::FlatBufferBuilder<'a>,
+  start_: flatbuffers::WIPOffset<flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b> RecordRequestBuilder<'a, 'b> {
+  #[inline]
+  pub fn add_user_id(&mut self, user_id: u64) {
+    self.fbb_.push_slot::<u64>(RecordRequest::VT_USER_ID, user_id, 0);
+  }
+  #[inline]
+  pub fn add_stop(&mut self, stop: bool) {
+    self.fbb_.push_slot::<bool>(RecordRequest::VT_STOP, stop, false);
+  }
+  #[inline]
+  pub fn add_path(&mut self, path: flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<flatbuffers::WIPOffset<_>>(RecordRequest::VT_PATH, path);
+  }
+  #[inline]
+  pub fn add_ports(&mut self, ports: flatbuffers::WIPOffset<flatbuffers::Vector<'b , u16>>) {
+    self.fbb_.push_slot_always::<flatbuffers::WIPOffset<_>>(RecordRequest::VT_PORTS, ports);
+  }
+  #[inline]
+  pub fn add_budget_bytes(&mut self, budget_bytes: u64) {
+    self.fbb_.push_slot::<u64>(RecordRequest::VT_BUDGET_BYTES, budget_bytes, 0);
+  }
+  #[inline]
+  pub fn add_max_bytes(&mut self, max_bytes: u64) {
+    self.fbb_.push_slot::<u64>(RecordRequest::VT_MAX_BYTES, max_bytes, 0);
+  }
+  #[inline]
+  pub fn add_max_duration_ms(&mut self, max_duration_ms: u64) {
+    self.fbb_.push_slot::<u64>(RecordRequest::VT_MAX_DURATION_MS, max_duration_ms, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut flatbuffers::FlatBufferBuilder<'a>) -> RecordRequestBuilder<'a, 'b> {
+    let start = _fbb.start_table();
+    RecordRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> flatbuffers::WIPOffset<RecordRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl core::fmt::Debug for RecordRequest<'_> {
+  fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    let mut ds = f.debug_struct("RecordRequest");
+      ds.field("user_id", &self.user_id());
+      ds.field("stop", &self.stop());
+      ds.field("path", &self.path());
+      ds.field("ports", &self.ports());
+      ds.field("budget_bytes", &self.budget_bytes());
+      ds.field("max_bytes", &self.max_bytes());
+      ds.field("max_duration_ms", &self.max_duration_ms());
+      ds.finish()
+  }
+}
+pub enum RecordStatusOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Host -> agents: how a recording is doing.
+pub struct RecordStatus<'a> {
+  pub _tab: flatbuffers::Table<'a>,
+}
+
+impl<'a> flatbuffers::Follow<'a> for RecordStatus<'a> {
+  type Inner = RecordStatus<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: flatbuffers::Table::new(buf, loc) }
+  }
+}
+
+impl<'a> RecordStatus<'a> {
+  pub const VT_USER_ID: flatbuffers::VOffsetT = 4;
+  pub const VT_STATE: flatbuffers::VOffsetT = 6;
+  pub const VT_PATH: flatbuffers::VOffsetT = 8;
+  pub const VT_REASON: flatbuffers::VOffsetT = 10;
+  pub const VT_MESSAGES: flatbuffers::VOffsetT = 12;
+  pub const VT_BYTES: flatbuffers::VOffsetT = 14;
+  pub const VT_SKIPPED_MESSAGES: flatbuffers::VOffsetT = 16;
+  pub const VT_SKIPPED_BYTES: flatbuffers::VOffsetT = 18;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: flatbuffers::Table<'a>) -> Self {
+    RecordStatus { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr>(
+    _fbb: &'mut_bldr mut flatbuffers::FlatBufferBuilder<'bldr>,
+    args: &'args RecordStatusArgs<'args>
+  ) -> flatbuffers::WIPOffset<RecordStatus<'bldr>> {
+    let mut builder = RecordStatusBuilder::new(_fbb);
+    builder.add_skipped_bytes(args.skipped_bytes);
+    builder.add_skipped_messages(args.skipped_messages);
+    builder.add_bytes(args.bytes);
+    builder.add_messages(args.messages);
+    builder.add_user_id(args.user_id);
+    if let Some(x) = args.reason { builder.add_reason(x); }
+    if let Some(x) = args.path { builder.add_path(x); }
+    builder.add_state(args.state);
+    builder.finish()
+  }
+
+
+  /// The requester (0 for a recording started by configuration).
+  #[inline]
+  pub fn user_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(RecordStatus::VT_USER_ID, Some(0)).unwrap()}
+  }
+  /// What happened.
+  #[inline]
+  pub fn state(&self) -> RecordState {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<RecordState>(RecordStatus::VT_STATE, Some(RecordState::Recording)).unwrap()}
+  }
+  /// The file.
+  #[inline]
+  pub fn path(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<flatbuffers::ForwardsUOffset<&str>>(RecordStatus::VT_PATH, None)}
+  }
+  /// Stopped: "requested", "size limit", "duration limit", "host
+  /// stopped"; Failed: the error, for people.
+  #[inline]
+  pub fn reason(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<flatbuffers::ForwardsUOffset<&str>>(RecordStatus::VT_REASON, None)}
+  }
+  /// Messages written so far.
+  #[inline]
+  pub fn messages(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(RecordStatus::VT_MESSAGES, Some(0)).unwrap()}
+  }
+  /// Their payload bytes.
+  #[inline]
+  pub fn bytes(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(RecordStatus::VT_BYTES, Some(0)).unwrap()}
+  }
+  /// Messages skipped because the writer was behind (in gap records).
+  #[inline]
+  pub fn skipped_messages(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(RecordStatus::VT_SKIPPED_MESSAGES, Some(0)).unwrap()}
+  }
+  /// Their payload bytes.
+  #[inline]
+  pub fn skipped_bytes(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(RecordStatus::VT_SKIPPED_BYTES, Some(0)).unwrap()}
+  }
+}
+
+impl flatbuffers::Verifiable for RecordStatus<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut flatbuffers::Verifier, pos: usize
+  ) -> Result<(), flatbuffers::InvalidFlatbuffer> {
+    use self::flatbuffers::Verifiable;
+    v.visit_table(pos)?
+     .visit_field::<u64>("user_id", Self::VT_USER_ID, false)?
+     .visit_field::<RecordState>("state", Self::VT_STATE, false)?
+     .visit_field::<flatbuffers::ForwardsUOffset<&str>>("path", Self::VT_PATH, false)?
+     .visit_field::<flatbuffers::ForwardsUOffset<&str>>("reason", Self::VT_REASON, false)?
+     .visit_field::<u64>("messages", Self::VT_MESSAGES, false)?
+     .visit_field::<u64>("bytes", Self::VT_BYTES, false)?
+     .visit_field::<u64>("skipped_messages", Self::VT_SKIPPED_MESSAGES, false)?
+     .visit_field::<u64>("skipped_bytes", Self::VT_SKIPPED_BYTES, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct RecordStatusArgs<'a> {
+    pub user_id: u64,
+    pub state: RecordState,
+    pub path: Option<flatbuffers::WIPOffset<&'a str>>,
+    pub reason: Option<flatbuffers::WIPOffset<&'a str>>,
+    pub messages: u64,
+    pub bytes: u64,
+    pub skipped_messages: u64,
+    pub skipped_bytes: u64,
+}
+impl<'a> Default for RecordStatusArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    RecordStatusArgs {
+      user_id: 0,
+      state: RecordState::Recording,
+      path: None,
+      reason: None,
+      messages: 0,
+      bytes: 0,
+      skipped_messages: 0,
+      skipped_bytes: 0,
+    }
+  }
+}
+
+pub struct RecordStatusBuilder<'a: 'b, 'b> {
+  fbb_: &'b mut flatbuffers::FlatBufferBuilder<'a>,
+  start_: flatbuffers::WIPOffset<flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b> RecordStatusBuilder<'a, 'b> {
+  #[inline]
+  pub fn add_user_id(&mut self, user_id: u64) {
+    self.fbb_.push_slot::<u64>(RecordStatus::VT_USER_ID, user_id, 0);
+  }
+  #[inline]
+  pub fn add_state(&mut self, state: RecordState) {
+    self.fbb_.push_slot::<RecordState>(RecordStatus::VT_STATE, state, RecordState::Recording);
+  }
+  #[inline]
+  pub fn add_path(&mut self, path: flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<flatbuffers::WIPOffset<_>>(RecordStatus::VT_PATH, path);
+  }
+  #[inline]
+  pub fn add_reason(&mut self, reason: flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<flatbuffers::WIPOffset<_>>(RecordStatus::VT_REASON, reason);
+  }
+  #[inline]
+  pub fn add_messages(&mut self, messages: u64) {
+    self.fbb_.push_slot::<u64>(RecordStatus::VT_MESSAGES, messages, 0);
+  }
+  #[inline]
+  pub fn add_bytes(&mut self, bytes: u64) {
+    self.fbb_.push_slot::<u64>(RecordStatus::VT_BYTES, bytes, 0);
+  }
+  #[inline]
+  pub fn add_skipped_messages(&mut self, skipped_messages: u64) {
+    self.fbb_.push_slot::<u64>(RecordStatus::VT_SKIPPED_MESSAGES, skipped_messages, 0);
+  }
+  #[inline]
+  pub fn add_skipped_bytes(&mut self, skipped_bytes: u64) {
+    self.fbb_.push_slot::<u64>(RecordStatus::VT_SKIPPED_BYTES, skipped_bytes, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut flatbuffers::FlatBufferBuilder<'a>) -> RecordStatusBuilder<'a, 'b> {
+    let start = _fbb.start_table();
+    RecordStatusBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> flatbuffers::WIPOffset<RecordStatus<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl core::fmt::Debug for RecordStatus<'_> {
+  fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    let mut ds = f.debug_struct("RecordStatus");
+      ds.field("user_id", &self.user_id());
+      ds.field("state", &self.state());
+      ds.field("path", &self.path());
+      ds.field("reason", &self.reason());
+      ds.field("messages", &self.messages());
+      ds.field("bytes", &self.bytes());
+      ds.field("skipped_messages", &self.skipped_messages());
+      ds.field("skipped_bytes", &self.skipped_bytes());
       ds.finish()
   }
 }

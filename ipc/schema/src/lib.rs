@@ -43,4 +43,6 @@ fiasco::event_kinds! {
     DisconnectRequest => "fiasco.ipc.DisconnectRequest",
     ChannelStatsRequest => "fiasco.ipc.ChannelStatsRequest",
     ChannelStats => "fiasco.ipc.ChannelStats",
+    RecordRequest => "fiasco.ipc.RecordRequest",
+    RecordStatus => "fiasco.ipc.RecordStatus",
 }
