@@ -6,14 +6,16 @@
 //! present; default none). With `echo_agent.connect=URL` it also dials
 //! URL (`echo_agent.connect_token`, `echo_agent.connect_ca`: a bearer token
 //! and a CA file for wss://), keeps that link up, and echoes what it gets on
-//! it too. `scripts/echo-game PORT [--connect URL ...]` runs it with the IPC
+//! it too. With `echo_agent.prefix=P` it puts P before every text it echoes
+//! (a game that answers differently, for replay tests). `scripts/echo-game
+//! PORT [--connect URL ...]` runs it with the IPC
 //! host in `platform_native`; the Autobahn conformance run and the
 //! benchmarks drive it.
 
-use fiasco::{system, EventReader, EventWriter, InitContext, Module, ModuleError, Stage};
+use fiasco::{system, EventReader, EventWriter, InitContext, Module, ModuleError, Res, Stage};
 use fiasco_ipc_schema::{
     ConnectFailure, ConnectRequest, ConnectRequestArgs, ConnectState, ConnectStatus, ListenRequest,
-    ListenRequestArgs, ListenResult, ListenStatus, MessageFromRemote, MessageToRemote,
+    ListenRequestArgs, ListenResult, ListenStatus, MessageFromRemote, MessageKind, MessageToRemote,
     MessageToRemoteArgs,
 };
 
@@ -42,6 +44,9 @@ fn init(ctx: &mut InitContext<'_>) -> Result<(), ModuleError> {
     let bind = ctx.config("bind").unwrap_or_else(|| "127.0.0.1".to_owned());
     let max_connections: u32 = ctx.config_parse("max_connections", 0)?;
     let listen_token = ctx.config("token");
+    ctx.insert_resource(Answers {
+        prefix: ctx.config("prefix").unwrap_or_default().into_bytes(),
+    });
     ctx.writer::<ListenRequest<'_>>().write_builder(|builder| {
         let bind_address = Some(builder.create_string(&bind));
         let token = listen_token
@@ -82,18 +87,35 @@ fn init(ctx: &mut InitContext<'_>) -> Result<(), ModuleError> {
     Ok(())
 }
 
+/// How the echo answers: `prefix` before every text (`echo_agent.prefix`).
+#[derive(Debug)]
+struct Answers {
+    prefix: Vec<u8>,
+}
+
 /// Sends every message back on its channel, with its kind: one copy of
 /// the payload, no zeroing (`write_with_bytes`).
 #[system]
-fn echo(reader: EventReader<MessageFromRemote<'_>>, writer: EventWriter<MessageToRemote<'_>>) {
+fn echo(
+    answers: Res<'_, Answers>,
+    reader: EventReader<MessageFromRemote<'_>>,
+    writer: EventWriter<MessageToRemote<'_>>,
+) {
+    let mut prefixed = Vec::new();
     for event in &reader {
         if event.user_id() != USER_ID {
             continue;
         }
-        let content = event
+        let mut content = event
             .content()
             .map(|content| content.bytes())
             .unwrap_or_default();
+        if !answers.prefix.is_empty() && event.kind() == MessageKind::Text {
+            prefixed.clear();
+            prefixed.extend_from_slice(&answers.prefix);
+            prefixed.extend_from_slice(content);
+            content = &prefixed;
+        }
         writer.write_with_bytes(content, |builder, content| {
             MessageToRemote::create(
                 builder,
