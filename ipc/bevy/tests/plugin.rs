@@ -2,7 +2,8 @@
 //! clients (tungstenite): round trip within a frame, order and exactly
 //! once, kinds, close codes both ways, a foreign Origin refused, shutdown
 //! on `AppExit` with 1001, an outbound `Connect`, and roles by token with
-//! a keyed burst and its stats.
+//! a keyed burst and its stats, and a recording started by the plugin's
+//! option and stopped by a `Record` message.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -481,4 +482,87 @@ fn roles_by_token_and_a_keyed_burst_through_the_plugin() {
     assert_eq!(status, 401);
     let seen = app.world().resource::<StreamsSeen>();
     assert_eq!(seen.stats, [(true, 99), (true, 99)]);
+}
+
+/// The recording statuses the app got.
+#[derive(Resource, Default)]
+struct Recordings(Vec<RecordStatus>);
+
+fn record_statuses(mut seen: ResMut<Recordings>, mut statuses: MessageReader<RecordStatus>) {
+    seen.0.extend(statuses.read().cloned());
+}
+
+#[test]
+fn the_plugin_records_from_the_start_and_record_messages_stop_it() {
+    let dir = std::env::temp_dir().join(format!("fiasco-bevy-record-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bevy.mcap");
+    let mut app = App::new();
+    app.add_plugins(IpcPlugin::default().record(RecordOptions::new(&path).game("bevy test")))
+        .init_resource::<Seen>()
+        .init_resource::<Recordings>()
+        .add_systems(Update, (agent, record_statuses));
+    app.world_mut().write_message(Listen {
+        user_id: USER_ID,
+        port: 0,
+        options: ListenOptions::default(),
+    });
+    let address = run_until(&mut app, |seen| seen.address).expect("a listen result");
+    let client = std::thread::spawn(move || {
+        let mut socket = connect(address);
+        for text in ["one", "two"] {
+            socket.send(Message::text(text)).unwrap();
+            assert_eq!(next_message(&mut socket), Message::text(text));
+        }
+        socket
+    });
+    let socket = run_with_client(&mut app, client);
+    // One recording at a time: a second is refused, the first goes on.
+    app.world_mut().write_message(Record::Start {
+        user_id: 5,
+        options: RecordOptions::new(dir.join("second.mcap")),
+    });
+    app.world_mut().write_message(Record::Stop { user_id: 0 });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stopped = loop {
+        app.update();
+        let recordings = &app.world().resource::<Recordings>().0;
+        if let Some(stopped) = recordings
+            .iter()
+            .find(|status| matches!(status.state, RecordState::Stopped { .. }))
+        {
+            break stopped.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no Stopped: {:?}",
+            recordings.len()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(stopped.user_id, 0);
+    assert_eq!(stopped.messages, 4);
+    let statuses = &app.world().resource::<Recordings>().0;
+    assert!(statuses.iter().any(|status| status.user_id == 5
+        && matches!(&status.state, RecordState::Failed { error } if error.contains("already recording"))));
+    assert!(!dir.join("second.mcap").exists());
+    drop(socket);
+
+    let bytes = std::fs::read(&path).unwrap();
+    let texts: Vec<(String, Vec<u8>)> = mcap::MessageStream::new(&bytes)
+        .unwrap()
+        .map(|message| message.unwrap())
+        .filter(|message| message.channel.topic != "/ipc/events")
+        .map(|message| (message.channel.topic.clone(), message.data.into_owned()))
+        .collect();
+    let topics: Vec<&str> = texts
+        .iter()
+        .map(|(topic, _)| topic.rsplit('/').nth(1).unwrap())
+        .collect();
+    assert_eq!(topics, ["received", "sent", "received", "sent"]);
+    let data: Vec<&[u8]> = texts.iter().map(|(_, data)| &data[..]).collect();
+    assert_eq!(data, [b"one", b"one", b"two", b"two"]);
+    app.world_mut().write_message(AppExit::Success);
+    app.update();
 }

@@ -7,7 +7,11 @@
  *   "burst" -> 100 messages "state 0".."state 99" with one conflation key,
  *              written in one frame: the client gets only "state 99";
  *   "stats" -> asks for the channel's stats; the answer, a frame later, is
- *              sent as "conflated N".
+ *              sent as "conflated N";
+ *   "record PATH" -> records this port to PATH (RecordRequest): answered
+ *              "recording", or "failed: WHY";
+ *   "stop"  -> stops the recording: answered "stopped N" (N messages in
+ *              the file) once the file is complete.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,8 +23,11 @@
 #define MAX_CHANNELS 16
 
 typedef struct Streams {
-    FiascoIpcReader results, opened, messages, stats;
+    FiascoIpcReader results, opened, messages, stats, recordings;
     struct { uint64_t channel; char role[32]; } roles[MAX_CHANNELS];
+    uint16_t port;
+    /* The channel that asked for the recording: told how it goes. */
+    uint64_t recorder;
 } Streams;
 
 static int is(FiascoStr text, const char *word) {
@@ -54,10 +61,12 @@ static int32_t run(void *state, uint32_t index, const FiascoHostApi *host) {
     FiascoIpcConnectionOpened opened;
     FiascoIpcMessageFromRemote message;
     FiascoIpcChannelStats stats;
-    char line[128];
+    FiascoIpcRecordStatus recording;
+    char line[256];
     (void)index;
     while (fiasco_ipc_next_listen_result(host, &streams->results, &result)) {
         if (result.user_id != USER_ID) continue;
+        streams->port = result.port;
         snprintf(line, sizeof line, "streams listening on ws://127.0.0.1:%u", (unsigned)result.port);
         host->log(host->ctx, FIASCO_LOG_INFO, fiasco_str(line));
     }
@@ -87,6 +96,15 @@ static int32_t run(void *state, uint32_t index, const FiascoHostApi *host) {
                     .content = fiasco_str(line), .conflation_key = 1 };
                 fiasco_ipc_write_message_to_remote(host, &state_message);
             }
+        } else if (message.content.len > 7 && !memcmp(message.content.ptr, "record ", 7)) {
+            FiascoStr path = { message.content.ptr + 7, message.content.len - 7 };
+            FiascoIpcRecordRequest request = { .user_id = USER_ID, .path = path,
+                                               .ports = &streams->port, .ports_count = 1 };
+            streams->recorder = message.channel;
+            fiasco_ipc_write_record_request(host, &request);
+        } else if (is(message.content, "stop")) {
+            FiascoIpcRecordRequest request = { .user_id = USER_ID, .stop = 1 };
+            fiasco_ipc_write_record_request(host, &request);
         } else if (is(message.content, "stats")) {
             FiascoIpcChannelStatsRequest request = { .user_id = USER_ID, .channel = message.channel };
             fiasco_ipc_write_channel_stats_request(host, &request);
@@ -98,6 +116,17 @@ static int32_t run(void *state, uint32_t index, const FiascoHostApi *host) {
         if (stats.user_id != USER_ID) continue;
         snprintf(line, sizeof line, "conflated %" PRIu64, stats.conflated_messages);
         say(host, stats.channel, line);
+    }
+    while (fiasco_ipc_next_record_status(host, &streams->recordings, &recording)) {
+        if (recording.user_id != USER_ID || !streams->recorder) continue;
+        if (recording.state == FIASCO_IPC_RECORD_STATE_RECORDING)
+            snprintf(line, sizeof line, "recording");
+        else if (recording.state == FIASCO_IPC_RECORD_STATE_STOPPED)
+            snprintf(line, sizeof line, "stopped %" PRIu64, recording.messages);
+        else
+            snprintf(line, sizeof line, "failed: %.*s", (int)recording.reason.len,
+                     recording.reason.ptr ? (const char *)recording.reason.ptr : "");
+        say(host, streams->recorder, line);
     }
     return FIASCO_STATUS_OK;
 }
