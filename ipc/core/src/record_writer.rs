@@ -29,6 +29,10 @@ const CHUNK_SIZE: u64 = 1 << 20;
 /// The longest a written record waits in an unfinished chunk.
 const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The longest a queued record waits for the writer (unless the queue
+/// fills a quarter of its budget first): the writer wakes once a batch.
+const BATCH_INTERVAL: Duration = Duration::from_millis(20);
+
 /// Opens a new file for a recording: never over an existing one, readable
 /// by its owner only.
 pub(crate) fn open(path: &Path) -> io::Result<File> {
@@ -87,6 +91,72 @@ struct Counts {
     skipped_bytes: u64,
 }
 
+/// Waits for the writer's next batch: queued records once they are
+/// [`BATCH_INTERVAL`] old or fill a quarter of the budget, the stop, the
+/// duration limit, or (with records written since `flushed`) the next
+/// flush. Returns the records and, at the end, why and what was skipped
+/// last.
+fn next_batch(
+    recording: &Recording,
+    deadline: Option<Instant>,
+    flushed: Option<Instant>,
+) -> (Vec<Record>, Option<(String, Option<Gap>)>) {
+    let mut queue = recording.lock();
+    let mut batch_due = None;
+    loop {
+        let now = Instant::now();
+        if queue.stop.is_some() {
+            break;
+        }
+        if deadline.is_some_and(|deadline| now >= deadline) {
+            queue.stop = Some("duration limit".to_owned());
+            break;
+        }
+        if !queue.records.is_empty() {
+            let due = *batch_due.get_or_insert(now + BATCH_INTERVAL);
+            if now >= due || queue.bytes >= recording.options.budget / 4 {
+                break;
+            }
+        }
+        let flush_due = flushed.map(|flushed| flushed + FLUSH_INTERVAL);
+        if flush_due.is_some_and(|due| now >= due) {
+            break;
+        }
+        let wake_at = [
+            batch_due.filter(|_| !queue.records.is_empty()),
+            flush_due,
+            deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        // Idle: the next record wakes the writer. Otherwise only a
+        // quarter-full queue does (one wake-up a batch, not a message).
+        queue.waiting = queue.records.is_empty();
+        queue = match wake_at {
+            Some(at) => {
+                recording
+                    .wake
+                    .wait_timeout(queue, at.saturating_duration_since(now))
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .0
+            }
+            None => recording
+                .wake
+                .wait(queue)
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        };
+    }
+    queue.waiting = false;
+    queue.urged = false;
+    let batch = std::mem::take(&mut queue.records);
+    let stop = queue.stop.clone();
+    // What was skipped last is in no record yet: it goes with the end of
+    // the file.
+    let tail = stop.is_some().then(|| std::mem::take(&mut queue.gap));
+    (batch, stop.map(|stop| (stop, tail)))
+}
+
 /// Writes until the recording stops; returns why it stopped.
 fn write_file(file: File, recording: &Recording, counts: &mut Counts) -> mcap::McapResult<String> {
     let options = &recording.options;
@@ -96,35 +166,7 @@ fn write_file(file: File, recording: &Recording, counts: &mut Counts) -> mcap::M
     let mut dirty = false;
     let mut last_flush = Instant::now();
     let reason = loop {
-        let (batch, stop) = {
-            let mut queue = recording.lock();
-            while queue.records.is_empty() && queue.stop.is_none() {
-                let now = Instant::now();
-                if deadline.is_some_and(|deadline| now >= deadline) {
-                    queue.stop = Some("duration limit".to_owned());
-                    break;
-                }
-                if dirty && now >= last_flush + FLUSH_INTERVAL {
-                    break;
-                }
-                let mut wait = FLUSH_INTERVAL;
-                if let Some(deadline) = deadline {
-                    wait = wait.min(deadline.saturating_duration_since(now));
-                }
-                queue.waiting = true;
-                queue = recording
-                    .wake
-                    .wait_timeout(queue, wait)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .0;
-            }
-            let batch = std::mem::take(&mut queue.records);
-            let stop = queue.stop.clone();
-            // What was skipped last is in no record yet: it goes with the
-            // end of the file.
-            let tail = stop.is_some().then(|| std::mem::take(&mut queue.gap));
-            (batch, stop.map(|stop| (stop, tail)))
-        };
+        let (batch, stop) = next_batch(recording, deadline, dirty.then_some(last_flush));
         let mut released = 0;
         let mut full = false;
         for record in batch {
@@ -187,6 +229,10 @@ impl Mcap {
         let written = Rc::new(Cell::new(0));
         let mut writer = mcap::WriteOptions::new()
             .compression(Some(mcap::Compression::Zstd))
+            // zstd's fastest level, in this thread only: the recorder is
+            // one thread, never a pool competing with the game's.
+            .compression_level(1)
+            .compression_threads(0)
             .chunk_size(Some(CHUNK_SIZE))
             .profile(format::PROFILE)
             .library(concat!("fiasco-ipc ", env!("CARGO_PKG_VERSION")))
@@ -246,13 +292,14 @@ impl Mcap {
                 data,
                 time,
             } => {
-                self.opened(&info)?;
                 let (id, sequence) = match self.channels.get_mut(&(info.channel.0, sent, kind)) {
                     Some(entry) => {
                         entry.1 += 1;
                         *entry
                     }
                     None => {
+                        // The channel's opening goes before its first message.
+                        self.opened(&info)?;
                         let id = self.add_channel(&info, sent, kind, &data)?;
                         self.channels.insert((info.channel.0, sent, kind), (id, 0));
                         (id, 0)

@@ -124,8 +124,11 @@ pub(crate) struct Queue {
     pub(crate) bytes: usize,
     /// Skipped since the last record that fit.
     pub(crate) gap: Gap,
-    /// The writer sleeps on the condition variable: wake it.
+    /// The writer is idle (the queue was empty): the next record wakes it.
     pub(crate) waiting: bool,
+    /// The queue reached a quarter of its budget and the writer was woken
+    /// for it (once a batch).
+    pub(crate) urged: bool,
     /// Set when the recording ends: nothing more is queued.
     pub(crate) stop: Option<String>,
 }
@@ -162,7 +165,11 @@ impl Recording {
         }
         queue.bytes += size;
         queue.records.push(record);
-        if std::mem::take(&mut queue.waiting) {
+        // At most two wake-ups a batch: when the writer is idle, and when
+        // the queue is a quarter full.
+        let urge = queue.bytes >= self.options.budget / 4 && !queue.urged;
+        if std::mem::take(&mut queue.waiting) || urge {
+            queue.urged |= urge;
             self.wake.notify_one();
         }
     }

@@ -17,8 +17,8 @@ pub(crate) async fn compare(args: &Args) -> Result<(), String> {
         return Ok(());
     };
     let servers = [
-        start_game_from(&args.platform, &args.modules, "this build", 0)?,
-        start_game_from(platform, modules, "baseline", 0)?,
+        start_game_from(&args.platform, &args.modules, "this build", 0, &[])?,
+        start_game_from(platform, modules, "baseline", 0, &[])?,
     ];
     let mut samples: [Vec<Sample>; 2] = Default::default();
     for round in 0..ROUNDS {

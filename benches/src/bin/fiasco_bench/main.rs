@@ -19,6 +19,7 @@ use tokio_tungstenite::tungstenite::Message;
 mod attacks;
 mod baseline;
 mod instructions;
+mod recording;
 mod streams;
 
 type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
@@ -63,6 +64,9 @@ struct Args {
     /// Only the streams rows (and the baseline comparison, if given).
     #[arg(long)]
     only_streams: bool,
+    /// Only recording on against off.
+    #[arg(long)]
+    only_recording: bool,
     /// The previous release's platform_native, to compare this build
     /// against in the same run (scripts/bench builds it).
     #[arg(long, requires = "baseline_modules")]
@@ -110,7 +114,7 @@ fn wait_listening(address: SocketAddr) -> Result<(), String> {
 }
 
 fn start_game(args: &Args, name: &'static str, fps: u32) -> Result<Server, String> {
-    start_game_from(&args.platform, &args.modules, name, fps)
+    start_game_from(&args.platform, &args.modules, name, fps, &[])
 }
 
 /// Starts the echo game of a given build.
@@ -119,6 +123,7 @@ fn start_game_from(
     modules: &std::path::Path,
     name: &'static str,
     fps: u32,
+    settings: &[String],
 ) -> Result<Server, String> {
     let port = free_port();
     let child = Command::new(platform)
@@ -127,6 +132,11 @@ fn start_game_from(
         .args(["--fps", &fps.to_string()])
         .args(["--set", &format!("echo_agent.port={port}")])
         .args(["--set", "echo_agent.max_connections=30000"])
+        .args(
+            settings
+                .iter()
+                .flat_map(|setting| ["--set", setting.as_str()]),
+        )
         .env("RUST_LOG", "warn")
         .stderr(Stdio::null())
         .spawn()
@@ -494,12 +504,15 @@ fn us(duration: Duration) -> f64 {
 }
 
 /// The IPC host's systems' time per frame, in-process, with 0 and with
-/// 1,000 messages in the frame.
-fn game_thread_cost() -> Result<GameThreadCost, String> {
+/// 1,000 messages in the frame; recording to `record` when given.
+fn game_thread_cost(record: Option<&std::path::Path>) -> Result<GameThreadCost, String> {
     use fiasco::{Config, GameBuilder};
     let port = free_port();
     let mut config = Config::default();
     config.set("echo_agent", "port", port.to_string());
+    if let Some(path) = record {
+        config.set("ipc", "record", path.display().to_string());
+    }
     // The whole burst in one frame: this measures the cost per message.
     config.set("ipc", "frame_messages", "1000");
     let mut game = GameBuilder::new()
@@ -659,7 +672,7 @@ async fn main() -> Result<(), String> {
                 throughput(address, 10, 16, 64, args.seconds).await?
             ),
             "game-thread" => {
-                let cost = tokio::task::spawn_blocking(game_thread_cost)
+                let cost = tokio::task::spawn_blocking(|| game_thread_cost(None))
                     .await
                     .map_err(|error| error.to_string())??;
                 println!(
@@ -695,6 +708,9 @@ async fn main() -> Result<(), String> {
         print(&rows);
         return Ok(());
     }
+    if args.only_recording {
+        return recording::compare(&args).await;
+    }
     if args.only_streams {
         let seconds = args.stream_seconds;
         tokio::task::spawn_blocking(move || streams::rows(&mut rows, seconds).map(|()| rows))
@@ -707,7 +723,7 @@ async fn main() -> Result<(), String> {
 
     // Game-thread cost of the IPC host's systems, first: before any load
     // leaves work (closing sockets) behind.
-    let cost = tokio::task::spawn_blocking(game_thread_cost)
+    let cost = tokio::task::spawn_blocking(|| game_thread_cost(None))
         .await
         .map_err(|error| error.to_string())??;
     let (idle_us, busy_us, per_frame) = (cost.idle, cost.burst, cost.per_frame);
@@ -929,6 +945,7 @@ async fn main() -> Result<(), String> {
 
     println!();
     print(&rows);
+    recording::compare(&args).await?;
     baseline::compare(&args).await?;
     Ok(())
 }
