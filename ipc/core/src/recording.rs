@@ -1,6 +1,6 @@
 //! Recording a host's IPC sessions to an MCAP file: what to ask for
 //! ([`RecordOptions`]), what the host answers ([`RecordStatus`]), and the
-//! file's layout ([`format`]), which `fiasco-ipc replay` and
+//! file's layout ([`mod@format`]), which `fiasco-ipc replay` and
 //! `fiasco-ipc record-info` read back.
 //!
 //! The network thread hands each message to a writer thread by reference

@@ -9,7 +9,14 @@
 //!   `ipc.frame_bytes`), channels in turn;
 //! - `ipc_send` ([`Stage::Last`]): takes every agent request written this
 //!   frame (`ListenRequest`, `StopListeningRequest`, `MessageToRemote`,
-//!   `CloseChannel`) and hands them to the network thread in one batch.
+//!   `CloseChannel`, `ConnectRequest`, `DisconnectRequest`,
+//!   `ChannelStatsRequest`, `RecordRequest`) and hands them to the network
+//!   thread in one batch.
+//!
+//! `ipc_receive` also writes `ConnectStatus`, `ChannelStats` and
+//! `RecordStatus`. Recording from the start: `ipc.record=PATH` (`{pid}` and
+//! `{time}` filled in), `ipc.record_ports`, `ipc.record_budget`,
+//! `ipc.record_max_bytes`, `ipc.record_max_duration_ms`.
 //!
 //! No payload is copied on the game thread: `MessageFromRemote` events are
 //! built on the network thread and handed to the bus whole, and the content
