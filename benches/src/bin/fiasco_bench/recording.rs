@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::{game_thread_cost, measure, median, sample, shown, start_game_from, Args, Sample};
+use crate::{game_thread_cost, measure, median, shown, start_game_from, Args, Sample};
 
 /// Rounds of the comparison, each game going first in every other.
 const ROUNDS: usize = 3;
@@ -34,22 +34,7 @@ fn writer_cpu(pid: u32) -> Duration {
             std::fs::read_to_string(task.path().join("comm"))
                 .is_ok_and(|name| name.trim() == "fiasco-ipc-reco")
         })
-        .map(|task| {
-            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-            let fields: Vec<&str> = stat
-                .rsplit_once(')')
-                .map(|(_, rest)| rest.split_whitespace().collect())
-                .unwrap_or_default();
-            let ticks: u64 = [11, 12]
-                .iter()
-                .filter_map(|&field| {
-                    fields
-                        .get(field)
-                        .and_then(|value| value.parse::<u64>().ok())
-                })
-                .sum();
-            Duration::from_secs_f64(ticks as f64 / 100.0)
-        })
+        .map(|task| crate::stat_cpu(&task.path().join("stat").to_string_lossy()))
         .sum()
 }
 
@@ -94,13 +79,7 @@ pub(crate) async fn compare(args: &Args) -> Result<(), String> {
         start_game_from(&args.platform, &args.modules, "recording off", 0, &[])?,
         start_game_from(&args.platform, &args.modules, "recording on", 0, &record)?,
     ];
-    let mut samples: [Vec<Sample>; 2] = Default::default();
-    for round in 0..ROUNDS {
-        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-        for index in order {
-            samples[index].push(sample(&servers[index], args.seconds).await?);
-        }
-    }
+    let samples = crate::baseline::interleaved(&servers, ROUNDS, args.seconds).await?;
     let writer = writer_cpu(servers[1].child.id());
     // SIGTERM: the game stops cleanly and finishes the file.
     drop(servers);
@@ -138,33 +117,12 @@ pub(crate) async fn compare(args: &Args) -> Result<(), String> {
         |index: usize, pick: fn(&Sample) -> f64| median(samples[index].iter().map(pick).collect());
     println!();
     println!(
-        "Recording on against off (two echo games of this build, fps 0; medians of {ROUNDS} interleaved rounds; payloads of one repeated byte, as in the rows above):"
+        "Recording on against off (two echo games of this build, fps 0; medians of {ROUNDS} interleaved rounds; payloads of one repeated byte, as in the rows above; server CPU includes the writer thread):"
     );
     println!();
     println!("| measure | recording off | recording on | on / off |");
     println!("| --- | --- | --- | --- |");
-    type Pick = fn(&Sample) -> f64;
-    let rows: [(&str, Pick, &str); 6] = [
-        ("latency p50, 1 client, 64 B", |s| s.p50, "µs"),
-        ("latency p99, 1 client, 64 B", |s| s.p99, "µs"),
-        (
-            "messages/s, 10 clients x 16 in flight, 64 B",
-            |s| s.rate,
-            "msg/s",
-        ),
-        (
-            "server CPU per 64 B message (writer thread included)",
-            |s| s.cpu_per_message,
-            "µs",
-        ),
-        ("MB/s, 4 clients, 1 MiB messages", |s| s.megabytes, "MB/s"),
-        (
-            "server CPU per GB echoed (writer thread included)",
-            |s| s.cpu_per_gigabyte,
-            "s/GB",
-        ),
-    ];
-    for (what, pick, unit) in rows {
+    for (what, pick, unit) in crate::baseline::ROWS {
         let (off, on) = (figure(0, pick), figure(1, pick));
         println!(
             "| {what} | {} {unit} | {} {unit} | {:.2}x |",
