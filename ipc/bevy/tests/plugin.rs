@@ -565,4 +565,5 @@ fn the_plugin_records_from_the_start_and_record_messages_stop_it() {
     assert_eq!(data, [b"one", b"one", b"two", b"two"]);
     app.world_mut().write_message(AppExit::Success);
     app.update();
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -160,8 +160,9 @@ impl Recording {
             return;
         }
         if !queue.gap.is_empty() {
-            let gap = std::mem::take(&mut queue.gap);
-            queue.records.push(Record::Gap(gap));
+            let gap = Record::Gap(std::mem::take(&mut queue.gap));
+            queue.bytes += gap.size();
+            queue.records.push(gap);
         }
         queue.bytes += size;
         queue.records.push(record);
@@ -239,6 +240,13 @@ impl Recorders {
             // It ended by itself (a limit, an error): its thread is done
             // or finishing.
             drop(thread.join());
+        }
+        if options.budget == 0 {
+            let error = "cannot record with a budget of 0 bytes".to_owned();
+            events.push(NetEvent::Event(Event::RecordStatus(status(
+                RecordState::Failed { error },
+            ))));
+            return;
         }
         let started = crate::record_writer::open(&options.path).and_then(|file| {
             let recording = Arc::new(Recording {

@@ -137,6 +137,26 @@ fn given_token<B>(request: &Request<B>) -> Result<(Option<Vec<u8>>, String), Tok
     Ok((token, path))
 }
 
+/// A path and query with every `token` parameter taken out: what a
+/// recording keeps of a channel's path (an outbound link's URL may carry
+/// one).
+pub(crate) fn without_token(path_and_query: &str) -> String {
+    let Some((path, query)) = path_and_query.split_once('?') else {
+        return path_and_query.to_owned();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            !pair.is_empty() && pair.split_once('=').map_or(*pair, |(name, _)| name) != "token"
+        })
+        .collect();
+    if kept.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    }
+}
+
 /// SHA-256 of a token: tokens are compared as digests of one length, so the
 /// comparison's time says nothing of the expected token's length.
 pub(crate) fn token_digest(token: &[u8]) -> [u8; 32] {
@@ -355,5 +375,14 @@ mod tests {
             check("/ws", &["Bearer a", "Bearer s3cret"]),
             Err(TokenRefusal::Ambiguous)
         );
+    }
+
+    #[test]
+    fn a_recorded_path_keeps_everything_but_the_token() {
+        assert_eq!(without_token("/ws"), "/ws");
+        assert_eq!(without_token("/ws?token=s3cret"), "/ws");
+        assert_eq!(without_token("/ws?a=1&token=s3cret&b=2"), "/ws?a=1&b=2");
+        assert_eq!(without_token("/ws?token&tokens=x"), "/ws?tokens=x");
+        assert_eq!(without_token("/ws?"), "/ws");
     }
 }

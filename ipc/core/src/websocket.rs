@@ -160,7 +160,8 @@ pub(crate) async fn serve<IO>(
             user_id: ctx.user_id,
             port: ctx.port,
             peer,
-            path: path.clone(),
+            // An outbound link's URL may carry a token; a recording never.
+            path: crate::security::without_token(&path),
             origin: origin.clone(),
             role: client_role.clone(),
             link: direction,

@@ -19,12 +19,27 @@ use fiasco_ipc_core::{
 };
 use tungstenite::Message;
 
-/// A fresh folder for one test's files.
-fn scratch(name: &str) -> PathBuf {
+/// A fresh folder for one test's files, removed when the test ends.
+fn scratch(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("fiasco-record-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
+}
+
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// One message as read back: topic, its channel's metadata, data.
