@@ -1,7 +1,9 @@
 """Drives games with a real WebSocket client and checks their recordings
 with the `mcap` Python package (the reader Foxglove's tools are built on).
 
-  record_check.py drive-echo PORT TRANSCRIPT      a scripted session, saved
+  record_check.py drive-echo PORT TRANSCRIPT [TOKEN]
+                                                  a scripted session, saved (the
+                                                  token in each URL's query)
   record_check.py check-echo FILE TRANSCRIPT      the file holds it exactly
   record_check.py drive-demo PORT TRANSCRIPT      watch the demo, send a command
   record_check.py check-demo FILE TRANSCRIPT      the file holds what went by
@@ -11,6 +13,8 @@ with the `mcap` Python package (the reader Foxglove's tools are built on).
   record_check.py check-cut FILE COUNT            a killed game's file: read up
                                                   to its last chunk, COUNT there
   record_check.py check-gaps FILE                 gap records account for skips
+  record_check.py check-secret FILE SECRET        SECRET is nowhere in the file's
+                                                  metadata, channels or messages
 
 Exits non-zero, saying why, when a check fails.
 """
@@ -44,7 +48,7 @@ def as_record(message):
     return ["binary", list(message)]
 
 
-def drive_echo(port, transcript):
+def drive_echo(port, transcript, token=None):
     script = [
         '{"op":"inc","n":1}',
         "not json",
@@ -56,7 +60,10 @@ def drive_echo(port, transcript):
     sessions = []
     for path in ["/tool?x=1", "/second"]:
         exchanged = []
-        with connect(f"ws://127.0.0.1:{port}{path}", max_size=None) as ws:
+        url = f"ws://127.0.0.1:{port}{path}"
+        if token:
+            url += ("&" if "?" in path else "?") + f"token={token}"
+        with connect(url, max_size=None) as ws:
             for message in script:
                 ws.send(message)
                 answer = ws.recv(timeout=10)
@@ -240,7 +247,27 @@ def check_gaps(path):
     recorded = [m for c, m in messages if c.topic.endswith("/binary")]
     expect(skipped > 0, gaps)
     expect(all(g["skipped_bytes"] == sum(c["bytes"] for c in g["channels"]) for g in gaps), gaps)
+    # The 4-byte binary of each session fits, both ways.
+    expect(len(recorded) == 4, f"{len(recorded)} binary messages recorded, expected 4")
     print(f"check-gaps: {len(gaps)} gap records account for {skipped} messages skipped; {len(recorded)} binary recorded")
+
+
+def check_secret(path, secret):
+    secret = secret.encode()
+    seen = 0
+    with open(path, "rb") as stream:
+        reader = make_reader(stream)
+        for record in reader.iter_metadata():
+            for key, value in record.metadata.items():
+                expect(secret not in key.encode() + value.encode(), f"metadata {key}")
+        for _schema, channel, message in reader.iter_messages(log_time_order=False):
+            seen += 1
+            expect(secret not in channel.topic.encode(), channel.topic)
+            for key, value in channel.metadata.items():
+                expect(secret not in value.encode(), f"channel {channel.topic} {key}={value}")
+            expect(secret not in message.data, f"a message on {channel.topic}")
+    expect(seen > 0, "no message read")
+    print(f"check-secret: the token is in none of {seen} messages, their channels or the metadata")
 
 
 def main():
@@ -248,7 +275,7 @@ def main():
         fail(__doc__)
     command, args = sys.argv[1], sys.argv[2:]
     commands = {
-        "drive-echo": lambda: drive_echo(int(args[0]), args[1]),
+        "drive-echo": lambda: drive_echo(int(args[0]), args[1], args[2] if len(args) > 2 else None),
         "check-echo": lambda: check_echo(args[0], args[1]),
         "drive-demo": lambda: drive_demo(int(args[0]), args[1]),
         "check-demo": lambda: check_demo(args[0], args[1]),
@@ -256,6 +283,7 @@ def main():
         "wait-readable": lambda: wait_readable(args[0], int(args[1])),
         "check-cut": lambda: check_cut(args[0], int(args[1])),
         "check-gaps": lambda: check_gaps(args[0]),
+        "check-secret": lambda: check_secret(args[0], args[1]),
     }
     if command not in commands:
         fail(f"unknown command {command}")

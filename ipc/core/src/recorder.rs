@@ -140,6 +140,9 @@ pub(crate) struct Recording {
     pub(crate) options: RecordOptions,
     pub(crate) queue: Mutex<Queue>,
     pub(crate) wake: Condvar,
+    /// The recorders' flag: cleared when this recording stops, however it
+    /// stops (a request, a limit, an error), so the taps stop at once.
+    active: Arc<AtomicBool>,
 }
 
 impl Recording {
@@ -182,6 +185,7 @@ impl Recording {
         if queue.stop.is_none() {
             queue.stop = Some(reason.to_owned());
         }
+        self.active.store(false, Ordering::Release);
         self.wake.notify_one();
     }
 }
@@ -190,7 +194,7 @@ impl Recording {
 #[derive(Debug, Default)]
 pub(crate) struct Recorders {
     /// Set while a recording runs: the taps' one check.
-    active: AtomicBool,
+    active: Arc<AtomicBool>,
     current: Mutex<Option<(Arc<Recording>, JoinHandle<()>)>>,
 }
 
@@ -215,15 +219,7 @@ impl Recorders {
     /// starts the writer thread. The answer, `Recording` or `Failed`, goes
     /// to `events`; so does the recording's end.
     pub(crate) fn start(&self, user_id: u64, options: RecordOptions, events: &Arc<EventQueue>) {
-        let status = |state| RecordStatus {
-            user_id,
-            path: options.path.clone(),
-            state,
-            messages: 0,
-            bytes: 0,
-            skipped_messages: 0,
-            skipped_bytes: 0,
-        };
+        let status = |state| RecordStatus::new(user_id, options.path.clone(), state);
         let mut current = self.current();
         if let Some((recording, thread)) = current.take() {
             if recording.lock().stop.is_none() {
@@ -254,6 +250,7 @@ impl Recorders {
                 options: options.clone(),
                 queue: Mutex::default(),
                 wake: Condvar::new(),
+                active: Arc::clone(&self.active),
             });
             let thread =
                 crate::record_writer::spawn(file, Arc::clone(&recording), Arc::clone(events))?;
@@ -287,7 +284,6 @@ impl Recorders {
             return false;
         }
         recording.stop(reason);
-        self.active.store(false, Ordering::Release);
         if wait {
             if let Some((_, thread)) = current.take() {
                 if thread.join().is_err() {

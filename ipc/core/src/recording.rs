@@ -117,6 +117,21 @@ pub struct RecordStatus {
     pub skipped_bytes: u64,
 }
 
+impl RecordStatus {
+    /// A status with nothing written or skipped yet.
+    pub fn new(user_id: u64, path: PathBuf, state: RecordState) -> Self {
+        Self {
+            user_id,
+            path,
+            state,
+            messages: 0,
+            bytes: 0,
+            skipped_messages: 0,
+            skipped_bytes: 0,
+        }
+    }
+}
+
 /// What a [`RecordStatus`] reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordState {

@@ -106,7 +106,6 @@ fn given_token<B>(request: &Request<B>) -> Result<(Option<Vec<u8>>, String), Tok
         (Some(_), Some(_)) => return Err(TokenRefusal::Ambiguous),
     };
     let mut from_query: Option<Vec<u8>> = None;
-    let mut kept = Vec::new();
     for pair in request
         .uri()
         .query()
@@ -120,21 +119,17 @@ fn given_token<B>(request: &Request<B>) -> Result<(Option<Vec<u8>>, String), Tok
                 return Err(TokenRefusal::Ambiguous);
             }
             from_query = Some(percent_encoding::percent_decode_str(value).collect());
-        } else {
-            kept.push(pair);
         }
     }
     let token = match (bearer, from_query) {
         (Some(bearer), Some(query)) if bearer != query => return Err(TokenRefusal::Ambiguous),
         (bearer, query) => bearer.or(query),
     };
-    let path = request.uri().path();
-    let path = if kept.is_empty() {
-        path.to_owned()
-    } else {
-        format!("{path}?{}", kept.join("&"))
-    };
-    Ok((token, path))
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |path| path.as_str());
+    Ok((token, without_token(path)))
 }
 
 /// A path and query with every `token` parameter taken out: what a

@@ -388,3 +388,55 @@ fn only_the_named_ports_are_recorded_and_the_size_limit_stops_the_file() {
         .iter()
         .all(|m| m.topic == format::TOPIC_EVENTS || m.metadata["path"] == "/recorded"));
 }
+
+#[test]
+fn a_duration_limit_stops_the_file_cleanly() {
+    let dir = scratch("duration");
+    let path = dir.join("short.mcap");
+    let game = Game::start(Mode::Echo);
+    let address = game.listen(5, 0, ListenOptions::default());
+    {
+        let path = path.clone();
+        game.request(move |host| {
+            host.record(
+                2,
+                RecordOptions::new(path).max_duration(std::time::Duration::from_millis(300)),
+            );
+        });
+    }
+    game.wait_for("recording", |event| {
+        matches!(
+            event,
+            Event::RecordStatus(RecordStatus {
+                state: RecordState::Recording,
+                ..
+            })
+        )
+    });
+    let mut client = connect(address, "/timed");
+    client.send(Message::text("within")).unwrap();
+    assert_eq!(client.read().unwrap(), Message::text("within"));
+    // Waited for, not slept on: the writer reports the end once the file is complete.
+    let end = game.wait_for("the end", |event| {
+        matches!(
+            event,
+            Event::RecordStatus(RecordStatus {
+                state: RecordState::Stopped { .. },
+                ..
+            })
+        )
+    });
+    let Event::RecordStatus(end) = end else {
+        unreachable!()
+    };
+    assert_eq!(
+        end.state,
+        RecordState::Stopped {
+            reason: "duration limit".into()
+        }
+    );
+    // Complete (read_back needs the summary) while the game runs on.
+    let (messages, _) = read_back(&path);
+    assert!(messages.len() <= 3, "{} records", messages.len());
+    drop(game.finish());
+}

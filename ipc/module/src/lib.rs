@@ -910,17 +910,13 @@ fn ipc_send(
                 tracing::warn!(user_id, %error, "invalid record request");
                 write_record_status(
                     &record_status,
-                    &core::RecordStatus {
+                    &core::RecordStatus::new(
                         user_id,
-                        path: PathBuf::from(request.path().unwrap_or_default()),
-                        state: RecordState::Failed {
+                        PathBuf::from(request.path().unwrap_or_default()),
+                        RecordState::Failed {
                             error: error.to_string(),
                         },
-                        messages: 0,
-                        bytes: 0,
-                        skipped_messages: 0,
-                        skipped_bytes: 0,
-                    },
+                    ),
                 );
             }
         }

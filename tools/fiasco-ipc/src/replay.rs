@@ -373,7 +373,6 @@ async fn exchange(
     });
     let mut player = Player {
         options,
-        compared: played.compared,
         rx: &mut rx,
         played,
         anchor: (connected, session.opened_ns),
@@ -392,7 +391,6 @@ async fn exchange(
 /// The state of one channel's replay.
 struct Player<'a> {
     options: &'a Options,
-    compared: bool,
     rx: &'a mut mpsc::Receiver<Got>,
     played: &'a mut Played,
     /// The last client message: when it was sent now, and when recorded.
@@ -410,7 +408,7 @@ type Sink = futures_util::stream::SplitSink<
 
 impl Player<'_> {
     fn compares(&self, kind: Kind) -> bool {
-        self.compared && !self.options.exclude_kinds.contains(&kind)
+        self.played.compared && !self.options.exclude_kinds.contains(&kind)
     }
 
     /// Sends and awaits the recorded messages in order.
@@ -449,7 +447,7 @@ impl Player<'_> {
     /// are not compared (so its socket is read); on a compared one the
     /// answers wait for their turn.
     async fn wait_until(&mut self, due: Instant) -> Result<(), String> {
-        while !self.compared && self.closed.is_none() {
+        while !self.played.compared && self.closed.is_none() {
             tokio::select! {
                 () = tokio::time::sleep_until(due) => return Ok(()),
                 got = self.rx.recv() => self.take_uncompared(got)?,
