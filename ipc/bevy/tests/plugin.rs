@@ -2,8 +2,9 @@
 //! clients (tungstenite): round trip within a frame, order and exactly
 //! once, kinds, close codes both ways, a foreign Origin refused, shutdown
 //! on `AppExit` with 1001, an outbound `Connect`, and roles by token with
-//! a keyed burst and its stats, and a recording started by the plugin's
-//! option and stopped by a `Record` message.
+//! a keyed burst and its stats, a recording started by the plugin's
+//! option and stopped by a `Record` message, and what systems that read
+//! one kind each see of a channel's life.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -566,4 +567,122 @@ fn the_plugin_records_from_the_start_and_record_messages_stop_it() {
     app.world_mut().write_message(AppExit::Success);
     app.update();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What two sets of systems saw, each reading one kind a system: `chained`
+/// in the contract's order (opened, messages, closed), `reversed` the other
+/// way round. Each line carries its frame.
+#[derive(Resource, Default)]
+struct KindLog {
+    frame: u64,
+    chained: Vec<(u64, String)>,
+    reversed: Vec<(u64, String)>,
+}
+
+impl KindLog {
+    fn log(&mut self, reversed: bool, line: String) {
+        let entry = (self.frame, line);
+        if reversed {
+            self.reversed.push(entry);
+        } else {
+            self.chained.push(entry);
+        }
+    }
+}
+
+fn next_frame(mut log: ResMut<KindLog>) {
+    log.frame += 1;
+}
+
+fn log_opened<const REVERSED: bool>(
+    mut log: ResMut<KindLog>,
+    mut opened: MessageReader<ConnectionOpened>,
+) {
+    for event in opened.read() {
+        log.log(REVERSED, format!("opened {}", event.channel));
+    }
+}
+
+fn log_messages<const REVERSED: bool>(
+    mut log: ResMut<KindLog>,
+    mut messages: MessageReader<MessageFromRemote>,
+) {
+    for message in messages.read() {
+        let text = message.text().unwrap_or_default().to_owned();
+        log.log(REVERSED, format!("message {} {text}", message.channel));
+    }
+}
+
+fn log_closed<const REVERSED: bool>(
+    mut log: ResMut<KindLog>,
+    mut closed: MessageReader<ChannelClosed>,
+) {
+    for event in closed.read() {
+        log.log(REVERSED, format!("closed {}", event.channel));
+    }
+}
+
+#[test]
+fn kinds_read_in_separate_systems_come_in_the_order_the_systems_run() {
+    let (mut app, address) = listening_app();
+    app.init_resource::<KindLog>()
+        .add_systems(bevy_app::First, next_frame)
+        .add_systems(
+            Update,
+            (
+                (
+                    log_opened::<false>,
+                    log_messages::<false>,
+                    log_closed::<false>,
+                )
+                    .chain(),
+                (log_closed::<true>, log_messages::<true>, log_opened::<true>).chain(),
+            ),
+        );
+    // The client opens, sends two messages and closes before the app runs
+    // another frame: the network thread answers the close by itself, and
+    // has read the messages by then.
+    std::thread::spawn(move || {
+        let mut socket = connect(address);
+        socket.send(Message::text("m1")).unwrap();
+        socket.send(Message::text("m2")).unwrap();
+        socket.close(None).unwrap();
+        while socket.read().is_ok() {}
+    })
+    .join()
+    .unwrap();
+    run_until(&mut app, |seen| seen.closed.first().map(|_| ())).expect("closed");
+    let log = app.world().resource::<KindLog>();
+    let lines = |entries: &[(u64, String)]| -> Vec<String> {
+        entries.iter().map(|(_, line)| line.clone()).collect()
+    };
+    let channel = app.world().resource::<Seen>().opened[0].channel;
+    // Read in the contract's order, each channel's life reads in order.
+    assert_eq!(
+        lines(&log.chained),
+        [
+            format!("opened {channel}"),
+            format!("message {channel} m1"),
+            format!("message {channel} m2"),
+            format!("closed {channel}"),
+        ]
+    );
+    // The opening and the messages came in one frame, before Update: a
+    // system reading messages before ConnectionOpened sees the messages of
+    // a channel it does not know yet.
+    let first_frame = log.reversed[0].0;
+    let in_first_frame: Vec<String> = log
+        .reversed
+        .iter()
+        .filter(|(frame, line)| *frame == first_frame && !line.starts_with("closed"))
+        .map(|(_, line)| line.clone())
+        .collect();
+    assert_eq!(
+        in_first_frame,
+        [
+            format!("message {channel} m1"),
+            format!("message {channel} m2"),
+            format!("opened {channel}"),
+        ]
+    );
 }

@@ -104,14 +104,15 @@ typedef struct FiascoIpcReader {
 /* Dialing (attempt says which try this is, from 1). */
 #define FIASCO_IPC_CONNECT_STATE_CONNECTING 0u
 /*
- * Connected: `channel` is the new channel; its ConnectionOpened came just
- * before, so agents can send on it at once.
+ * Connected: `channel` is the new channel; its ConnectionOpened came
+ * before (in this frame or an earlier one), so agents can send on it at
+ * once.
  */
 #define FIASCO_IPC_CONNECT_STATE_CONNECTED 1u
 /*
- * The attempt failed or the connection ended: `failure` says why,
- * `retry_in_ms` when the next attempt starts (0 with `Stopped` next: no
- * more attempts).
+ * The attempt failed or the connection ended (then after that channel's
+ * ChannelClosed): `failure` says why, `retry_in_ms` when the next
+ * attempt starts (0 with `Stopped` next: no more attempts).
  */
 #define FIASCO_IPC_CONNECT_STATE_FAILED 2u
 /*
@@ -347,7 +348,11 @@ typedef struct FiascoIpcConnectStatus {
     FiascoStr message;
 } FiascoIpcConnectStatus;
 
-/* Host -> agents: a client completed a WebSocket handshake. */
+/*
+ * Host -> agents: a client completed a WebSocket handshake. Comes before
+ * the channel's first MessageFromRemote (in the same frame or an earlier
+ * one).
+ */
 typedef struct FiascoIpcConnectionOpened {
     /* The channel id: unique for the life of the process, never reused, never 0. */
     uint64_t channel;

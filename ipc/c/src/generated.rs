@@ -670,7 +670,9 @@ c_functions!(
     fiasco_ipc_build_connect_status
 );
 
-/// Host -> agents: a client completed a WebSocket handshake.
+/// Host -> agents: a client completed a WebSocket handshake. Comes before
+/// the channel's first MessageFromRemote (in the same frame or an earlier
+/// one).
 ///
 /// The C form of `fiasco.ipc.ConnectionOpened`.
 #[repr(C)]

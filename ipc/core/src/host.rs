@@ -383,8 +383,11 @@ impl IpcHost {
         }
     }
 
-    /// The next event: host events first, then channels in turn (each
-    /// channel's events in order). `None` when there is none right now, or
+    /// The next event: host events first, then channels in turn, each
+    /// channel's events in order; an outbound link's `ConnectStatus`
+    /// reports go in order with its channels' events (`Connected` after its
+    /// channel's `ConnectionOpened`, the `Failed` of a dropped link after
+    /// that channel's `ChannelClosed`). `None` when there is none right now, or
     /// when this frame's [`FrameBudget`](crate::FrameBudget) is spent (the
     /// rest waits for the next frame, after a [`flush`](Self::flush)).
     pub fn poll_event(&mut self) -> Option<Event> {

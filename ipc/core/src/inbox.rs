@@ -46,23 +46,48 @@ impl Allowance {
     }
 }
 
-/// Events waiting for the game: host events in order, channel events per
-/// channel (in order for each), channels served round robin.
+/// Where an event waits its turn. Lanes are served round robin; within a
+/// lane, events go in the order the network thread wrote them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    /// An inbound channel: its `ConnectionOpened`, messages and
+    /// `ChannelClosed`.
+    Channel(ChannelId),
+    /// A connect request: its `ConnectStatus` reports and every event of
+    /// each channel it opened, so `Connected` follows its channel's
+    /// `ConnectionOpened`, and the `Failed` of a dropped link follows that
+    /// channel's `ChannelClosed`.
+    Link { user_id: u64, connect_id: u64 },
+}
+
+impl std::hash::Hash for Lane {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // One u64 for the ChannelHasher (ids are ours or an agent's, never
+        // a peer's); the low bit keeps the two kinds apart.
+        state.write_u64(match *self {
+            Self::Channel(channel) => channel.0 << 1,
+            Self::Link {
+                user_id,
+                connect_id,
+            } => (user_id.rotate_left(32) ^ connect_id) << 1 | 1,
+        });
+    }
+}
+
+type LaneMap<V> =
+    std::collections::HashMap<Lane, V, std::hash::BuildHasherDefault<crate::types::ChannelHasher>>;
+
+/// Events waiting for the game: host events in order, then the lanes (a
+/// channel, or an outbound link with its channels) round robin, each lane
+/// in order.
 #[derive(Debug, Default)]
 pub(crate) struct Inbox {
     general: VecDeque<Event>,
-    channels: ChannelMap<VecDeque<Event>>,
-    /// Channels with events waiting, each once, in serving order.
-    ready: VecDeque<ChannelId>,
-}
-
-fn channel_of(event: &Event) -> Option<ChannelId> {
-    match event {
-        Event::ConnectionOpened(crate::ConnectionOpened { channel, .. })
-        | Event::Message(crate::Message { channel, .. })
-        | Event::ChannelClosed(crate::ChannelClosed { channel, .. }) => Some(*channel),
-        _ => None,
-    }
+    lanes: LaneMap<VecDeque<Event>>,
+    /// Lanes with events waiting, each once, in serving order.
+    ready: VecDeque<Lane>,
+    /// The link lane of each open outbound channel.
+    outbound: ChannelMap<Lane>,
 }
 
 impl Inbox {
@@ -70,13 +95,62 @@ impl Inbox {
         self.general.is_empty() && self.ready.is_empty()
     }
 
+    /// The lane of `event`; `None` for a host event.
+    fn lane_of(&mut self, event: &Event) -> Option<Lane> {
+        let channel = match event {
+            Event::ConnectStatus(crate::ConnectStatus {
+                user_id,
+                connect_id,
+                ..
+            }) => {
+                return Some(Lane::Link {
+                    user_id: *user_id,
+                    connect_id: *connect_id,
+                })
+            }
+            Event::ConnectionOpened(crate::ConnectionOpened {
+                channel,
+                user_id,
+                direction: crate::Direction::Outbound { connect_id },
+                ..
+            }) => {
+                let lane = Lane::Link {
+                    user_id: *user_id,
+                    connect_id: *connect_id,
+                };
+                self.outbound.insert(*channel, lane);
+                return Some(lane);
+            }
+            Event::ConnectionOpened(crate::ConnectionOpened { channel, .. })
+            | Event::Message(crate::Message { channel, .. }) => *channel,
+            Event::ChannelClosed(crate::ChannelClosed { channel, .. }) => {
+                // Nothing of the channel follows its end.
+                return Some(
+                    self.outbound
+                        .remove(channel)
+                        .unwrap_or(Lane::Channel(*channel)),
+                );
+            }
+            _ => return None,
+        };
+        if self.outbound.is_empty() {
+            return Some(Lane::Channel(channel));
+        }
+        Some(
+            self.outbound
+                .get(&channel)
+                .copied()
+                .unwrap_or(Lane::Channel(channel)),
+        )
+    }
+
     pub(crate) fn push(&mut self, event: Event) {
-        match channel_of(&event) {
+        match self.lane_of(&event) {
             None => self.general.push_back(event),
-            Some(channel) => {
-                let queue = self.channels.entry(channel).or_default();
+            Some(lane) => {
+                let queue = self.lanes.entry(lane).or_default();
                 if queue.is_empty() {
-                    self.ready.push_back(channel);
+                    self.ready.push_back(lane);
                 }
                 queue.push_back(event);
             }
@@ -84,23 +158,19 @@ impl Inbox {
     }
 
     /// The next event within `allowance`: host events first, then one event
-    /// of each waiting channel in turn. A channel whose next message does not
-    /// fit what is left of the frame's bytes waits its turn while smaller
-    /// messages of other channels go, so a backlog of big messages never
-    /// holds up a small one. `None` when nothing waits or nothing fits.
+    /// of each waiting lane in turn. A lane whose next message does not fit
+    /// what is left of the frame's bytes waits its turn while smaller
+    /// messages of other lanes go, so a backlog of big messages never holds
+    /// up a small one. `None` when nothing waits or nothing fits.
     pub(crate) fn pop(&mut self, allowance: &mut Allowance) -> Option<Event> {
         if let Some(event) = self.general.pop_front() {
             return Some(event);
         }
-        // Channels passed over keep their place at the front.
+        // Lanes passed over keep their place at the front.
         let mut index = 0;
-        while let Some(&channel) = self.ready.get(index) {
-            let Some(queue) = self
-                .channels
-                .get_mut(&channel)
-                .filter(|queue| !queue.is_empty())
-            else {
-                self.channels.remove(&channel);
+        while let Some(&lane) = self.ready.get(index) {
+            let Some(queue) = self.lanes.get_mut(&lane).filter(|queue| !queue.is_empty()) else {
+                self.lanes.remove(&lane);
                 self.ready.remove(index);
                 continue;
             };
@@ -122,9 +192,9 @@ impl Inbox {
             let event = queue.pop_front();
             self.ready.remove(index);
             if queue.is_empty() {
-                self.channels.remove(&channel);
+                self.lanes.remove(&lane);
             } else {
-                self.ready.push_back(channel);
+                self.ready.push_back(lane);
             }
             return event;
         }
@@ -251,5 +321,148 @@ mod tests {
             Some(Event::ChannelClosed(crate::ChannelClosed { .. }))
         ));
         assert!(inbox.is_empty());
+    }
+
+    fn opened(channel: u64, direction: crate::Direction) -> Event {
+        Event::ConnectionOpened(crate::ConnectionOpened {
+            channel: ChannelId(channel),
+            user_id: 0,
+            port: 1,
+            peer: std::net::SocketAddr::from(([127, 0, 0, 1], 2)),
+            path: "/".to_owned(),
+            origin: None,
+            direction,
+            role: None,
+        })
+    }
+
+    fn closed(channel: u64) -> Event {
+        Event::ChannelClosed(crate::ChannelClosed {
+            channel: ChannelId(channel),
+            user_id: 0,
+            closed_by: crate::ClosedBy::Remote,
+            code: 1000,
+            reason: String::new(),
+        })
+    }
+
+    fn status(connect_id: u64, state: crate::ConnectState) -> Event {
+        Event::ConnectStatus(crate::ConnectStatus {
+            user_id: 0,
+            connect_id,
+            state,
+        })
+    }
+
+    /// One line per event: what it is and its channel or link.
+    fn describe(event: &Event) -> String {
+        match event {
+            Event::ConnectionOpened(crate::ConnectionOpened { channel, .. }) => {
+                format!("opened {}", channel.0)
+            }
+            Event::Message(crate::Message { channel, data, .. }) => {
+                format!("message {} {}", channel.0, data.len())
+            }
+            Event::ChannelClosed(crate::ChannelClosed { channel, .. }) => {
+                format!("closed {}", channel.0)
+            }
+            Event::ConnectStatus(crate::ConnectStatus {
+                connect_id, state, ..
+            }) => match state {
+                crate::ConnectState::Connected { channel } => {
+                    format!("link {connect_id} connected {}", channel.0)
+                }
+                crate::ConnectState::Failed { .. } => format!("link {connect_id} failed"),
+                other => format!("link {connect_id} {other:?}"),
+            },
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_link_reports_in_the_order_of_its_channels_events() {
+        let outbound = crate::Direction::Outbound { connect_id: 7 };
+        let written = [
+            status(7, crate::ConnectState::Connecting { attempt: 1 }),
+            opened(1, outbound),
+            status(
+                7,
+                crate::ConnectState::Connected {
+                    channel: ChannelId(1),
+                },
+            ),
+            message(1, 10),
+            message(1, 11),
+            closed(1),
+            status(
+                7,
+                crate::ConnectState::Failed {
+                    error: crate::ConnectError::new(crate::ConnectErrorKind::Closed, "closed"),
+                    retry_in: Some(std::time::Duration::from_millis(10)),
+                },
+            ),
+            status(7, crate::ConnectState::Connecting { attempt: 2 }),
+            opened(2, outbound),
+            status(
+                7,
+                crate::ConnectState::Connected {
+                    channel: ChannelId(2),
+                },
+            ),
+            message(2, 12),
+        ];
+        let expected: Vec<String> = written.iter().map(describe).collect();
+        // Whole, in one frame; and one event a frame with an inbound
+        // channel's backlog served in turn between them.
+        for budget in [FrameBudget::new(100, 1 << 20), FrameBudget::new(1, 1 << 20)] {
+            let mut inbox = Inbox::default();
+            for len in 1..=5 {
+                inbox.push(message(9, len));
+            }
+            for event in written.clone() {
+                inbox.push(event);
+            }
+            let mut allowance = Allowance::new(budget);
+            let mut got = Vec::new();
+            while !inbox.is_empty() {
+                got.extend(std::iter::from_fn(|| inbox.pop(&mut allowance)));
+                allowance.reset();
+            }
+            let link: Vec<String> = got
+                .iter()
+                .map(describe)
+                .filter(|line| !line.starts_with("message 9 "))
+                .collect();
+            assert_eq!(link, expected, "budget {budget:?}");
+            assert_eq!(got.len(), written.len() + 5);
+            assert!(inbox.lanes.is_empty());
+            // The closed channel's entry is gone; the open one's stays.
+            assert_eq!(inbox.outbound.keys().collect::<Vec<_>>(), [&ChannelId(2)]);
+        }
+    }
+
+    #[test]
+    fn inbound_channels_open_before_their_messages_and_close_after_them() {
+        let mut inbox = Inbox::default();
+        for channel in [1, 2] {
+            inbox.push(opened(channel, crate::Direction::Inbound));
+            inbox.push(message(channel, 5));
+            inbox.push(closed(channel));
+        }
+        let mut allowance = Allowance::new(FrameBudget::new(100, 1 << 20));
+        let got: Vec<String> = std::iter::from_fn(|| inbox.pop(&mut allowance))
+            .map(|event| describe(&event))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "opened 1",
+                "opened 2",
+                "message 1 5",
+                "message 2 5",
+                "closed 1",
+                "closed 2"
+            ]
+        );
     }
 }

@@ -368,13 +368,14 @@ pub enum ConnectState {
         /// The attempt's number.
         attempt: u32,
     },
-    /// Connected: the channel's `ConnectionOpened` came just before, so
-    /// the channel can be sent to at once.
+    /// Connected: the channel's `ConnectionOpened` came before (in the
+    /// same frame or an earlier one), so the channel can be sent to at once.
     Connected {
         /// The new channel.
         channel: ChannelId,
     },
-    /// The attempt failed, or the connection ended.
+    /// The attempt failed, or the connection ended (then after that
+    /// channel's `ChannelClosed`).
     Failed {
         /// Why.
         error: ConnectError,

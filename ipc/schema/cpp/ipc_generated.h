@@ -204,12 +204,13 @@ inline const char *EnumNameListenStatus(ListenStatus e) {
 enum ConnectState : uint8_t {
   /// Dialing (attempt says which try this is, from 1).
   ConnectState_Connecting = 0,
-  /// Connected: `channel` is the new channel; its ConnectionOpened came just
-  /// before, so agents can send on it at once.
+  /// Connected: `channel` is the new channel; its ConnectionOpened came
+  /// before (in this frame or an earlier one), so agents can send on it at
+  /// once.
   ConnectState_Connected = 1,
-  /// The attempt failed or the connection ended: `failure` says why,
-  /// `retry_in_ms` when the next attempt starts (0 with `Stopped` next: no
-  /// more attempts).
+  /// The attempt failed or the connection ended (then after that channel's
+  /// ChannelClosed): `failure` says why, `retry_in_ms` when the next
+  /// attempt starts (0 with `Stopped` next: no more attempts).
   ConnectState_Failed = 2,
   /// No more attempts (disconnected, not retried, or the game stops).
   /// Nothing about this connect_id follows.
@@ -1103,7 +1104,9 @@ inline ::flatbuffers::Offset<StopListeningResult> CreateStopListeningResult(
   return builder_.Finish();
 }
 
-/// Host -> agents: a client completed a WebSocket handshake.
+/// Host -> agents: a client completed a WebSocket handshake. Comes before
+/// the channel's first MessageFromRemote (in the same frame or an earlier
+/// one).
 struct ConnectionOpened FLATBUFFERS_FINAL_CLASS : private ::flatbuffers::Table {
   typedef ConnectionOpenedBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {

@@ -352,12 +352,13 @@ pub struct ConnectState(pub u8);
 impl ConnectState {
   /// Dialing (attempt says which try this is, from 1).
   pub const Connecting: Self = Self(0);
-  /// Connected: `channel` is the new channel; its ConnectionOpened came just
-  /// before, so agents can send on it at once.
+  /// Connected: `channel` is the new channel; its ConnectionOpened came
+  /// before (in this frame or an earlier one), so agents can send on it at
+  /// once.
   pub const Connected: Self = Self(1);
-  /// The attempt failed or the connection ended: `failure` says why,
-  /// `retry_in_ms` when the next attempt starts (0 with `Stopped` next: no
-  /// more attempts).
+  /// The attempt failed or the connection ended (then after that channel's
+  /// ChannelClosed): `failure` says why, `retry_in_ms` when the next
+  /// attempt starts (0 with `Stopped` next: no more attempts).
   pub const Failed: Self = Self(2);
   /// No more attempts (disconnected, not retried, or the game stops).
   /// Nothing about this connect_id follows.
@@ -1870,7 +1871,9 @@ impl core::fmt::Debug for StopListeningResult<'_> {
 pub enum ConnectionOpenedOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
-/// Host -> agents: a client completed a WebSocket handshake.
+/// Host -> agents: a client completed a WebSocket handshake. Comes before
+/// the channel's first MessageFromRemote (in the same frame or an earlier
+/// one).
 pub struct ConnectionOpened<'a> {
   pub _tab: flatbuffers::Table<'a>,
 }
