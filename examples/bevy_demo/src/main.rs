@@ -84,7 +84,12 @@ fn main() -> AppExit {
     };
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(error) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
+        // The first signal sets the flag; a second one, with the flag set,
+        // ends the app at once (exit code 1).
+        let registered =
+            signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))
+                .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)));
+        if let Err(error) = registered {
             tracing::warn!(%error, signal, "cannot catch the signal: it will end the app abruptly");
         }
     }

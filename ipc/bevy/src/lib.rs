@@ -44,6 +44,10 @@ pub use messages::{
 };
 pub use plugin::{Ipc, IpcPlugin, IpcSystems};
 
+/// The bytes of a message ([`MessageFromRemote::data`](fiasco_ipc_core::Message::data),
+/// [`SendMessage::data`]): the `bytes` crate's, cheap to clone (shared, not copied).
+pub use bytes::Bytes;
+
 pub use fiasco_ipc_core::{
     ChannelId, ClosedBy, ConnectError, ConnectErrorKind, ConnectOptions, ConnectState, Direction,
     FrameBudget, HostOptions, Limits, ListenError, ListenErrorKind, ListenOptions, MessageKind,
