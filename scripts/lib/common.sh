@@ -45,12 +45,15 @@ build() {
 }
 
 # Processes start_logged started: killed (SIGKILL) if the script exits
-# before stopping them.
+# before stopping them. Only those still running as this shell's jobs: a
+# pid already waited for may belong to another process by then.
 started_pids=()
 stop_started() {
   local pid
-  for pid in "${started_pids[@]}"; do
-    kill -9 "$pid" 2> /dev/null || true
+  for pid in $(jobs -pr); do
+    if [[ " ${started_pids[*]} " == *" $pid "* ]]; then
+      kill -9 "$pid" 2> /dev/null || true
+    fi
   done
 }
 trap stop_started EXIT
