@@ -6,12 +6,10 @@
 //! the count as text ("1", "2", ...); anything else is answered with
 //! "unknown command".
 
-use fiasco::{
-    system, EventReader, EventWriter, InitContext, Module, ModuleError, ResMut, Stage,
-};
+use fiasco::{system, EventReader, EventWriter, InitContext, Module, ModuleError, ResMut, Stage};
 use fiasco_ipc_schema::{
-    ListenRequest, ListenRequestArgs, ListenResult, ListenStatus, MessageFromRemote,
-    MessageKind, MessageToRemote, MessageToRemoteArgs,
+    ListenRequest, ListenRequestArgs, ListenResult, ListenStatus, MessageFromRemote, MessageKind,
+    MessageToRemote, MessageToRemoteArgs,
 };
 
 /// Every event about this agent's port and its channels carries this id:
@@ -50,8 +48,14 @@ fn answer(
     messages: EventReader<MessageFromRemote<'_>>,
     replies: EventWriter<MessageToRemote<'_>>,
 ) {
-    for message in messages.iter().filter(|message| message.user_id() == USER_ID) {
-        let command = message.content().map(|content| content.bytes()).unwrap_or_default();
+    for message in messages
+        .iter()
+        .filter(|message| message.user_id() == USER_ID)
+    {
+        let command = message
+            .content()
+            .map(|content| content.bytes())
+            .unwrap_or_default();
         let answer = if message.kind() == MessageKind::Text && command == b"inc" {
             counter.count += 1;
             counter.count.to_string()
@@ -78,8 +82,14 @@ fn answer(
 fn report(results: EventReader<ListenResult<'_>>) {
     for result in results.iter().filter(|result| result.user_id() == USER_ID) {
         match result.status() {
-            ListenStatus::Ok => tracing::info!("__NAME__ listening on ws://127.0.0.1:{}", result.port()),
-            status => tracing::error!(?status, message = result.message().unwrap_or(""), "__NAME__ could not listen"),
+            ListenStatus::Ok => {
+                tracing::info!("__NAME__ listening on ws://127.0.0.1:{}", result.port())
+            }
+            status => tracing::error!(
+                ?status,
+                message = result.message().unwrap_or(""),
+                "__NAME__ could not listen"
+            ),
         }
     }
 }
