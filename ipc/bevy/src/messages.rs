@@ -54,7 +54,9 @@ host_event!(
     ConnectionOpened(fiasco_ipc_core::ConnectionOpened)
 );
 host_event!(
-    /// How a [`Connect`] is doing.
+    /// How a [`Connect`] is doing: `Connected` comes after its channel's
+    /// [`ConnectionOpened`] (in the same frame or a later one), and the
+    /// `Failed` of a dropped link after that channel's [`ChannelClosed`].
     ConnectStatus(fiasco_ipc_core::ConnectStatus)
 );
 host_event!(
