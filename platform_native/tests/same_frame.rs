@@ -7,17 +7,18 @@ mod common;
 
 #[test]
 fn requests_are_answered_within_the_frame_exactly_once() {
-    let dir = common::scratch("same-frame");
-    common::add_rust_modules(&dir, &["test_requester", "test_responder"]);
-    let output = common::run(&dir, 50, &[common::out_setting(&dir)]);
+    let scratch = common::scratch("same-frame");
+    let dir = scratch.path();
+    common::add_rust_modules(dir, &["test_requester", "test_responder"]);
+    let output = common::run(dir, 50, &[common::out_setting(dir)]);
     assert!(output.status.success(), "{}", common::stderr(&output));
-    let replies = common::replies(&dir);
+    let replies = common::replies(dir);
     let expected: Vec<(u64, u64)> = (1..=50).map(|frame| (frame, frame)).collect();
     assert_eq!(
         replies, expected,
         "one reply per request, in the frame it was asked"
     );
-    let lines = common::recorded(&dir);
+    let lines = common::recorded(dir);
     assert_eq!(lines.first().map(String::as_str), Some("init"));
     assert_eq!(lines.last().map(String::as_str), Some("shutdown"));
 }
@@ -28,16 +29,17 @@ fn load_order_does_not_change_delivery() {
     // events come after it in the frame... but stages order systems, and
     // readers see everything since their last run: still one reply per
     // request, in the same frame.
-    let dir = common::scratch("order");
-    common::add_rust_modules(&dir, &["test_responder", "test_requester"]);
+    let scratch = common::scratch("order");
+    let dir = scratch.path();
+    common::add_rust_modules(dir, &["test_responder", "test_requester"]);
     std::fs::rename(
         dir.join("modules/libtest_responder.so"),
         dir.join("modules/liba_responder.so"),
     )
     .unwrap();
-    let output = common::run(&dir, 20, &[common::out_setting(&dir)]);
+    let output = common::run(dir, 20, &[common::out_setting(dir)]);
     assert!(output.status.success());
-    let replies = common::replies(&dir);
+    let replies = common::replies(dir);
     assert_eq!(replies.len(), 20);
     assert!(replies.iter().all(|(id, frame)| id == frame));
 }

@@ -7,18 +7,19 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn stop_with(signal: &str) {
-    let dir = common::scratch(&format!("signal-{signal}"));
-    common::add_rust_modules(&dir, &["test_requester", "test_responder"]);
+    let scratch = common::scratch(&format!("signal-{signal}"));
+    let dir = scratch.path();
+    common::add_rust_modules(dir, &["test_requester", "test_responder"]);
     let mut child = Command::new(env!("CARGO_BIN_EXE_platform_native"))
         .arg("--modules")
         .arg(dir.join("modules"))
-        .args(["--fps", "60", "--set", &common::out_setting(&dir)])
+        .args(["--fps", "60", "--set", &common::out_setting(dir)])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     // Wait until frames run.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while common::replies(&dir).len() < 5 {
+    while common::replies(dir).len() < 5 {
         assert!(Instant::now() < deadline, "the game did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -40,11 +41,11 @@ fn stop_with(signal: &str) {
     };
     assert_eq!(exit.code(), Some(0), "exit code on {signal}");
     assert_eq!(
-        common::recorded(&dir).last().map(String::as_str),
+        common::recorded(dir).last().map(String::as_str),
         Some("shutdown")
     );
     // Paced at 60 fps: about 60 frames a second, not thousands.
-    let frames = common::replies(&dir).len();
+    let frames = common::replies(dir).len();
     assert!(frames < 1000, "{frames} frames: the loop is not paced");
 }
 

@@ -495,10 +495,8 @@ fn record_statuses(mut seen: ResMut<Recordings>, mut statuses: MessageReader<Rec
 
 #[test]
 fn the_plugin_records_from_the_start_and_record_messages_stop_it() {
-    let dir = std::env::temp_dir().join(format!("fiasco-bevy-record-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("bevy.mcap");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bevy.mcap");
     let mut app = App::new();
     app.add_plugins(IpcPlugin::default().record(RecordOptions::new(&path).game("bevy test")))
         .init_resource::<Seen>()
@@ -522,7 +520,7 @@ fn the_plugin_records_from_the_start_and_record_messages_stop_it() {
     // One recording at a time: a second is refused, the first goes on.
     app.world_mut().write_message(Record::Start {
         user_id: 5,
-        options: RecordOptions::new(dir.join("second.mcap")),
+        options: RecordOptions::new(dir.path().join("second.mcap")),
     });
     app.world_mut().write_message(Record::Stop { user_id: 0 });
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -547,7 +545,7 @@ fn the_plugin_records_from_the_start_and_record_messages_stop_it() {
     let statuses = &app.world().resource::<Recordings>().0;
     assert!(statuses.iter().any(|status| status.user_id == 5
         && matches!(&status.state, RecordState::Failed { error } if error.contains("already recording"))));
-    assert!(!dir.join("second.mcap").exists());
+    assert!(!dir.path().join("second.mcap").exists());
     drop(socket);
 
     let bytes = std::fs::read(&path).unwrap();
@@ -566,7 +564,6 @@ fn the_plugin_records_from_the_start_and_record_messages_stop_it() {
     assert_eq!(data, [b"one", b"one", b"two", b"two"]);
     app.world_mut().write_message(AppExit::Success);
     app.update();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// What two sets of systems saw, each reading one kind a system: `chained`

@@ -95,53 +95,48 @@ impl Inbox {
         self.general.is_empty() && self.ready.is_empty()
     }
 
-    /// The lane of `event`; `None` for a host event.
+    /// The lane of `event`; `None` for a host event. An outbound
+    /// channel's events go in its link's lane, from its `ConnectionOpened`
+    /// to its `ChannelClosed`.
     fn lane_of(&mut self, event: &Event) -> Option<Lane> {
-        let channel = match event {
+        let lane = match event {
             Event::ConnectStatus(crate::ConnectStatus {
                 user_id,
                 connect_id,
                 ..
-            }) => {
-                return Some(Lane::Link {
-                    user_id: *user_id,
-                    connect_id: *connect_id,
-                })
-            }
+            }) => Lane::Link {
+                user_id: *user_id,
+                connect_id: *connect_id,
+            },
             Event::ConnectionOpened(crate::ConnectionOpened {
                 channel,
                 user_id,
-                direction: crate::Direction::Outbound { connect_id },
+                direction,
                 ..
-            }) => {
-                let lane = Lane::Link {
-                    user_id: *user_id,
-                    connect_id: *connect_id,
-                };
-                self.outbound.insert(*channel, lane);
-                return Some(lane);
-            }
-            Event::ConnectionOpened(crate::ConnectionOpened { channel, .. })
-            | Event::Message(crate::Message { channel, .. }) => *channel,
-            Event::ChannelClosed(crate::ChannelClosed { channel, .. }) => {
-                // Nothing of the channel follows its end.
-                return Some(
-                    self.outbound
-                        .remove(channel)
-                        .unwrap_or(Lane::Channel(*channel)),
-                );
-            }
+            }) => match direction {
+                crate::Direction::Inbound => Lane::Channel(*channel),
+                crate::Direction::Outbound { connect_id } => {
+                    let lane = Lane::Link {
+                        user_id: *user_id,
+                        connect_id: *connect_id,
+                    };
+                    self.outbound.insert(*channel, lane);
+                    lane
+                }
+            },
+            Event::Message(crate::Message { channel, .. }) => self
+                .outbound
+                .get(channel)
+                .copied()
+                .unwrap_or(Lane::Channel(*channel)),
+            // Nothing of the channel follows its end.
+            Event::ChannelClosed(crate::ChannelClosed { channel, .. }) => self
+                .outbound
+                .remove(channel)
+                .unwrap_or(Lane::Channel(*channel)),
             _ => return None,
         };
-        if self.outbound.is_empty() {
-            return Some(Lane::Channel(channel));
-        }
-        Some(
-            self.outbound
-                .get(&channel)
-                .copied()
-                .unwrap_or(Lane::Channel(channel)),
-        )
+        Some(lane)
     }
 
     pub(crate) fn push(&mut self, event: Event) {
@@ -354,6 +349,15 @@ mod tests {
         })
     }
 
+    fn connected(connect_id: u64, channel: u64) -> Event {
+        status(
+            connect_id,
+            crate::ConnectState::Connected {
+                channel: ChannelId(channel),
+            },
+        )
+    }
+
     /// One line per event: what it is and its channel or link.
     fn describe(event: &Event) -> String {
         match event {
@@ -385,12 +389,7 @@ mod tests {
         let written = [
             status(7, crate::ConnectState::Connecting { attempt: 1 }),
             opened(1, outbound),
-            status(
-                7,
-                crate::ConnectState::Connected {
-                    channel: ChannelId(1),
-                },
-            ),
+            connected(7, 1),
             message(1, 10),
             message(1, 11),
             closed(1),
@@ -403,12 +402,7 @@ mod tests {
             ),
             status(7, crate::ConnectState::Connecting { attempt: 2 }),
             opened(2, outbound),
-            status(
-                7,
-                crate::ConnectState::Connected {
-                    channel: ChannelId(2),
-                },
-            ),
+            connected(7, 2),
             message(2, 12),
         ];
         let expected: Vec<String> = written.iter().map(describe).collect();

@@ -20,8 +20,9 @@ use serde_json::json;
 
 use crate::bridge::{EventQueue, NetEvent};
 use crate::recorder::{ChannelInfo, Gap, Record, Recording};
-use crate::recording::{format, RecordState, RecordStatus};
-use crate::types::{ClosedBy, Direction, Event, MessageKind};
+use crate::recording::format::{self, closed_by_name, kind_name, link_name};
+use crate::recording::{RecordState, RecordStatus};
+use crate::types::{Event, MessageKind};
 
 /// The uncompressed size at which a chunk is finished.
 const CHUNK_SIZE: u64 = 1 << 20;
@@ -406,19 +407,19 @@ impl Mcap {
         first: &[u8],
     ) -> mcap::McapResult<u16> {
         let direction = if sent { format::SENT } else { format::RECEIVED };
-        let (kind_name, encoding) = match kind {
+        let encoding = match kind {
             MessageKind::Text if serde_json::from_slice::<serde_json::Value>(first).is_ok() => {
-                ("text", format::ENCODING_JSON)
+                format::ENCODING_JSON
             }
-            MessageKind::Text => ("text", format::ENCODING_TEXT),
-            MessageKind::Binary => ("binary", format::ENCODING_BINARY),
+            MessageKind::Text => format::ENCODING_TEXT,
+            MessageKind::Binary => format::ENCODING_BINARY,
         };
         let mut metadata = BTreeMap::from([
             (format::META_CHANNEL.to_owned(), info.channel.0.to_string()),
             (format::META_PORT.to_owned(), info.port.to_string()),
             (format::META_PATH.to_owned(), info.path.clone()),
             (format::META_DIRECTION.to_owned(), direction.to_owned()),
-            (format::META_KIND.to_owned(), kind_name.to_owned()),
+            (format::META_KIND.to_owned(), kind_name(kind).to_owned()),
             (
                 format::META_LINK.to_owned(),
                 link_name(info.link).to_owned(),
@@ -427,26 +428,8 @@ impl Mcap {
         if let Some(role) = &info.role {
             metadata.insert(format::META_ROLE.to_owned(), role.clone());
         }
-        let topic = format::message_topic(info.channel.0, direction, kind_name);
+        let topic = format::message_topic(info.channel.0, direction, kind_name(kind));
         self.writer.add_channel(0, &topic, encoding, &metadata)
-    }
-}
-
-fn link_name(link: Direction) -> &'static str {
-    match link {
-        Direction::Inbound => "inbound",
-        Direction::Outbound { .. } => "outbound",
-    }
-}
-
-/// How `closed_by` is written in the file.
-pub(crate) fn closed_by_name(closed_by: ClosedBy) -> &'static str {
-    match closed_by {
-        ClosedBy::Remote => "remote",
-        ClosedBy::Agent => "agent",
-        ClosedBy::HostLimit => "host_limit",
-        ClosedBy::HostError => "host_error",
-        ClosedBy::HostShutdown => "host_shutdown",
     }
 }
 

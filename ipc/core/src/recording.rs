@@ -157,6 +157,8 @@ pub enum RecordState {
 /// moment the host received it or started sending it (nanoseconds since
 /// the Unix epoch).
 pub mod format {
+    use crate::types::{ClosedBy, Direction, MessageKind};
+
     /// The MCAP profile written in the header.
     pub const PROFILE: &str = "fiasco-ipc";
     /// Topic of the messages of channel `channel`: `/ipc/{channel}/{direction}/{kind}`
@@ -209,4 +211,83 @@ pub mod format {
     pub const METADATA: &str = "fiasco-ipc";
     /// Bytes each record counts against the budget besides its payload.
     pub const RECORD_OVERHEAD: usize = 128;
+
+    /// How a kind is named in topics and in [`META_KIND`]: `text` or
+    /// `binary`.
+    pub fn kind_name(kind: MessageKind) -> &'static str {
+        match kind {
+            MessageKind::Text => "text",
+            MessageKind::Binary => "binary",
+        }
+    }
+
+    /// The kind [`kind_name`] names `name`; `None` for another name.
+    pub fn kind_named(name: &str) -> Option<MessageKind> {
+        [MessageKind::Text, MessageKind::Binary]
+            .into_iter()
+            .find(|kind| kind_name(*kind) == name)
+    }
+
+    /// [`META_LINK`] and the opened event's `link` of a channel a client
+    /// dialed.
+    pub const LINK_INBOUND: &str = "inbound";
+    /// [`META_LINK`] and the opened event's `link` of the game's outbound
+    /// link.
+    pub const LINK_OUTBOUND: &str = "outbound";
+
+    /// How a link is named: [`LINK_INBOUND`] or [`LINK_OUTBOUND`].
+    pub fn link_name(link: Direction) -> &'static str {
+        match link {
+            Direction::Inbound => LINK_INBOUND,
+            Direction::Outbound { .. } => LINK_OUTBOUND,
+        }
+    }
+
+    /// How the closed event names who ended the channel: `remote`,
+    /// `agent`, `host_limit`, `host_error`, `host_shutdown`.
+    pub fn closed_by_name(closed_by: ClosedBy) -> &'static str {
+        match closed_by {
+            ClosedBy::Remote => "remote",
+            ClosedBy::Agent => "agent",
+            ClosedBy::HostLimit => "host_limit",
+            ClosedBy::HostError => "host_error",
+            ClosedBy::HostShutdown => "host_shutdown",
+        }
+    }
+
+    /// Who [`closed_by_name`] names `name`; `None` for another name.
+    pub fn closed_by_named(name: &str) -> Option<ClosedBy> {
+        [
+            ClosedBy::Remote,
+            ClosedBy::Agent,
+            ClosedBy::HostLimit,
+            ClosedBy::HostError,
+            ClosedBy::HostShutdown,
+        ]
+        .into_iter()
+        .find(|closed_by| closed_by_name(*closed_by) == name)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn every_name_reads_back_as_what_it_names() {
+            for kind in [MessageKind::Text, MessageKind::Binary] {
+                assert_eq!(kind_named(kind_name(kind)), Some(kind));
+            }
+            for closed_by in [
+                ClosedBy::Remote,
+                ClosedBy::Agent,
+                ClosedBy::HostLimit,
+                ClosedBy::HostError,
+                ClosedBy::HostShutdown,
+            ] {
+                assert_eq!(closed_by_named(closed_by_name(closed_by)), Some(closed_by));
+            }
+            assert_eq!(kind_named("json"), None);
+            assert_eq!(closed_by_named("\x1b[2J"), None);
+        }
+    }
 }

@@ -10,7 +10,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::{connect, Game, Mode};
 use fiasco_ipc_core::recording::format;
@@ -20,25 +20,22 @@ use fiasco_ipc_core::{
 use tungstenite::Message;
 
 /// A fresh folder for one test's files, removed when the test ends.
-fn scratch(name: &str) -> Scratch {
-    let dir = std::env::temp_dir().join(format!("fiasco-record-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    Scratch(dir)
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("fiasco-record-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
-struct Scratch(PathBuf);
-
-impl std::ops::Deref for Scratch {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+/// Waits for the first `RecordStatus` whose state `state` accepts.
+fn record_status(game: &Game, what: &str, state: fn(&RecordState) -> bool) -> RecordStatus {
+    let event = game.wait_for(
+        what,
+        |event| matches!(event, Event::RecordStatus(status) if state(&status.state)),
+    );
+    match event {
+        Event::RecordStatus(status) => status,
+        other => panic!("waited for {what}, got {other:?}"),
     }
 }
 
@@ -97,7 +94,7 @@ fn stopped(events: &[Event]) -> RecordStatus {
 #[test]
 fn an_echo_session_is_recorded_whole_and_in_order() {
     let dir = scratch("echo");
-    let path = dir.join("session.mcap");
+    let path = dir.path().join("session.mcap");
     let mut options = HostOptions::default();
     options.record = Some(RecordOptions::new(&path).game("echo test"));
     let game = Game::start_with(Mode::Echo, std::time::Duration::from_millis(1), options);
@@ -180,8 +177,8 @@ fn an_echo_session_is_recorded_whole_and_in_order() {
 #[test]
 fn an_agent_starts_and_stops_a_recording_and_no_file_is_overwritten() {
     let dir = scratch("request");
-    let path = dir.join("asked.mcap");
-    let existing = dir.join("existing.mcap");
+    let path = dir.path().join("asked.mcap");
+    let existing = dir.path().join("existing.mcap");
     std::fs::write(&existing, b"keep me").unwrap();
     let game = Game::start(Mode::Echo);
     let address = game.listen(5, 0, ListenOptions::default());
@@ -189,24 +186,13 @@ fn an_agent_starts_and_stops_a_recording_and_no_file_is_overwritten() {
         let existing = existing.clone();
         game.request(move |host| host.record(8, RecordOptions::new(existing)));
     }
-    let refused = game.wait_for("the refusal", |event| {
-        matches!(
-            event,
-            Event::RecordStatus(RecordStatus {
-                state: RecordState::Failed { .. },
-                ..
-            })
-        )
+    let refused = record_status(&game, "the refusal", |state| {
+        matches!(state, RecordState::Failed { .. })
     });
-    let Event::RecordStatus(RecordStatus {
-        state: RecordState::Failed { error },
-        user_id,
-        ..
-    }) = refused
-    else {
-        unreachable!()
+    let RecordState::Failed { error } = refused.state else {
+        unreachable!("the predicate took Failed only")
     };
-    assert_eq!(user_id, 8);
+    assert_eq!(refused.user_id, 8);
     assert!(error.contains("exists"), "{error}");
     assert_eq!(std::fs::read(&existing).unwrap(), b"keep me");
 
@@ -219,30 +205,13 @@ fn an_agent_starts_and_stops_a_recording_and_no_file_is_overwritten() {
         let path = path.clone();
         game.request(move |host| host.record(8, RecordOptions::new(path)));
     }
-    game.wait_for("recording", |event| {
-        matches!(
-            event,
-            Event::RecordStatus(RecordStatus {
-                state: RecordState::Recording,
-                ..
-            })
-        )
-    });
+    record_status(&game, "recording", |state| *state == RecordState::Recording);
     early.send(Message::text("during")).unwrap();
     assert_eq!(early.read().unwrap(), Message::text("during"));
     game.request(|host| host.stop_recording(8));
-    let end = game.wait_for("the end", |event| {
-        matches!(
-            event,
-            Event::RecordStatus(RecordStatus {
-                state: RecordState::Stopped { .. },
-                ..
-            })
-        )
+    let end = record_status(&game, "the end", |state| {
+        matches!(state, RecordState::Stopped { .. })
     });
-    let Event::RecordStatus(end) = end else {
-        unreachable!()
-    };
     assert_eq!(
         end.state,
         RecordState::Stopped {
@@ -267,7 +236,7 @@ fn an_agent_starts_and_stops_a_recording_and_no_file_is_overwritten() {
 #[test]
 fn a_writer_budget_too_small_writes_gap_records_for_what_it_skipped() {
     let dir = scratch("gaps");
-    let path = dir.join("gaps.mcap");
+    let path = dir.path().join("gaps.mcap");
     // Room for a few small messages, never for a 4 KiB one.
     let mut options = HostOptions::default();
     options.record = Some(RecordOptions::new(&path).budget(2048));
@@ -324,7 +293,7 @@ fn a_writer_budget_too_small_writes_gap_records_for_what_it_skipped() {
 #[test]
 fn only_the_named_ports_are_recorded_and_the_size_limit_stops_the_file() {
     let dir = scratch("ports");
-    let path = dir.join("ports.mcap");
+    let path = dir.path().join("ports.mcap");
     let game = Game::start(Mode::Echo);
     let recorded = game.listen(5, 0, ListenOptions::default());
     let other = game.listen(6, 0, ListenOptions::default());
@@ -392,7 +361,7 @@ fn only_the_named_ports_are_recorded_and_the_size_limit_stops_the_file() {
 #[test]
 fn a_duration_limit_stops_the_file_cleanly() {
     let dir = scratch("duration");
-    let path = dir.join("short.mcap");
+    let path = dir.path().join("short.mcap");
     let game = Game::start(Mode::Echo);
     let address = game.listen(5, 0, ListenOptions::default());
     {
@@ -404,31 +373,14 @@ fn a_duration_limit_stops_the_file_cleanly() {
             );
         });
     }
-    game.wait_for("recording", |event| {
-        matches!(
-            event,
-            Event::RecordStatus(RecordStatus {
-                state: RecordState::Recording,
-                ..
-            })
-        )
-    });
+    record_status(&game, "recording", |state| *state == RecordState::Recording);
     let mut client = connect(address, "/timed");
     client.send(Message::text("within")).unwrap();
     assert_eq!(client.read().unwrap(), Message::text("within"));
     // Waited for, not slept on: the writer reports the end once the file is complete.
-    let end = game.wait_for("the end", |event| {
-        matches!(
-            event,
-            Event::RecordStatus(RecordStatus {
-                state: RecordState::Stopped { .. },
-                ..
-            })
-        )
+    let end = record_status(&game, "the end", |state| {
+        matches!(state, RecordState::Stopped { .. })
     });
-    let Event::RecordStatus(end) = end else {
-        unreachable!()
-    };
     assert_eq!(
         end.state,
         RecordState::Stopped {

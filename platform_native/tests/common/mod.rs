@@ -18,29 +18,16 @@ pub fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// A fresh folder for one test, removed when the test ends (its module
-/// copies are tens of MiB: a test run must not fill the disk).
-pub fn scratch(name: &str) -> Scratch {
-    let dir = std::env::temp_dir().join(format!("fiasco-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("modules")).unwrap();
-    Scratch(dir)
-}
-
-/// A test's folder; removed on drop.
-pub struct Scratch(PathBuf);
-
-impl std::ops::Deref for Scratch {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A fresh folder for one test, with its `modules` folder; removed when
+/// the test ends (its module copies are tens of MiB: a test run must not
+/// fill the disk).
+pub fn scratch(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("fiasco-{name}-"))
+        .tempdir()
+        .unwrap();
+    std::fs::create_dir_all(dir.path().join("modules")).unwrap();
+    dir
 }
 
 /// Copies the Rust test modules `names` (e.g. "test_requester") into `dir/modules`.

@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+use fiasco_ipc_core::recording::format;
+
 use crate::list::printable;
 use crate::recording::Recording;
 
@@ -53,7 +55,7 @@ pub(crate) fn summary(recording: &Recording) -> String {
                     "{} {} by {}",
                     closed.code,
                     printable(&closed.reason),
-                    closed.by
+                    closed.by_name()
                 )
             },
         );
@@ -62,9 +64,9 @@ pub(crate) fn summary(recording: &Recording) -> String {
             "{:<8} {:<8} {:<6} {:<24} {:<10} {:>9} {:>12} {:>9} {:>12}  {}",
             session.channel,
             if session.inbound {
-                "inbound"
+                format::LINK_INBOUND
             } else {
-                "outbound"
+                format::LINK_OUTBOUND
             },
             session.port,
             printable(&session.path),

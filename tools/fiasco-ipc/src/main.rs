@@ -173,8 +173,8 @@ fn replay_command(args: ReplayArgs) -> ExitCode {
             .exclude_kinds
             .into_iter()
             .map(|kind| match kind {
-                KindArg::Text => recording::Kind::Text,
-                KindArg::Binary => recording::Kind::Binary,
+                KindArg::Text => fiasco_ipc_core::MessageKind::Text,
+                KindArg::Binary => fiasco_ipc_core::MessageKind::Binary,
             })
             .collect(),
         expect_same: args.expect_same,

@@ -6,30 +6,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use fiasco_ipc_core::recording::format;
+use fiasco_ipc_core::{ClosedBy, MessageKind};
 use serde_json::Value;
-
-/// Text or binary, as on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Text,
-    Binary,
-}
-
-impl Kind {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Kind::Text => "text",
-            Kind::Binary => "binary",
-        }
-    }
-}
 
 /// One recorded message.
 #[derive(Debug, Clone)]
 pub(crate) struct Item {
     /// Sent by the game (else received by it).
     pub(crate) sent: bool,
-    pub(crate) kind: Kind,
+    pub(crate) kind: MessageKind,
     pub(crate) data: Vec<u8>,
     pub(crate) time_ns: u64,
 }
@@ -37,12 +22,19 @@ pub(crate) struct Item {
 /// How a channel ended.
 #[derive(Debug, Clone)]
 pub(crate) struct Closed {
-    /// `remote` (the other end), `agent`, `host_limit`, `host_error`,
-    /// `host_shutdown`.
-    pub(crate) by: String,
+    /// Who ended it; `None` when the file names no one this build knows.
+    pub(crate) by: Option<ClosedBy>,
     pub(crate) code: u16,
     pub(crate) reason: String,
     pub(crate) time_ns: u64,
+}
+
+impl Closed {
+    /// Who ended the channel, as the file names it (`?`: a name this build
+    /// does not know).
+    pub(crate) fn by_name(&self) -> &'static str {
+        self.by.map_or("?", format::closed_by_name)
+    }
 }
 
 /// One IPC channel's recorded session.
@@ -186,10 +178,10 @@ impl Recording {
         else {
             return;
         };
-        let kind = match metadata.get(format::META_KIND).map(String::as_str) {
-            Some("binary") => Kind::Binary,
-            _ => Kind::Text,
-        };
+        let kind = metadata
+            .get(format::META_KIND)
+            .and_then(|name| format::kind_named(name))
+            .unwrap_or(MessageKind::Text);
         let sent = metadata.get(format::META_DIRECTION).map(String::as_str) == Some(format::SENT);
         self.sessions
             .entry(channel)
@@ -218,13 +210,15 @@ impl Recording {
                     .and_then(|port| u16::try_from(port).ok())
                     .unwrap_or(0);
                 session.path = event["path"].as_str().unwrap_or("/").to_owned();
-                session.inbound = event["link"].as_str() != Some("outbound");
+                session.inbound = event["link"].as_str() != Some(format::LINK_OUTBOUND);
                 session.role = event["role"].as_str().map(str::to_owned);
                 session.opened_ns = event["opened_ns"].as_u64().unwrap_or(time);
             }
             Some("closed") => {
                 session.closed = Some(Closed {
-                    by: event["closed_by"].as_str().unwrap_or("").to_owned(),
+                    by: event["closed_by"]
+                        .as_str()
+                        .and_then(format::closed_by_named),
                     code: event["code"]
                         .as_u64()
                         .and_then(|code| u16::try_from(code).ok())

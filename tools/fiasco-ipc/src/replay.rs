@@ -27,9 +27,11 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
 use fiasco_ipc_core::discovery::{self, GameEntry};
+use fiasco_ipc_core::recording::format;
+use fiasco_ipc_core::{ClosedBy, MessageKind};
 
 use crate::list::printable;
-use crate::recording::{Item, Kind, Recording, Session};
+use crate::recording::{Item, Recording, Session};
 
 /// How to replay.
 #[derive(Debug)]
@@ -43,7 +45,7 @@ pub(crate) struct Options {
     pub(crate) timeout: Duration,
     pub(crate) exclude_ports: Vec<u16>,
     pub(crate) exclude_paths: Vec<String>,
-    pub(crate) exclude_kinds: Vec<Kind>,
+    pub(crate) exclude_kinds: Vec<MessageKind>,
     pub(crate) expect_same: bool,
 }
 
@@ -206,7 +208,7 @@ fn with_path(base: &str, path: &str) -> String {
 /// What the game sent, as the reader task saw it.
 #[derive(Debug)]
 enum Got {
-    Message(Kind, Vec<u8>, Instant),
+    Message(MessageKind, Vec<u8>, Instant),
     Closed(Option<(u16, String)>),
     Error(String),
 }
@@ -299,15 +301,19 @@ fn millis(value: Option<Duration>) -> String {
 }
 
 /// A payload for people: text as text, binary as hex, cut to 200 bytes.
-fn shown(kind: Kind, data: &[u8]) -> String {
+fn shown(kind: MessageKind, data: &[u8]) -> String {
     const SHOWN: usize = 200;
     let cut = &data[..data.len().min(SHOWN)];
     let more = if data.len() > SHOWN { "..." } else { "" };
     let body = match kind {
-        Kind::Text => format!("{:?}", String::from_utf8_lossy(cut)),
-        Kind::Binary => cut.iter().map(|byte| format!("{byte:02x}")).collect(),
+        MessageKind::Text => format!("{:?}", String::from_utf8_lossy(cut)),
+        MessageKind::Binary => cut.iter().map(|byte| format!("{byte:02x}")).collect(),
     };
-    format!("{} {body}{more} ({} bytes)", kind.name(), data.len())
+    format!(
+        "{} {body}{more} ({} bytes)",
+        format::kind_name(kind),
+        data.len()
+    )
 }
 
 /// Plays one channel from `at`.
@@ -355,10 +361,10 @@ async fn exchange(
         while let Some(message) = stream.next().await {
             let got = match message {
                 Ok(Message::Text(text)) => {
-                    Got::Message(Kind::Text, text.as_bytes().to_vec(), Instant::now())
+                    Got::Message(MessageKind::Text, text.as_bytes().to_vec(), Instant::now())
                 }
                 Ok(Message::Binary(data)) => {
-                    Got::Message(Kind::Binary, data.to_vec(), Instant::now())
+                    Got::Message(MessageKind::Binary, data.to_vec(), Instant::now())
                 }
                 Ok(Message::Close(frame)) => Got::Closed(
                     frame.map(|frame| (u16::from(frame.code), frame.reason.to_string())),
@@ -407,7 +413,7 @@ type Sink = futures_util::stream::SplitSink<
 >;
 
 impl Player<'_> {
-    fn compares(&self, kind: Kind) -> bool {
+    fn compares(&self, kind: MessageKind) -> bool {
         self.played.compared && !self.options.exclude_kinds.contains(&kind)
     }
 
@@ -428,8 +434,10 @@ impl Player<'_> {
                     self.wait_until(due).await?;
                 }
                 let message = match item.kind {
-                    Kind::Text => Message::text(String::from_utf8_lossy(&item.data).into_owned()),
-                    Kind::Binary => Message::binary(item.data.clone()),
+                    MessageKind::Text => {
+                        Message::text(String::from_utf8_lossy(&item.data).into_owned())
+                    }
+                    MessageKind::Binary => Message::binary(item.data.clone()),
                 };
                 sink.send(message)
                     .await
@@ -540,12 +548,15 @@ impl Player<'_> {
     async fn end(&mut self, session: &Session, sink: &mut Sink) -> Result<(), String> {
         let recorded = session.closed.as_ref();
         let game_closes = recorded.is_some_and(|closed| {
-            matches!(closed.by.as_str(), "agent" | "host_limit" | "host_error")
+            matches!(
+                closed.by,
+                Some(ClosedBy::Agent | ClosedBy::HostLimit | ClosedBy::HostError)
+            )
         });
         let mut deadline = Instant::now() + self.options.timeout;
         if !game_closes && self.closed.is_none() {
             let (code, reason) = match recorded {
-                Some(closed) if closed.by == "remote" => {
+                Some(closed) if closed.by == Some(ClosedBy::Remote) => {
                     if self.options.speed.is_some() {
                         let after = closed.time_ns.saturating_sub(self.anchor.1);
                         let due = self.anchor.0 + self.options.scaled(after);
@@ -580,7 +591,8 @@ impl Player<'_> {
                         self.options.timeout.as_millis(),
                         recorded.map_or_else(String::new, |closed| format!(
                             " (recorded: {} by {})",
-                            closed.code, closed.by
+                            closed.code,
+                            closed.by_name()
                         ))
                     ));
                     return Ok(());
@@ -644,10 +656,13 @@ mod tests {
     #[test]
     fn payloads_are_cut_to_200_bytes_binary_in_hex() {
         let long = vec![b'a'; 300];
-        let text = shown(Kind::Text, &long);
+        let text = shown(MessageKind::Text, &long);
         assert!(text.starts_with("text \"aaaa"));
         assert!(text.ends_with("...\" (300 bytes)") || text.ends_with("\"... (300 bytes)"));
-        assert_eq!(shown(Kind::Binary, &[0, 255]), "binary 00ff (2 bytes)");
+        assert_eq!(
+            shown(MessageKind::Binary, &[0, 255]),
+            "binary 00ff (2 bytes)"
+        );
         assert_eq!(percentile(&[], 50), None);
         let values: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
         assert_eq!(percentile(&values, 50), Some(Duration::from_millis(50)));

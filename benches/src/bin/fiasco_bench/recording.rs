@@ -5,22 +5,13 @@
 //! bytes written per second of its CPU); the file's size per million 64 B
 //! messages.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::{game_thread_cost, measure, median, shown, start_game_from, Args, Sample};
 
 /// Rounds of the comparison, each game going first in every other.
 const ROUNDS: usize = 3;
-
-/// A folder of its own for the recordings, removed at the end.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The writer thread's CPU time (`fiasco-ipc-record`; the kernel keeps 15
 /// characters of a thread's name).
@@ -70,10 +61,12 @@ fn read_file(path: &Path) -> Result<FileFigures, String> {
 
 /// Prints the recording table.
 pub(crate) async fn compare(args: &Args) -> Result<(), String> {
-    let scratch =
-        Scratch(std::env::temp_dir().join(format!("fiasco-bench-record-{}", std::process::id())));
-    std::fs::create_dir_all(&scratch.0).map_err(|error| error.to_string())?;
-    let file = scratch.0.join("rounds.mcap");
+    // A folder of its own for the recordings, removed at the end.
+    let scratch = tempfile::Builder::new()
+        .prefix("fiasco-bench-record-")
+        .tempdir()
+        .map_err(|error| format!("cannot make a scratch folder: {error}"))?;
+    let file = scratch.path().join("rounds.mcap");
     let record = [format!("ipc.record={}", file.display())];
     let servers = [
         start_game_from(&args.platform, &args.modules, "recording off", 0, &[])?,
@@ -86,7 +79,7 @@ pub(crate) async fn compare(args: &Args) -> Result<(), String> {
     let rounds = read_file(&file)?;
 
     // The file's size per 64 B message: a recording of the 64 B load alone.
-    let small_file = scratch.0.join("small.mcap");
+    let small_file = scratch.path().join("small.mcap");
     let small = {
         let settings = [format!("ipc.record={}", small_file.display())];
         let server = start_game_from(&args.platform, &args.modules, "recording", 0, &settings)?;
@@ -97,7 +90,7 @@ pub(crate) async fn compare(args: &Args) -> Result<(), String> {
 
     // The game thread, in-process: the same frames with and without,
     // interleaved rounds (the figures move by a quarter between runs).
-    let dir = scratch.0.clone();
+    let dir = scratch.path().to_owned();
     let costs = tokio::task::spawn_blocking(move || {
         let mut costs: [Vec<[f64; 3]>; 2] = Default::default();
         for round in 0..ROUNDS {
