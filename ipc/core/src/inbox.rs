@@ -288,13 +288,7 @@ mod tests {
     fn host_events_and_channel_ends_are_not_held_by_the_budget() {
         let mut inbox = Inbox::default();
         inbox.push(message(1, 10));
-        inbox.push(Event::ChannelClosed(crate::ChannelClosed {
-            channel: ChannelId(1),
-            user_id: 0,
-            closed_by: crate::ClosedBy::Remote,
-            code: 1000,
-            reason: String::new(),
-        }));
+        inbox.push(closed(1));
         inbox.push(Event::StopListeningResult(crate::StopListeningResult {
             user_id: 0,
             port: 1,
